@@ -1,0 +1,198 @@
+"""One run's hyperparameters: the single source of truth that crosses the queue as JSON.
+
+`RunConfig` is frozen and validates itself on construction; every bad value raises
+`ValueError` naming the field and the value. This module imports neither torch nor
+anything web-side, so the UI can build and validate configs without a training stack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class Encoder(str, Enum):
+    """How a [0, 1] image becomes a time-first input train [T, B, 784]."""
+
+    IMAGE = "image"  # the same analog image at every step
+    THRESHOLD = "threshold"  # pixel > 0.5 as 0/1, at every step
+    BERNOULLI = "bernoulli"  # each step, each pixel spikes with p = its intensity
+
+
+class Loss(str, Enum):
+    MSE = "mse"  # MSE between output firing rate (count / T) and the one-hot target
+    CE = "ce"  # cross-entropy on the raw output spike counts
+
+
+class DatasetName(str, Enum):
+    MNIST = "mnist"
+    FASHION_MNIST = "fashion-mnist"
+
+
+class Device(str, Enum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+    MPS = "mps"
+
+
+class MembraneInit(str, Enum):
+    ZERO = "zero"  # membranes start at 0 (default)
+    KAIMING = "kaiming"  # the lab's random Kaiming-uniform start, drawn per batch
+
+
+ENCODER_HELP = {
+    Encoder.IMAGE: "The same analog image is fed at every timestep (no input spikes).",
+    Encoder.THRESHOLD: "Pixels brighter than 0.5 are 1, others 0, at every timestep.",
+    Encoder.BERNOULLI: "Each timestep, each pixel spikes with probability equal to its intensity.",
+}
+
+# Fields that say where or how a run executes, not what it computes: they do not
+# enter the config hash, so the same experiment on another machine is the same run.
+_PLACEMENT_FIELDS = ("data_dir", "device")
+
+T_MAX = 1000
+
+
+def _enum_value(enum_cls: type[Enum], name: str, value: Any) -> Enum:
+    try:
+        return enum_cls(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum_cls)
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Hyperparameters of one training run. Defaults are the course lab's baseline."""
+
+    beta: float = 0.7  # membrane leak per step, in (0, 1]
+    T: int = 50  # timesteps per sample
+    z: float = 2.0  # surrogate gradient slope
+    v_th: float = 1.5  # firing threshold
+    encoder: Encoder = Encoder.BERNOULLI
+    loss: Loss = Loss.MSE
+    hidden: tuple[int, ...] = (10,)  # hidden layer widths; the output layer has 10
+    epochs: int = 10
+    lr: float = 1e-3
+    batch_size: int = 64
+    test_batch_size: int = 100
+    seed: int = 0
+    dataset: DatasetName = DatasetName.MNIST
+    membrane_init: MembraneInit = MembraneInit.ZERO
+    train_limit: int = 0  # use only the first N training samples (0 = all)
+    test_limit: int = 0  # use only the first N test samples (0 = all)
+    data_dir: str = ""  # "" = $SPIKEBOARD_DATA_DIR, else ./data
+    device: Device = Device.AUTO
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        for name, enum_cls in (
+            ("encoder", Encoder),
+            ("loss", Loss),
+            ("dataset", DatasetName),
+            ("membrane_init", MembraneInit),
+            ("device", Device),
+        ):
+            set_(name, _enum_value(enum_cls, name, getattr(self, name)))
+
+        if not _is_real(self.beta) or not 0 < self.beta <= 1:
+            raise ValueError(f"beta must be in (0, 1], got {self.beta!r}")
+        if not _is_int(self.T) or not 1 <= self.T <= T_MAX:
+            raise ValueError(f"T must be an integer in 1..{T_MAX}, got {self.T!r}")
+        for name in ("z", "v_th", "lr"):
+            value = getattr(self, name)
+            if not _is_real(value) or value <= 0:
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+            set_(name, float(value))
+        set_("beta", float(self.beta))
+        for name in ("epochs", "batch_size", "test_batch_size"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("train_limit", "test_limit", "seed"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+
+        hidden = self.hidden
+        if isinstance(hidden, (list, tuple)) and all(_is_int(w) and w >= 1 for w in hidden):
+            set_("hidden", tuple(hidden))
+        else:
+            raise ValueError(f"hidden must be a list of integers >= 1, got {hidden!r}")
+        if not isinstance(self.data_dir, str):
+            raise ValueError(f"data_dir must be a string, got {self.data_dir!r}")
+
+    # -- serialisation -------------------------------------------------------------
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """Sizes of every layer including input and output, e.g. (784, 10, 10)."""
+        return (784, *self.hidden, 10)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.value if isinstance(value, Enum) else list(value) if isinstance(value, tuple) else value
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"config JSON must be an object, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    def config_hash(self) -> str:
+        """Stable short hash of what the run computes (placement fields excluded)."""
+        canonical = {k: v for k, v in self.to_dict().items() if k not in _PLACEMENT_FIELDS}
+        blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def diff(self, other: "RunConfig") -> dict[str, tuple[Any, Any]]:
+        """Fields whose values differ, as {name: (mine, theirs)}."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
+SWEEPS: dict[str, list[Any]] = {
+    "beta": [0.5, 0.7, 0.8, 0.9, 0.95, 0.99],
+    "T": [5, 10, 20, 50, 100],
+    "z": [0.5, 1.0, 2.0, 5.0, 10.0],
+    "v_th": [0.5, 0.75, 1.0, 1.25, 1.5],
+    "encoder": [e.value for e in Encoder],
+    "loss": [l.value for l in Loss],
+}
+"""The lab's hand sweeps, the defaults offered for sweep mode."""
+

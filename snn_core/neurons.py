@@ -1,0 +1,137 @@
+"""Leaky integrate-and-fire neurons with a sigmoid surrogate gradient.
+
+Per step t, for every neuron (reset by subtraction, the reset carrying no gradient):
+
+    s_t     = H(m_t - V_th)
+    m_{t+1} = beta * m_t + I_t - V_th * s_t
+
+`m` is the membrane potential (arbitrary units, the same as the input current I), `s`
+the spike (0 or 1). The backward pass replaces dH/dm by the derivative of a sigmoid of
+slope z:
+
+    dS/dm = z * sig(z (m - V_th)) * (1 - sig(z (m - V_th)))
+
+Functional first: `lif_step` is one step (the reference semantics), `lif_scan` runs all T
+steps at once in a custom autograd function that saves only the membranes its backward
+needs. `LIF` is a thin module around `lif_scan`. Tensors are time-first: [T, B, N].
+`beta`, `v_th` and `z` are floats, or tensors broadcastable to [B, N] (one value per
+neuron), which is how a packed sweep gives each member its own hyperparameters.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import torch
+from torch import Tensor, nn
+
+Param = Union[float, Tensor]
+
+
+def surrogate_grad(x: Tensor, z: Param) -> Tensor:
+    """z * sig(z x) * (1 - sig(z x)), written as z * sig(z x) * sig(-z x).
+
+    Both sigmoids saturate to finite values (0 or 1) for any finite x, so the product
+    is never NaN or inf, unlike the form exp(-zx) / (1 + exp(-zx))^2 that overflows.
+    """
+    zx = z * x
+    return z * torch.sigmoid(zx) * torch.sigmoid(-zx)
+
+
+class SpikeFn(torch.autograd.Function):
+    """Heaviside spike with a sigmoid surrogate.
+
+    forward:  s = H(m - V_th) = 1 if m > V_th else 0
+    backward: ds/dm = z * sig(z (m - V_th)) * (1 - sig(z (m - V_th)))
+    """
+
+    @staticmethod
+    def forward(ctx, membrane: Tensor, v_th: Param, z: Param) -> Tensor:
+        ctx.save_for_backward(membrane)
+        ctx.v_th, ctx.z = v_th, z
+        return (membrane > v_th).to(membrane.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spike: Tensor):
+        (membrane,) = ctx.saved_tensors
+        return grad_spike * surrogate_grad(membrane - ctx.v_th, ctx.z), None, None
+
+
+def spike(membrane: Tensor, v_th: Param, z: Param) -> Tensor:
+    return SpikeFn.apply(membrane, v_th, z)
+
+
+def lif_step(membrane: Tensor, current: Tensor, beta: Param, v_th: Param, z: Param) -> tuple[Tensor, Tensor]:
+    """One LIF step: returns (s_t, m_{t+1}) from m_t and I_t, all [B, N]."""
+    s = spike(membrane, v_th, z)
+    next_membrane = beta * membrane + current - v_th * s.detach()
+    return s, next_membrane
+
+
+def _forward_scan(current: Tensor, m0: Tensor, beta: Param, v_th: Param) -> tuple[Tensor, Tensor]:
+    """Spikes and pre-spike membranes [T, B, N] of the recurrence, no autograd."""
+    T = current.shape[0]
+    spikes = torch.empty_like(current)
+    membranes = torch.empty_like(current)
+    m = m0.clone()
+    for t in range(T):
+        membranes[t] = m
+        s = spikes[t]
+        torch.gt(m, v_th, out=s)  # writes 0./1. in the float dtype
+        m.mul_(beta).add_(current[t]).sub_(s * v_th)
+    return spikes, membranes
+
+
+def _backward_scan(grad_spikes: Tensor, membranes: Tensor, beta: Param, v_th: Param, z: Param) -> Tensor:
+    """dL/dI [T, B, N] by the reverse scan of the detached-reset recurrence.
+
+    a_t = dL/dm_t = g_t * sg(m_t) + beta * a_{t+1},  a_T = 0,  dL/dI_t = a_{t+1}.
+    """
+    T = grad_spikes.shape[0]
+    grad_current = torch.empty_like(grad_spikes)
+    local = grad_spikes * surrogate_grad(membranes - v_th, z)  # all T at once
+    a = torch.zeros_like(grad_spikes[0])
+    for t in range(T - 1, -1, -1):
+        grad_current[t] = a
+        a = local[t] + beta * a
+    return grad_current
+
+
+class LIFScan(torch.autograd.Function):
+    """All T steps of a LIF layer: (I [T,B,N], m0 [B,N]) -> (spikes, membranes) [T,B,N].
+
+    Saves only the pre-spike membranes; the backward is the linear reverse scan above.
+    Gradients flow to the input current only (m0 and the hyperparameters are constants).
+    """
+
+    @staticmethod
+    def forward(ctx, current: Tensor, m0: Tensor, beta: Param, v_th: Param, z: Param):
+        spikes, membranes = _forward_scan(current.detach(), m0.detach(), beta, v_th)
+        ctx.save_for_backward(membranes)
+        ctx.params = (beta, v_th, z)
+        ctx.mark_non_differentiable(membranes)
+        return spikes, membranes
+
+    @staticmethod
+    def backward(ctx, grad_spikes: Tensor, _grad_membranes: Tensor):
+        (membranes,) = ctx.saved_tensors
+        beta, v_th, z = ctx.params
+        return _backward_scan(grad_spikes.contiguous(), membranes, beta, v_th, z), None, None, None, None
+
+
+def lif_scan(current: Tensor, m0: Tensor, beta: Param, v_th: Param, z: Param) -> tuple[Tensor, Tensor]:
+    """Run a LIF layer over all T steps. Returns (spikes, pre-spike membranes), [T, B, N]."""
+    return LIFScan.apply(current.contiguous(), m0, beta, v_th, z)
+
+
+class LIF(nn.Module):
+    """A layer of LIF neurons; builds the initial state and calls `lif_scan`."""
+
+    def __init__(self, beta: Param, v_th: Param, z: Param):
+        super().__init__()
+        self.beta, self.v_th, self.z = beta, v_th, z
+
+    def forward(self, current: Tensor, m0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if m0 is None:
+            m0 = current.new_zeros(current.shape[1:])
+        return lif_scan(current, m0, self.beta, self.v_th, self.z)
