@@ -57,3 +57,35 @@ def record(model: SNN, images: Tensor, labels: Tensor, config: RunConfig, seed: 
         predictions=[int(v) for v in out.counts.argmax(-1).cpu()],
         v_th=config.v_th,
     )
+
+
+def _events(train: np.ndarray) -> list[list[int]]:
+    """[[t, n], ...] for every nonzero entry of a [T, N] train."""
+    return [[int(t), int(n)] for t, n in zip(*np.nonzero(train))]
+
+
+def recording_to_dict(rec: Recording, epoch: int, encoder: str) -> dict:
+    """A JSON-ready, compact form of a recording (what the raster plots read).
+
+    {"epoch", "T", "v_th", "encoder", "layer_sizes", "probes": [{"label", "prediction",
+     "counts": [10], "input": {"kind": "spikes", "events": [[t, pixel], ...]} or
+     {"kind": "analog", "frame": [784 floats]}, "spikes": [per layer [[t, n], ...]],
+     "membranes": [per layer [T][N] floats, 4 decimals]}]}
+    """
+    probes = []
+    for i, label in enumerate(rec.labels):
+        x = rec.inputs[i]
+        binary = bool(np.all((x == 0) | (x == 1)))
+        inp = ({"kind": "spikes", "events": _events(x)} if binary and encoder != "image"
+               else {"kind": "analog", "frame": [round(float(v), 4) for v in x[0]]})
+        probes.append({
+            "label": label,
+            "prediction": rec.predictions[i],
+            "counts": [int(c) for c in rec.spikes[i][-1].sum(0)],
+            "input": inp,
+            "spikes": [_events(s) for s in rec.spikes[i]],
+            "membranes": [np.round(m, 4).tolist() for m in rec.membranes[i]],
+        })
+    T = rec.inputs[0].shape[0] if rec.inputs else 0
+    sizes = [rec.inputs[0].shape[1], *[s.shape[1] for s in rec.spikes[0]]] if rec.inputs else []
+    return {"epoch": epoch, "T": T, "v_th": rec.v_th, "encoder": encoder, "layer_sizes": sizes, "probes": probes}

