@@ -4,7 +4,8 @@ Files are read in torchvision's layout, `<data_dir>/MNIST/raw/train-images-idx3-
 (`FashionMNIST` for Fashion-MNIST), or flat in `<data_dir>` itself (as Debian's
 `dataset-fashion-mnist` installs them). Missing files are downloaded with torchvision;
 when that fails (offline), the error names the folder and the files expected.
-Pixels stay uint8 in memory and are scaled to [0, 1] per batch.
+Set SPIKEBOARD_NO_DOWNLOAD=1 to never download. Pixels stay uint8 in memory and are
+scaled to [0, 1] per batch.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def locate_files(dataset: DatasetName, data_dir: str = "", download: bool = True
         return found if all(p is not None for pair in found.values() for p in pair) else None
 
     found = find_all()
+    download = download and os.environ.get("SPIKEBOARD_NO_DOWNLOAD", "") not in ("1", "true", "yes")
     if found is None and download:
         try:
             _download(dataset, root)

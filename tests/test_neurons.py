@@ -1,0 +1,59 @@
+import torch
+
+from snn_core.neurons import lif_scan, lif_step, spike, surrogate_grad
+
+
+def test_hand_computed_lif_trace():
+    # beta 0.5, V_th 1, constant input 0.8, from rest:
+    # m: 0 -> 0.8 -> 1.2 (spike) -> 0.8*... computed by hand below
+    beta, v_th = 0.5, 1.0
+    current = torch.full((6, 1, 1), 0.8)
+    spikes, membranes = lif_scan(current, torch.zeros(1, 1), beta, v_th, 2.0)
+    # m0=0; m1=0.8; m2=0.4+0.8=1.2; s2=1 -> m3=0.6+0.8-1=0.4; m4=0.2+0.8=1.0 (not > 1); m5=0.5+0.8=1.3
+    expected_m = torch.tensor([0.0, 0.8, 1.2, 0.4, 1.0, 1.3])
+    expected_s = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+    torch.testing.assert_close(membranes.flatten(), expected_m)
+    assert torch.equal(spikes.flatten(), expected_s)
+
+
+def test_step_and_scan_agree():
+    torch.manual_seed(0)
+    current = torch.randn(30, 4, 7)
+    spikes, membranes = lif_scan(current, torch.zeros(4, 7), 0.9, 0.5, 5.0)
+    m = torch.zeros(4, 7)
+    for t in range(30):
+        assert torch.equal(membranes[t], m)
+        s, m = lif_step(m, current[t], 0.9, 0.5, 5.0)
+        assert torch.equal(spikes[t], s)
+
+
+def test_surrogate_formula_and_stability():
+    x = torch.tensor([0.0, 1.0, -1.0])
+    z = 2.0
+    sig = torch.sigmoid(z * x)
+    torch.testing.assert_close(surrogate_grad(x, z), z * sig * (1 - sig))
+    extreme = torch.tensor([-1e30, -1e4, -100.0, 0.0, 100.0, 1e4, 1e30, -3.4e38, 3.4e38])
+    for z in (0.5, 2.0, 10.0, 100.0):
+        g = surrogate_grad(extreme, z)
+        assert torch.isfinite(g).all(), (z, g)
+        assert g[0] == 0 and g[-1] == 0
+
+
+def test_spike_backward_uses_surrogate():
+    m = torch.tensor([1.0, 1.5, 2.5], requires_grad=True)
+    s = spike(m, 1.5, 2.0)
+    assert s.tolist() == [0.0, 0.0, 1.0]
+    s.sum().backward()
+    torch.testing.assert_close(m.grad, surrogate_grad(m.detach() - 1.5, 2.0))
+    assert abs(m.grad[1].item() - 0.5) < 1e-6  # z/4 at the threshold
+
+
+def test_reset_carries_no_gradient():
+    # One neuron, two steps: dL/dI_0 through m_1 only via beta-free path, no reset term.
+    current = torch.tensor([[[2.0]], [[0.0]], [[0.0]]], requires_grad=True)
+    spikes, _ = lif_scan(current, torch.zeros(1, 1), 1.0, 1.0, 1.0)
+    # m0=0, m1=2 (s1=1), m2=2+0-1=1 (s2=0)
+    spikes[2].sum().backward()
+    # d s2/d I0 = sg(m2 - 1) * dm2/dI0 = sg(0) * 1 (beta=1, reset detached) = 0.25
+    assert abs(current.grad[0].item() - 0.25) < 1e-6
+    assert current.grad[2].item() == 0.0  # the last input never reaches a spike
