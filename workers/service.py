@@ -1,0 +1,236 @@
+"""What the UI and the CLI call: submit, sweep, cancel, delete, export/import, estimate.
+
+No torch here (the web container has none). Jobs go through RQ with the JSON serializer and
+the job function named by its dotted path, so nothing pickled crosses Redis and the web side
+never imports the training code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+import redis
+from rq import Queue, Worker
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from snn_core.config import RunConfig
+
+from .store import DONE_STATUSES, RunRecord, RunStatus, RunStore
+
+QUEUE = "spikeboard"
+JOB_FUNCTION = "workers.jobs.train_run"
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+RESULT_TTL_S = 24 * 3600  # RQ's own job hashes; the run record in our store is what lasts
+MNIST_SIZES = (60_000, 10_000)  # train, test samples when a config sets no limit
+# Sample-timesteps per second on one CPU core when no finished run has been measured yet.
+FALLBACK_SAMPLE_STEPS_PER_S = 50_000.0
+EVAL_SPEEDUP = 3.0  # evaluation runs forward only
+
+
+def connect(url: str | None = None) -> redis.Redis:
+    """A bytes-returning connection to `url`, else $REDIS_URL, else redis://localhost:6379/0."""
+    return redis.Redis.from_url(url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+                                health_check_interval=30)
+
+
+def queue(conn: redis.Redis, name: str = QUEUE) -> Queue:
+    return Queue(name, connection=conn, serializer=JSONSerializer)
+
+
+@dataclass
+class SubmitResult:
+    record: RunRecord
+    created: bool  # False when an identical run was returned instead
+
+
+@dataclass
+class SweepResult:
+    sweep_id: str
+    results: list[SubmitResult]
+
+
+def _as_config(config: RunConfig | dict) -> RunConfig:
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, dict):
+        return RunConfig.from_dict(config)
+    raise ValueError(f"config must be a RunConfig or a dict, got {type(config).__name__}")
+
+
+def _enqueue(conn: redis.Redis, run_id: str, at_front: bool = False) -> None:
+    queue(conn).enqueue(
+        JOB_FUNCTION, run_id, job_id=run_id, job_timeout=-1, result_ttl=RESULT_TTL_S,
+        failure_ttl=RESULT_TTL_S, description=f"train run {run_id}", at_front=at_front,
+    )
+
+
+def submit_run(conn: redis.Redis, config: RunConfig | dict, *, force: bool = False, sweep_id: str | None = None,
+               tags=()) -> SubmitResult:
+    """Queue one run; an identical finished, running or queued run is returned unless `force`."""
+    config = _as_config(config)  # validates: nothing reaches Redis for a bad config
+    store = RunStore(conn)
+    if not force:
+        existing = store.find_by_hash(config.config_hash())
+        if existing is not None and existing.status in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.QUEUED):
+            return SubmitResult(existing, False)
+    record = store.create_run(config, sweep_id=sweep_id, tags=tags)
+    _enqueue(conn, record.id)
+    return SubmitResult(record, True)
+
+
+def sweep_configs(base: RunConfig, axes: dict[str, list]) -> list[RunConfig]:
+    """The cartesian product of one or two axes over `base`; bad values raise before anything is queued."""
+    known = {f.name for f in fields(RunConfig)}
+    if not isinstance(axes, dict) or not 1 <= len(axes) <= 2:
+        raise ValueError(f"axes must name one or two fields, got {axes!r}")
+    for name, values in axes.items():
+        if name not in known:
+            raise ValueError(f"sweep field must be a RunConfig field, got {name!r}")
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValueError(f"sweep values for {name} must be a non-empty list, got {values!r}")
+    names = list(axes)
+    configs: list[RunConfig] = []
+    for combo in itertools.product(*(axes[n] for n in names)):
+        changes = dict(zip(names, combo))
+        try:
+            configs.append(base.replace(**changes))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"sweep value {changes!r} is invalid: {exc}") from None
+    hashes = [c.config_hash() for c in configs]
+    if len(set(hashes)) != len(hashes):
+        raise ValueError(f"sweep axes repeat a value: {axes!r}")
+    return configs
+
+
+def submit_sweep(conn: redis.Redis, base: RunConfig, axes: dict[str, list], *, force: bool = False) -> SweepResult:
+    configs = sweep_configs(base, axes)
+    store = RunStore(conn)
+    sweep_id = store.create_sweep(base, {k: list(v) for k, v in axes.items()})
+    results = [submit_run(conn, c, force=force, sweep_id=sweep_id) for c in configs]
+    store.set_sweep_runs(sweep_id, [r.record.id for r in results])
+    return SweepResult(sweep_id, results)
+
+
+def requeue_run(conn: redis.Redis, run_id: str) -> None:
+    """Put an interrupted or orphaned run back on the queue (in front); it resumes from its checkpoint."""
+    store = RunStore(conn)
+    store.set_status(run_id, RunStatus.QUEUED)
+    # A dead worker's entry for this job would later be "cleaned up" by RQ as abandoned,
+    # marking the new job (same id) failed; drop it now.
+    registry = StartedJobRegistry(QUEUE, connection=conn, serializer=JSONSerializer)
+    for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
+        if job_id == run_id:
+            conn.zrem(registry.key, f"{job_id}:{execution_id}")
+    _enqueue(conn, run_id, at_front=True)
+
+
+def cancel_run(conn: redis.Redis, run_id: str) -> RunRecord:
+    """Cancel a queued run (removed from the queue) or a running one (stopped, metrics kept)."""
+    store = RunStore(conn)
+    record = store.require_run(run_id)
+    if record.status in DONE_STATUSES:
+        return record
+    store.request_cancel(run_id)  # first, so a worker that dequeues it now stops at once
+    if record.status in (RunStatus.QUEUED, RunStatus.INTERRUPTED):
+        queue(conn).remove(run_id)
+    else:
+        try:
+            send_stop_job_command(conn, run_id, serializer=JSONSerializer)
+        except (NoSuchJobError, InvalidJobOperation):
+            pass  # not executing on a worker right now: the flag alone stops it when it starts
+    store.set_status(run_id, RunStatus.CANCELLED, finished_at=time.time())
+    return store.require_run(run_id)
+
+
+def delete_run(conn: redis.Redis, run_id: str) -> None:
+    """Cancel the run if it is active, then remove it, its metrics and its RQ job."""
+    record = RunStore(conn).require_run(run_id)
+    if record.status not in DONE_STATUSES:
+        cancel_run(conn, run_id)
+    try:
+        Job.fetch(run_id, connection=conn, serializer=JSONSerializer).delete()
+    except NoSuchJobError:
+        pass  # RQ already expired its job hash
+    RunStore(conn).delete_run(run_id)
+
+
+# -- export / import -----------------------------------------------------------------
+
+def export_runs(conn: redis.Redis, fmt: str = "jsonl") -> str:
+    """All runs, newest first: JSON lines (records with epoch history) or CSV (one flat row per run)."""
+    store = RunStore(conn)
+    records = store.list_runs()
+    if fmt == "jsonl":
+        lines = []
+        for r in records:
+            lines.append(json.dumps({**r.to_dict(), "epochs": store.epoch_history(r.id)}, sort_keys=True))
+        return "".join(line + "\n" for line in lines)
+    if fmt == "csv":
+        from .csvio import records_to_csv
+
+        return records_to_csv(records)
+    raise ValueError(f"fmt must be jsonl or csv, got {fmt!r}")
+
+
+def import_runs(conn: redis.Redis, text: str) -> int:
+    """Add runs from `export_runs` output (either format); runs whose id exists are skipped."""
+    stripped = text.lstrip()
+    if not stripped:
+        return 0
+    if stripped.startswith("{"):
+        rows = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"line {n} is not valid JSON: {exc}") from None
+    else:
+        from .csvio import csv_to_rows
+
+        rows = csv_to_rows(text)
+    from .csvio import restore_row
+
+    return sum(restore_row(RunStore(conn), row) for row in rows)
+
+
+# -- estimates -----------------------------------------------------------------------
+
+def _sample_steps_per_s(store: RunStore) -> float:
+    """Median training throughput (samples x timesteps per second) of finished runs."""
+    rates = []
+    for record in store.list_runs(status=RunStatus.FINISHED, limit=50):
+        metrics = record.last_metrics or {}
+        if metrics.get("samples_per_s"):
+            rates.append(float(metrics["samples_per_s"]) * int(record.config.get("T", 1)))
+    return statistics.median(rates) if rates else FALLBACK_SAMPLE_STEPS_PER_S
+
+
+def estimate_seconds(conn: redis.Redis, configs: list[RunConfig]) -> float:
+    """Wall-clock seconds to train `configs`, shared among the live workers (at least one)."""
+    rate = _sample_steps_per_s(RunStore(conn))
+    total = 0.0
+    for c in configs:
+        n_train = c.train_limit or MNIST_SIZES[0]
+        n_test = c.test_limit or MNIST_SIZES[1]
+        total += c.epochs * c.T * (n_train + n_test / EVAL_SPEEDUP) / rate
+    workers = Worker.count(connection=conn, queue=queue(conn))
+    return total / max(1, workers)
+
+
+def live_workers(conn: redis.Redis) -> list[dict[str, Any]]:
+    """Workers registered on the queue: name, state, current run id, device (from its name)."""
+    out = []
+    for worker in Worker.all(connection=conn, queue=queue(conn)):
+        out.append({"name": worker.name, "state": worker.get_state(), "run_id": worker.get_current_job_id()})
+    return out

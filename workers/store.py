@@ -1,0 +1,440 @@
+"""The run store: every Redis key Spikeboard uses, and every read and write of them.
+
+Nobody else builds a key string (RQ's own `rq:` keys stay RQ's). The connection is passed
+in and must return bytes (`decode_responses=False`), because checkpoints are binary and RQ
+shares it. No torch here: the web app imports this module.
+
+Layout (all under `spikeboard:`; see ARCHITECTURE.md):
+
+    schema                      string  layout version
+    run:{id}                    hash    the run record (fields of `RunRecord`, JSON where nested)
+    run:{id}:metrics            stream  {kind: batch|epoch, data: JSON}
+    run:{id}:probes             hash    epoch -> zlib(JSON recording of the probe digits)
+    run:{id}:checkpoint         string  latest checkpoint bytes
+    run:{id}:cancel             string  set when a cancel was requested
+    run:{id}:lease              string  worker name, with a short TTL while a worker trains the run
+    runs                        zset    run id -> created time
+    confighash:{hash}           string  run id holding that config (dedup)
+    sweep:{id}                  hash    axes JSON, base config JSON, created, run ids JSON
+    sweeps                      zset    sweep id -> created time
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+import zlib
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
+from typing import Any, Iterable
+
+import redis
+
+from snn_core.config import RunConfig
+
+SCHEMA_VERSION = 1
+PREFIX = "spikeboard:"
+METRIC_KINDS = ("batch", "epoch")
+_PIPELINE_CHUNK = 500
+
+
+class RunStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # stopped by its worker (shutdown); will be requeued and resumed
+
+
+DONE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+class Keys:
+    """Key builders, like RQ's `key_for` class methods. The only place key strings are made."""
+
+    schema = PREFIX + "schema"
+    runs = PREFIX + "runs"
+    sweeps = PREFIX + "sweeps"
+
+    @staticmethod
+    def run(run_id: str) -> str:
+        return f"{PREFIX}run:{run_id}"
+
+    @staticmethod
+    def metrics(run_id: str) -> str:
+        return f"{PREFIX}run:{run_id}:metrics"
+
+    @staticmethod
+    def probes(run_id: str) -> str:
+        return f"{PREFIX}run:{run_id}:probes"
+
+    @staticmethod
+    def checkpoint(run_id: str) -> str:
+        return f"{PREFIX}run:{run_id}:checkpoint"
+
+    @staticmethod
+    def cancel(run_id: str) -> str:
+        return f"{PREFIX}run:{run_id}:cancel"
+
+    @staticmethod
+    def lease(run_id: str) -> str:
+        return f"{PREFIX}run:{run_id}:lease"
+
+    @staticmethod
+    def confighash(config_hash: str) -> str:
+        return f"{PREFIX}confighash:{config_hash}"
+
+    @staticmethod
+    def sweep(sweep_id: str) -> str:
+        return f"{PREFIX}sweep:{sweep_id}"
+
+
+# Record fields stored as JSON, and as floats; everything else is a plain string.
+_JSON_FIELDS = ("config", "last_metrics", "best_metrics", "progress", "tags")
+_FLOAT_FIELDS = ("created_at", "started_at", "finished_at")
+_SETTABLE = ("started_at", "finished_at", "worker", "device", "error", "last_metrics", "best_metrics",
+             "progress", "note", "tags")
+
+
+@dataclass
+class RunRecord:
+    id: str
+    config: dict[str, Any]
+    config_hash: str
+    status: RunStatus
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str = ""
+    device: str = ""
+    error: str = ""
+    last_metrics: dict[str, Any] | None = None
+    best_metrics: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None  # epoch, batch, batches, percent, eta_s
+    sweep_id: str | None = None
+    tags: list[str] = field(default_factory=list)
+    note: str = ""
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish (to now while running); None before it started."""
+        if self.started_at is None:
+            return None
+        if self.finished_at is not None:
+            return self.finished_at - self.started_at
+        return time.time() - self.started_at if self.status is RunStatus.RUNNING else None
+
+    def run_config(self) -> RunConfig:
+        return RunConfig.from_dict(self.config)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = self.status.value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name in ("id", "config", "config_hash", "status", "created_at"):
+            if name not in values:
+                raise ValueError(f"run record is missing {name!r}: {data!r}"[:300])
+        values["status"] = _status(values["status"])
+        return cls(**values)
+
+
+def _status(value: Any) -> RunStatus:
+    try:
+        return RunStatus(value)
+    except ValueError:
+        choices = ", ".join(s.value for s in RunStatus)
+        raise ValueError(f"status must be one of {choices}; got {value!r}") from None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _encode_field(name: str, value: Any) -> str:
+    if name in _JSON_FIELDS:
+        return json.dumps(value, sort_keys=True)
+    if name in _FLOAT_FIELDS:
+        return repr(float(value))
+    if isinstance(value, Enum):
+        return value.value
+    return str(value)
+
+
+def _decode_record(raw: dict) -> RunRecord | None:
+    """A record from HGETALL's reply; fields a later schema added are absent and keep defaults."""
+    if not raw:
+        return None
+    data = {_text(k): _text(v) for k, v in raw.items()}
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in _JSON_FIELDS:
+            out[name] = json.loads(value)
+        elif name in _FLOAT_FIELDS:
+            out[name] = float(value)
+        elif name == "schema":
+            out[name] = int(value)
+        else:
+            out[name] = value
+    out["sweep_id"] = out.get("sweep_id") or None
+    return RunRecord.from_dict(out)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class RunStore:
+    """Reads and writes runs, metrics, probes, checkpoints and sweeps on one Redis connection."""
+
+    def __init__(self, conn: redis.Redis):
+        self.conn = conn
+
+    def ping(self) -> bool:
+        return bool(self.conn.ping())
+
+    def ensure_schema(self) -> int:
+        """The layout version in this Redis, writing ours when it holds none yet."""
+        self.conn.set(Keys.schema, SCHEMA_VERSION, nx=True)
+        return int(self.conn.get(Keys.schema))
+
+    # -- runs ------------------------------------------------------------------------
+
+    def create_run(self, config: RunConfig, sweep_id: str | None = None, tags: Iterable[str] = ()) -> RunRecord:
+        record = RunRecord(
+            id=_new_id(), config=config.to_dict(), config_hash=config.config_hash(), status=RunStatus.QUEUED,
+            created_at=time.time(), sweep_id=sweep_id, tags=_check_tags(tags),
+        )
+        mapping = {k: _encode_field(k, v) for k, v in asdict(record).items() if v is not None}
+        mapping["status"] = record.status.value
+        holder = self.find_by_hash(record.config_hash)
+        pipe = self.conn.pipeline()
+        pipe.set(Keys.schema, SCHEMA_VERSION, nx=True)
+        pipe.hset(Keys.run(record.id), mapping=mapping)
+        pipe.zadd(Keys.runs, {record.id: record.created_at})
+        # The hash keeps pointing at a run worth reusing; a failed or cancelled one gives way.
+        if holder is None or holder.status not in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.QUEUED):
+            pipe.set(Keys.confighash(record.config_hash), record.id)
+        pipe.execute()
+        return record
+
+    def put_run(self, record: RunRecord, epochs: Iterable[dict[str, Any]] = ()) -> None:
+        """Write a whole record (an import), with its epoch metrics as stream entries."""
+        mapping = {k: _encode_field(k, v) for k, v in asdict(record).items() if v is not None}
+        mapping["status"] = record.status.value
+        pipe = self.conn.pipeline()
+        pipe.hset(Keys.run(record.id), mapping=mapping)
+        pipe.zadd(Keys.runs, {record.id: record.created_at})
+        for data in epochs:
+            pipe.xadd(Keys.metrics(record.id), {"kind": "epoch", "data": json.dumps(data)})
+        if record.status is RunStatus.FINISHED:
+            pipe.set(Keys.confighash(record.config_hash), record.id, nx=True)
+        pipe.execute()
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return _decode_record(self.conn.hgetall(Keys.run(run_id)))
+
+    def require_run(self, run_id: str) -> RunRecord:
+        record = self.get_run(run_id)
+        if record is None:
+            raise ValueError(f"run_id not found: {run_id!r}")
+        return record
+
+    def list_runs(self, status: RunStatus | str | None = None, sweep_id: str | None = None,
+                  tag: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        """Runs newest first; filters apply before the limit."""
+        wanted = _status(status) if status is not None else None
+        filtered = wanted is not None or sweep_id is not None or tag is not None
+        end = -1 if filtered or limit is None else limit - 1
+        ids = [_text(i) for i in self.conn.zrevrange(Keys.runs, 0, end)]
+        out: list[RunRecord] = []
+        for start in range(0, len(ids), _PIPELINE_CHUNK):
+            pipe = self.conn.pipeline(transaction=False)
+            for run_id in ids[start : start + _PIPELINE_CHUNK]:
+                pipe.hgetall(Keys.run(run_id))
+            for raw in pipe.execute():
+                record = _decode_record(raw)
+                if record is None:
+                    continue  # deleted between the index read and the fetch
+                if wanted is not None and record.status is not wanted:
+                    continue
+                if sweep_id is not None and record.sweep_id != sweep_id:
+                    continue
+                if tag is not None and tag not in record.tags:
+                    continue
+                out.append(record)
+                if limit is not None and len(out) >= limit:
+                    return out
+        return out
+
+    def count_runs(self) -> int:
+        return int(self.conn.zcard(Keys.runs))
+
+    def set_status(self, run_id: str, status: RunStatus | str, **fields_: Any) -> None:
+        """Set the status and any record fields at once; a field set to None is removed."""
+        unknown = sorted(set(fields_) - set(_SETTABLE))
+        if unknown:
+            raise ValueError(f"cannot set run field(s) {', '.join(unknown)}; settable: {', '.join(_SETTABLE)}")
+        key = Keys.run(run_id)
+        if not self.conn.exists(key):
+            raise ValueError(f"run_id not found: {run_id!r}")
+        mapping = {"status": _status(status).value}
+        mapping.update({k: _encode_field(k, v) for k, v in fields_.items() if v is not None})
+        gone = [k for k, v in fields_.items() if v is None]
+        pipe = self.conn.pipeline()
+        pipe.hset(key, mapping=mapping)
+        if gone:
+            pipe.hdel(key, *gone)
+        pipe.execute()
+
+    def update_progress(self, run_id: str, progress: dict[str, Any]) -> None:
+        self.conn.hset(Keys.run(run_id), "progress", _encode_field("progress", progress))
+
+    def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
+        self.require_run(run_id)
+        self.conn.hset(Keys.run(run_id), "tags", _encode_field("tags", _check_tags(tags)))
+
+    def set_note(self, run_id: str, note: str) -> None:
+        if not isinstance(note, str):
+            raise ValueError(f"note must be a string, got {note!r}")
+        self.require_run(run_id)
+        self.conn.hset(Keys.run(run_id), "note", note)
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove the run and all its keys (metrics, probes, checkpoint, flags, index entry)."""
+        record = self.get_run(run_id)
+        pipe = self.conn.pipeline()
+        pipe.delete(Keys.run(run_id), Keys.metrics(run_id), Keys.probes(run_id), Keys.checkpoint(run_id),
+                    Keys.cancel(run_id), Keys.lease(run_id))
+        pipe.zrem(Keys.runs, run_id)
+        pipe.execute()
+        if record is not None:
+            key = Keys.confighash(record.config_hash)
+            holder = self.conn.get(key)
+            if holder is not None and _text(holder) == run_id:
+                self.conn.delete(key)
+
+    def find_by_hash(self, config_hash: str) -> RunRecord | None:
+        run_id = self.conn.get(Keys.confighash(config_hash))
+        return self.get_run(_text(run_id)) if run_id is not None else None
+
+    # -- metrics stream --------------------------------------------------------------
+
+    def append_metric(self, run_id: str, kind: str, data: dict[str, Any]) -> str:
+        if kind not in METRIC_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(METRIC_KINDS)}; got {kind!r}")
+        entry_id = self.conn.xadd(Keys.metrics(run_id), {"kind": kind, "data": json.dumps(data)})
+        return _text(entry_id)
+
+    def read_metrics(self, run_id: str, after: str = "0-0", count: int | None = None) -> list[tuple[str, str, dict]]:
+        """Entries strictly after the id `after`, oldest first, as (entry id, kind, data)."""
+        entries = self.conn.xrange(Keys.metrics(run_id), min=f"({after}" if after != "0-0" else "-", count=count)
+        return [(_text(eid), _text(body[b"kind"]), json.loads(body[b"data"])) for eid, body in entries]
+
+    def epoch_history(self, run_id: str) -> list[dict[str, Any]]:
+        """Epoch entries in order; a resumed run's repeated epoch keeps its latest entry."""
+        by_epoch: dict[int, dict] = {}
+        for _, kind, data in self.read_metrics(run_id):
+            if kind == "epoch":
+                by_epoch[int(data.get("epoch", len(by_epoch) + 1))] = data
+        return [by_epoch[e] for e in sorted(by_epoch)]
+
+    # -- probes and checkpoints ------------------------------------------------------
+
+    def save_probes(self, run_id: str, epoch: int, data: dict[str, Any]) -> None:
+        blob = zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 6)
+        self.conn.hset(Keys.probes(run_id), str(int(epoch)), blob)
+
+    def load_probes(self, run_id: str, epoch: int | None = None) -> dict[str, Any] | None:
+        """The probe recording of `epoch`, or of the latest recorded epoch when None."""
+        if epoch is None:
+            epochs = self.probe_epochs(run_id)
+            if not epochs:
+                return None
+            epoch = epochs[-1]
+        blob = self.conn.hget(Keys.probes(run_id), str(int(epoch)))
+        return json.loads(zlib.decompress(blob)) if blob is not None else None
+
+    def probe_epochs(self, run_id: str) -> list[int]:
+        return sorted(int(_text(k)) for k in self.conn.hkeys(Keys.probes(run_id)))
+
+    def save_checkpoint(self, run_id: str, blob: bytes) -> None:
+        self.conn.set(Keys.checkpoint(run_id), blob)
+
+    def load_checkpoint(self, run_id: str) -> bytes | None:
+        return self.conn.get(Keys.checkpoint(run_id))
+
+    def clear_checkpoint(self, run_id: str) -> None:
+        self.conn.delete(Keys.checkpoint(run_id))
+
+    # -- cancel flag and worker leases -----------------------------------------------
+
+    def request_cancel(self, run_id: str) -> None:
+        self.conn.set(Keys.cancel(run_id), "1")
+
+    def cancel_requested(self, run_id: str) -> bool:
+        return bool(self.conn.exists(Keys.cancel(run_id)))
+
+    def clear_cancel(self, run_id: str) -> None:
+        self.conn.delete(Keys.cancel(run_id))
+
+    def renew_lease(self, run_id: str, worker: str, ttl: float) -> None:
+        """Say `worker` is alive and training `run_id` for the next `ttl` seconds."""
+        self.conn.set(Keys.lease(run_id), worker, px=max(1, int(ttl * 1000)))
+
+    def lease_holder(self, run_id: str) -> str | None:
+        holder = self.conn.get(Keys.lease(run_id))
+        return _text(holder) if holder is not None else None
+
+    def release_lease(self, run_id: str) -> None:
+        self.conn.delete(Keys.lease(run_id))
+
+    # -- sweeps ----------------------------------------------------------------------
+
+    def create_sweep(self, base: RunConfig, axes: dict[str, list]) -> str:
+        sweep_id = "s" + _new_id()
+        created = time.time()
+        pipe = self.conn.pipeline()
+        pipe.hset(Keys.sweep(sweep_id), mapping={
+            "id": sweep_id, "base": base.to_json(), "axes": json.dumps(axes), "created_at": repr(created),
+            "run_ids": "[]",
+        })
+        pipe.zadd(Keys.sweeps, {sweep_id: created})
+        pipe.execute()
+        return sweep_id
+
+    def set_sweep_runs(self, sweep_id: str, run_ids: list[str]) -> None:
+        self.conn.hset(Keys.sweep(sweep_id), "run_ids", json.dumps(list(run_ids)))
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        """{"id", "base" (config dict), "axes" ({field: values}), "created_at", "run_ids"} or None."""
+        raw = self.conn.hgetall(Keys.sweep(sweep_id))
+        if not raw:
+            return None
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        return {
+            "id": data["id"], "base": json.loads(data["base"]), "axes": json.loads(data["axes"]),
+            "created_at": float(data["created_at"]), "run_ids": json.loads(data.get("run_ids", "[]")),
+        }
+
+    def list_sweeps(self) -> list[dict[str, Any]]:
+        """All sweeps, newest first."""
+        ids = [_text(i) for i in self.conn.zrevrange(Keys.sweeps, 0, -1)]
+        return [s for s in (self.get_sweep(i) for i in ids) if s is not None]
+
+
+def _check_tags(tags: Iterable[str]) -> list[str]:
+    if isinstance(tags, str):
+        raise ValueError(f"tags must be a list of strings, got {tags!r}")
+    tags = list(tags)
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip():
+            raise ValueError(f"tags must be non-empty strings, got {tag!r}")
+    return [t.strip() for t in tags]
