@@ -1,0 +1,87 @@
+"""FLOPs: the lab's ANN vs SNN calculator, per layer and in total, with the break-even point."""
+
+import pandas as pd
+import streamlit as st
+
+from snn_core import flops
+from snn_core.config import RunConfig
+from webui import charts, connection
+from workers.store import RunStore
+from webui.flops_tools import DEFAULT_LAYERS, DEFAULT_T, default_rate, parse_layers, per_layer_rows, \
+    rate_sweep, rates_from_history, t_axis
+
+st.title("FLOPs calculator")
+st.caption("A dense layer with M inputs and N outputs costs (2M-1)N + 2N FLOPs in an ANN, and "
+           "(2MF-1)N + 2N per timestep in the SNN, where F is the firing rate of the layer's input. "
+           "Over T steps the SNN pays T times its per-step cost.")
+
+
+for key, default in [("flops_layers", DEFAULT_LAYERS), ("flops_T", DEFAULT_T)]:
+    st.session_state.setdefault(key, default)
+
+
+def use_run(run_id: str) -> None:
+    store = RunStore(connection.connection())
+    record = store.get_run(run_id)
+    config = RunConfig.from_dict(record.config)
+    layers = list(config.layer_sizes)
+    rates = rates_from_history(store.epoch_history(run_id), len(layers) - 1)
+    if rates is None:
+        st.session_state.flops_notice = f"Run {run_id} has no measured firing rates yet."
+        return
+    st.session_state.flops_layers = ",".join(map(str, layers))
+    st.session_state.flops_T = config.T
+    for i, r in enumerate(rates):
+        st.session_state[f"flops_rate_{i}"] = round(r, 4)
+    st.session_state.flops_notice = f"Filled from run {run_id} (last epoch's measured rates)."
+
+
+with st.expander("Use a run's measured firing rates"):
+    if connection.reachable():
+        runs = [r for r in connection.store_or_stop().list_runs(limit=500) if r.last_metrics]
+        if runs:
+            pick = st.selectbox("Run", [r.id for r in runs], key="flops_run",
+                                format_func=lambda i: next(f"{r.id} ({r.status.value})" for r in runs if r.id == i))
+            st.button("Use its firing rates", on_click=use_run, args=(pick,), key="flops_use")
+        else:
+            st.info("No run has finished an epoch yet.")
+if notice := st.session_state.pop("flops_notice", None):
+    st.success(notice)
+
+left, right = st.columns([1, 2])
+with left:
+    layers_text = st.text_input("Layer sizes (input, hidden..., output)", key="flops_layers")
+    T = st.number_input("Timesteps T", min_value=1, max_value=1000, key="flops_T")
+    try:
+        layers = parse_layers(layers_text)
+    except ValueError as exc:
+        st.error(str(exc))
+        st.stop()
+    rates = []
+    for i, (m, n) in enumerate(zip(layers[:-1], layers[1:])):
+        st.session_state.setdefault(f"flops_rate_{i}", default_rate(i))
+        rates.append(st.number_input(f"F{i}: firing rate into layer {i + 1} ({m} -> {n})", 0.0, 1.0,
+                                     step=0.05, format="%.4f", key=f"flops_rate_{i}"))
+
+report = flops.count(layers, int(T), rates)
+t_even = flops.break_even_T(layers, rates)
+with right:
+    a, b, c = st.columns(3)
+    a.metric("ANN FLOPs", f"{report.ann_total:,.0f}")
+    b.metric("SNN FLOPs per step", f"{report.snn_per_step:,.0f}")
+    c.metric(f"SNN FLOPs total (T={report.T})", f"{report.snn_total:,.0f}",
+             f"{report.snn_over_ann:.2f}x the ANN", delta_color="off")
+    cheaper = "cheaper" if report.snn_total < report.ann_total else "more expensive"
+    st.markdown(f"At these rates the SNN is **{cheaper}** than the ANN; they break even at "
+                f"**T = {t_even:.2f}**. Spike-triggered accumulates: {report.synaptic_ops:,.0f}.")
+    st.dataframe(pd.DataFrame(per_layer_rows(report)), hide_index=True,
+                 column_config={k: st.column_config.NumberColumn(format="%,.0f")
+                                for k in ("ANN", "SNN per step", f"SNN total (T={report.T})")})
+
+Ts = t_axis(t_even, report.T)
+st.plotly_chart(charts.flops_vs_T_fig(Ts, [report.snn_per_step * t for t in Ts], report.ann_total,
+                                      t_even, report.T))
+which = st.selectbox("Vary the firing rate of", range(len(rates)), index=len(rates) - 1,
+                     format_func=lambda i: f"F{i} (into layer {i + 1})", key="flops_vary")
+xs, totals, even = rate_sweep(layers, report.T, rates, which)
+st.plotly_chart(charts.flops_vs_rate_fig(xs, totals, report.ann_total, even, f"F{which}", rates[which]))

@@ -1,0 +1,59 @@
+"""Launch: one run from the form, or a grid sweep over one or two hyperparameters."""
+
+import streamlit as st
+
+from webui import connection
+from webui.launch_form import build_config, config_widgets, fmt_duration, parse_values, show_error, sweep_widgets
+from workers import service
+
+st.title("Launch a training run")
+st.caption("Defaults are the lab's baseline. A run with exactly the same settings is reused, not retrained.")
+store = connection.store_or_stop()
+conn = connection.connection()
+
+values, slots = config_widgets()
+tags = [t.strip() for t in st.text_input("Tags (comma-separated, optional)", key="f_tags").split(",") if t.strip()]
+sweep = st.toggle("Sweep mode: launch a grid of runs", key="sweep_mode")
+config = build_config(values, slots)
+
+
+def show_run_result(result) -> None:
+    record = result.record
+    if result.created:
+        st.success(f"Launched run **{record.id}** (queued).", icon=":material/rocket_launch:")
+    else:
+        st.info(f"An identical run already exists: **{record.id}** ({record.status.value}). "
+                "Nothing new was launched.", icon=":material/content_copy:")
+    st.page_link("pages/run.py", label=f"Watch run {record.id} live", icon=":material/monitoring:",
+                 query_params={"run": record.id})
+
+
+if sweep:
+    texts = sweep_widgets()
+    configs, axes = [], {}
+    if config is not None and texts:
+        try:
+            axes = {axis: parse_values(axis, text) for axis, text in texts.items()}
+            configs = service.sweep_configs(config, axes)
+        except ValueError as exc:
+            show_error(str(exc), {})
+    if configs:
+        estimate = service.estimate_seconds(conn, configs)
+        st.markdown(f"**{len(configs)} runs**, about **{fmt_duration(estimate)}** to train them all "
+                    "with the workers running now.")
+        if st.button(f"Launch sweep of {len(configs)} runs", type="primary", key="launch_sweep"):
+            result = service.submit_sweep(conn, config, axes)
+            for r in result.results:
+                if tags and r.created:
+                    store.set_tags(r.record.id, tags)
+            new = sum(r.created for r in result.results)
+            st.success(f"Sweep **{result.sweep_id}**: {new} runs queued, "
+                       f"{len(result.results) - new} reused from identical earlier runs.")
+            st.page_link("pages/compare.py", label=f"Compare sweep {result.sweep_id}",
+                         icon=":material/compare_arrows:", query_params={"sweep": result.sweep_id})
+elif config is not None:
+    st.caption(f"Estimated training time: {fmt_duration(service.estimate_seconds(conn, [config]))}")
+    if st.button("Launch run", type="primary", key="launch_run"):
+        st.session_state.launch_result = service.submit_run(conn, config, tags=tags)
+    if st.session_state.get("launch_result") is not None:
+        show_run_result(st.session_state.launch_result)

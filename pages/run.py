@@ -1,0 +1,74 @@
+"""Run (live): one run's curves, updating in place about once a second while it trains."""
+
+import streamlit as st
+
+from webui import charts, connection
+from webui.launch_form import fmt_duration
+from webui.live import cursor_for
+from webui.tables import label
+from workers import service
+from workers.store import DONE_STATUSES
+
+st.title("Run (live)")
+store = connection.store_or_stop()
+
+run_id = st.query_params.get("run")
+if not run_id:
+    recent = store.list_runs(limit=200)
+    if not recent:
+        st.info("No runs yet. Launch one from the Launch page.")
+        st.stop()
+    run_id = st.selectbox("Run", [r.id for r in recent], key="live_pick",
+                          format_func=lambda i: next(f"{r.id} ({r.status.value})" for r in recent if r.id == i))
+    st.query_params["run"] = run_id
+record = store.get_run(run_id)
+if record is None:
+    st.warning(f"No run with id `{run_id}`. It may have been deleted; pick another on the Runs page.")
+    st.stop()
+
+st.caption(label(record.config, ["encoder", "loss", "T", "beta", "v_th", "z", "lr", "epochs", "batch_size",
+                                 "hidden", "seed"], record.id))
+live = record.status not in DONE_STATUSES
+if live and st.button("Cancel this run", key="live_cancel", icon=":material/stop_circle:"):
+    service.cancel_run(store.conn, run_id)
+    st.toast(f"Cancel requested for {run_id}.")
+
+
+@st.fragment(run_every=1.0 if live else None)
+@connection.guarded
+def live_view() -> None:
+    cursor = cursor_for(st.session_state, run_id)
+    cursor.pull(store)
+    now = store.get_run(run_id)
+    if now is None:
+        st.warning(f"Run `{run_id}` was deleted.")
+        return
+    if live and now.status in DONE_STATUSES:
+        st.rerun()  # a full rerun redraws the page without the timer: updates stop
+    a, b, c, d = st.columns(4)
+    a.metric("Status", now.status.value)
+    b.metric("Worker", now.worker or "-")
+    c.metric("Device", now.device or "-")
+    d.metric("Duration", fmt_duration(now.duration))
+    progress = now.progress or {}
+    if progress:
+        st.progress(min(1.0, (progress.get("percent") or 0) / 100),
+                    text=f"epoch {progress.get('epoch')}/{now.config['epochs']} · batch {progress.get('batch')}"
+                         f"/{progress.get('batches')} · {progress.get('percent', 0):.0f}% · "
+                         f"ETA {fmt_duration(progress.get('eta_s'))}")
+    if now.error:
+        st.error(now.error)
+    st.caption(cursor.latest_text())
+    epochs = cursor.epoch_list
+    left, right = st.columns(2)
+    left.plotly_chart(charts.train_loss_fig(cursor.batches, epochs), key="live_train_loss")
+    right.plotly_chart(charts.epoch_fig(epochs, {"test_loss": "test loss", "train_loss": "train loss"},
+                                        "Loss per epoch", "loss"), key="live_epoch_loss")
+    left.plotly_chart(charts.epoch_fig(epochs, {"test_acc": "test accuracy", "train_acc": "train accuracy"},
+                                       "Accuracy per epoch", "accuracy", percent=True), key="live_acc")
+    right.plotly_chart(charts.firing_rate_fig(epochs), key="live_rates")
+
+
+live_view()
+st.page_link("pages/spikes.py", label="Spike rasters of this run", icon=":material/scatter_plot:",
+             query_params={"run": run_id})

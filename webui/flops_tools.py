@@ -1,0 +1,59 @@
+"""Pure helpers for the FLOPs page: parsing the layer list, sweeping T and one firing rate."""
+
+from __future__ import annotations
+
+from snn_core import flops
+
+DEFAULT_LAYERS = "784,10,10"
+DEFAULT_T = 5
+DEFAULT_RATES = (1.0, 0.25)  # the lab's worked example: F0 = 1 (input), F1 = 0.25 (hidden)
+
+
+def parse_layers(text: str) -> list[int]:
+    try:
+        layers = [int(v) for v in text.replace(" ", "").split(",") if v != ""]
+    except ValueError:
+        raise ValueError(f"layers must be comma-separated integers such as 784,10,10, got {text!r}") from None
+    if len(layers) < 2 or any(m < 1 for m in layers):
+        raise ValueError(f"layers must be at least two integers >= 1, got {text!r}")
+    return layers
+
+
+def default_rate(i: int) -> float:
+    return DEFAULT_RATES[i] if i < len(DEFAULT_RATES) else DEFAULT_RATES[-1]
+
+
+def per_layer_rows(report: flops.FlopsReport) -> list[dict]:
+    rows = []
+    for i, (a, s) in enumerate(zip(report.ann_per_layer, report.snn_per_layer_per_step)):
+        rows.append({"layer": f"{report.layers[i]} -> {report.layers[i + 1]}",
+                     "input rate F": report.rates[i], "ANN": a,
+                     "SNN per step": s, f"SNN total (T={report.T})": s * report.T})
+    rows.append({"layer": "total", "input rate F": None, "ANN": report.ann_total,
+                 "SNN per step": report.snn_per_step, f"SNN total (T={report.T})": report.snn_total})
+    return rows
+
+
+def t_axis(t_even: float, T: int) -> list[int]:
+    top = int(min(1000, max(10, 2 * T, 2 * t_even if t_even != float("inf") else 0)))
+    return list(range(1, top + 1))
+
+
+def rate_sweep(layers: list[int], T: int, rates: list[float], which: int, steps: int = 101):
+    """SNN total FLOPs as rates[which] goes 0..1, and the rate where it equals the ANN (or None)."""
+    xs = [i / (steps - 1) for i in range(steps)]
+    totals = [flops.count(layers, T, [x if j == which else r for j, r in enumerate(rates)]).snn_total
+              for x in xs]
+    ann = flops.count(layers, T, rates).ann_total
+    lo, hi = totals[0], totals[-1]  # the count is linear in each rate
+    even = (ann - lo) / (hi - lo) if hi != lo else None
+    return xs, totals, (even if even is not None and 0 <= even <= 1 else None)
+
+
+def rates_from_history(history: list[dict], n_inputs: int) -> list[float] | None:
+    """Input rates of each layer (input, hidden...) from a run's last epoch, clamped to [0, 1]."""
+    for metrics in reversed(history):
+        rates = metrics.get("firing_rates") or []
+        if len(rates) >= n_inputs:
+            return [min(1.0, max(0.0, float(r))) for r in rates[:n_inputs]]
+    return None

@@ -1,0 +1,136 @@
+"""The Launch page's form: widgets for every RunConfig field, turning their values into a
+validated config, and parsing sweep values. Errors are shown under the field they name."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import streamlit as st
+
+from snn_core.config import ENCODER_HELP, SWEEPS, DatasetName, Device, Encoder, Loss, MembraneInit, RunConfig
+
+BASE = RunConfig()
+FIELD_NAMES = [f.name for f in dataclasses.fields(RunConfig)]
+LOSS_HELP = {
+    Loss.MSE: "Mean squared error between each output neuron's firing rate and the one-hot target.",
+    Loss.CE: "Cross-entropy on the output spike counts, as logits.",
+}
+# Sweep axes offered, with their default value lists: the lab's lists, plus lr and seed.
+SWEEP_AXES: dict[str, list[Any]] = {**SWEEPS, "lr": [1e-4, 1e-3, 1e-2], "seed": [0, 1, 2]}
+
+
+def field_of(message: str) -> str | None:
+    """The config field a ValueError message names (messages start with the field name)."""
+    head = message.split(" ", 1)[0].strip(":'\"")
+    return head if head in FIELD_NAMES else None
+
+
+def parse_hidden(text: str) -> list[int] | str:
+    """Comma-separated widths as ints; text that is not all integers is passed on as-is so
+    RunConfig reports it with the field's own message."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        return text
+
+
+def parse_values(axis: str, text: str) -> list[Any]:
+    """Sweep values from comma-separated text, typed like the field's default."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise ValueError(f"{axis} needs at least one value to sweep over, got {text!r}")
+    kind = type(getattr(BASE, axis))
+    if issubclass(kind, str):  # the str Enums: RunConfig checks the names
+        return parts
+    try:
+        return [kind(p) if kind is not int else int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"{axis} values must be {kind.__name__}s separated by commas, got {text!r}") from None
+
+
+def fmt_values(values: list[Any]) -> str:
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+def config_widgets() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Draw the form; returns (raw field values, {field: an empty slot under its widget})."""
+    values: dict[str, Any] = {}
+    slots: dict[str, Any] = {}
+
+    def slot(name: str) -> None:
+        slots[name] = st.empty()
+
+    neuron, inputs, training = st.columns(3, gap="large")
+    with neuron:
+        st.subheader("Neuron")
+        values["beta"] = st.slider("beta (membrane leak per step)", 0.05, 1.0, BASE.beta, 0.01, key="f_beta"); slot("beta")
+        values["T"] = st.slider("T (timesteps per sample)", 1, 300, BASE.T, key="f_T"); slot("T")
+        values["z"] = st.slider("z (surrogate gradient slope)", 0.1, 20.0, BASE.z, 0.1, key="f_z"); slot("z")
+        values["v_th"] = st.slider("V_th (firing threshold)", 0.05, 5.0, BASE.v_th, 0.05, key="f_v_th"); slot("v_th")
+    with inputs:
+        st.subheader("Input and loss")
+        encoders = [e.value for e in Encoder]
+        values["encoder"] = st.radio("Encoder", encoders, index=encoders.index(BASE.encoder.value), key="f_encoder",
+                                     captions=[ENCODER_HELP[Encoder(e)] for e in encoders]); slot("encoder")
+        losses = [l.value for l in Loss]
+        values["loss"] = st.radio("Loss", losses, index=losses.index(BASE.loss.value), key="f_loss",
+                                  captions=[LOSS_HELP[Loss(l)] for l in losses]); slot("loss")
+        datasets = [d.value for d in DatasetName]
+        values["dataset"] = st.selectbox("Dataset", datasets, datasets.index(BASE.dataset.value), key="f_dataset"); slot("dataset")
+    with training:
+        st.subheader("Training")
+        values["epochs"] = st.number_input("Epochs", 0, 1000, BASE.epochs, key="f_epochs"); slot("epochs")
+        values["batch_size"] = st.number_input("Batch size", 0, 65536, BASE.batch_size, key="f_batch_size"); slot("batch_size")
+        values["lr"] = st.number_input("Learning rate", 0.0, 10.0, BASE.lr, 1e-4, format="%.4f", key="f_lr"); slot("lr")
+        values["seed"] = st.number_input("Seed", 0, 2**31 - 1, BASE.seed, key="f_seed"); slot("seed")
+        values["hidden"] = parse_hidden(st.text_input("Hidden layer widths (comma-separated)",
+                                                      ",".join(map(str, BASE.hidden)), key="f_hidden")); slot("hidden")
+    with st.expander("Advanced: data limits, membrane start, device"):
+        a, b, c = st.columns(3)
+        values["train_limit"] = a.number_input("Train samples (0 = all)", 0, 10**7, BASE.train_limit, key="f_train_limit")
+        values["test_limit"] = b.number_input("Test samples (0 = all)", 0, 10**7, BASE.test_limit, key="f_test_limit")
+        values["test_batch_size"] = c.number_input("Test batch size", 0, 65536, BASE.test_batch_size, key="f_test_batch_size")
+        inits, devices = [m.value for m in MembraneInit], [d.value for d in Device]
+        values["membrane_init"] = a.selectbox("Membrane start", inits, inits.index(BASE.membrane_init.value), key="f_membrane_init")
+        values["device"] = b.selectbox("Device", devices, devices.index(BASE.device.value), key="f_device")
+        for name in ("train_limit", "test_limit", "test_batch_size", "membrane_init", "device"):
+            slot(name)
+    return values, slots
+
+
+def build_config(values: dict[str, Any], slots: dict[str, Any]) -> RunConfig | None:
+    """The validated config, or None after showing the error under the field it names."""
+    try:
+        return RunConfig(**values)
+    except ValueError as exc:
+        show_error(str(exc), slots)
+        return None
+
+
+def show_error(message: str, slots: dict[str, Any]) -> None:
+    name = field_of(message)
+    (slots[name] if name in slots else st).error(message, icon=":material/error:")
+
+
+def sweep_widgets() -> dict[str, str]:
+    """Pick one or two axes and their values; returns {axis: raw text}."""
+    axes = st.multiselect("Sweep over (one or two hyperparameters)", list(SWEEP_AXES), default=["beta"],
+                          max_selections=2, key="sweep_axes")
+    texts = {}
+    for axis in axes:
+        texts[axis] = st.text_input(f"{axis} values (comma-separated)", fmt_values(SWEEP_AXES[axis]),
+                                    key=f"sweep_values_{axis}")
+    return texts
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
