@@ -14,6 +14,7 @@ Layout (all under `spikeboard:`; see ARCHITECTURE.md):
     run:{id}:cancel             string  set when a cancel was requested
     run:{id}:lease              string  worker name, with a short TTL while a worker trains the run
     runs                        zset    run id -> created time
+    active                      set     ids of runs that are running or interrupted (what the reaper watches)
     confighash:{hash}           string  run id holding that config (dedup)
     sweep:{id}                  hash    axes JSON, base config JSON, created, run ids JSON
     sweeps                      zset    sweep id -> created time
@@ -49,6 +50,7 @@ class RunStatus(str, Enum):
 
 
 DONE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED})
+ACTIVE_STATUSES = frozenset({RunStatus.RUNNING, RunStatus.INTERRUPTED})
 
 
 class Keys:
@@ -57,6 +59,7 @@ class Keys:
     schema = PREFIX + "schema"
     runs = PREFIX + "runs"
     sweeps = PREFIX + "sweeps"
+    active = PREFIX + "active"
 
     @staticmethod
     def run(run_id: str) -> str:
@@ -170,9 +173,9 @@ def _encode_field(name: str, value: Any) -> str:
 
 def _decode_record(raw: dict) -> RunRecord | None:
     """A record from HGETALL's reply; fields a later schema added are absent and keep defaults."""
-    if not raw:
-        return None
     data = {_text(k): _text(v) for k, v in raw.items()}
+    if "id" not in data:
+        return None  # nothing, or a late progress write that outlived a deleted run
     out: dict[str, Any] = {}
     for name, value in data.items():
         if name in _JSON_FIELDS:
@@ -285,14 +288,34 @@ class RunStore:
         key = Keys.run(run_id)
         if not self.conn.exists(key):
             raise ValueError(f"run_id not found: {run_id!r}")
-        mapping = {"status": _status(status).value}
-        mapping.update({k: _encode_field(k, v) for k, v in fields_.items() if v is not None})
+        status = _status(status)
+        self._write_fields(run_id, {"status": status, **fields_})
+
+    def set_fields(self, run_id: str, **fields_: Any) -> None:
+        """Set record fields without touching the status; a field set to None is removed."""
+        unknown = sorted(set(fields_) - set(_SETTABLE))
+        if unknown:
+            raise ValueError(f"cannot set run field(s) {', '.join(unknown)}; settable: {', '.join(_SETTABLE)}")
+        self._write_fields(run_id, fields_)
+
+    def _write_fields(self, run_id: str, fields_: dict[str, Any]) -> None:
+        key = Keys.run(run_id)
+        mapping = {k: _encode_field(k, v) for k, v in fields_.items() if v is not None}
         gone = [k for k, v in fields_.items() if v is None]
         pipe = self.conn.pipeline()
         pipe.hset(key, mapping=mapping)
         if gone:
             pipe.hdel(key, *gone)
+        if "status" in fields_:
+            if fields_["status"] in ACTIVE_STATUSES:
+                pipe.sadd(Keys.active, run_id)
+            else:
+                pipe.srem(Keys.active, run_id)
         pipe.execute()
+
+    def active_run_ids(self) -> list[str]:
+        """Runs marked running or interrupted: the ones a dead worker may have left behind."""
+        return sorted(_text(i) for i in self.conn.smembers(Keys.active))
 
     def update_progress(self, run_id: str, progress: dict[str, Any]) -> None:
         self.conn.hset(Keys.run(run_id), "progress", _encode_field("progress", progress))
@@ -314,6 +337,7 @@ class RunStore:
         pipe.delete(Keys.run(run_id), Keys.metrics(run_id), Keys.probes(run_id), Keys.checkpoint(run_id),
                     Keys.cancel(run_id), Keys.lease(run_id))
         pipe.zrem(Keys.runs, run_id)
+        pipe.srem(Keys.active, run_id)
         pipe.execute()
         if record is not None:
             key = Keys.confighash(record.config_hash)
@@ -392,6 +416,10 @@ class RunStore:
     def lease_holder(self, run_id: str) -> str | None:
         holder = self.conn.get(Keys.lease(run_id))
         return _text(holder) if holder is not None else None
+
+    def claim_lease(self, run_id: str, claimer: str, ttl: float) -> bool:
+        """Take the lease only if nobody holds it (so one reaper, not all, requeues a run)."""
+        return bool(self.conn.set(Keys.lease(run_id), claimer, px=max(1, int(ttl * 1000)), nx=True))
 
     def release_lease(self, run_id: str) -> None:
         self.conn.delete(Keys.lease(run_id))

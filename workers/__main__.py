@@ -1,0 +1,132 @@
+"""`python -m workers`: run a worker, or script the run store.
+
+    python -m workers [worker] [--queues spikeboard] [--burst] [--name NAME]
+    python -m workers submit --beta 0.9 --T 20 ... [--force] [--tag TAG]   prints the run id
+    python -m workers status RUN_ID                                          the record as JSON
+    python -m workers cancel RUN_ID
+    python -m workers export [--format jsonl|csv] [--output FILE]
+    python -m workers import FILE                                            ("-" reads stdin)
+
+Redis is $REDIS_URL (default redis://localhost:6379/0), or --redis-url. Bad input exits 2 with
+a one-line message naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+
+COMMANDS = ("worker", "submit", "status", "cancel", "export", "import")
+
+
+def _add_redis(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redis-url", default=None, help="Redis URL (default $REDIS_URL or redis://localhost:6379/0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from snn_core.train import build_parser as train_parser
+
+    parser = argparse.ArgumentParser(prog="python -m workers", description="Spikeboard worker and run CLI.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    w = sub.add_parser("worker", help="train queued runs (the default command)")
+    w.add_argument("--queues", nargs="+", default=None, help="queue names to listen on (default: spikeboard)")
+    w.add_argument("--burst", action="store_true", help="quit once the queues are empty")
+    w.add_argument("--name", default=None, help="worker name (default: host and pid)")
+    _add_redis(w)
+
+    s = sub.add_parser("submit", help="queue a run; prints its id", parents=[train_parser()], add_help=False,
+                       conflict_handler="resolve")
+    s.add_argument("--force", action="store_true", help="train even if an identical run exists")
+    s.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
+    _add_redis(s)
+
+    for name, text in (("status", "print a run's record as JSON"), ("cancel", "cancel a queued or running run")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("run_id")
+        _add_redis(c)
+
+    e = sub.add_parser("export", help="print all runs as JSON lines or CSV")
+    e.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    e.add_argument("--output", default="-", help="file to write (default stdout)")
+    _add_redis(e)
+
+    i = sub.add_parser("import", help="add runs from an export file")
+    i.add_argument("file", help='an export file, or "-" for stdin')
+    _add_redis(i)
+    return parser
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from .service import QUEUE, connect
+    from .worker import SpikeboardWorker
+    from .devices import describe_device
+
+    print(f"spikeboard worker: training on {describe_device()}", flush=True)
+    conn = connect(args.redis_url)
+    name = args.name or f"{socket.gethostname()}.{os.getpid()}"
+    worker = SpikeboardWorker(args.queues or [QUEUE], connection=conn, name=name)
+    worker.work(burst=args.burst, logging_level="INFO")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from . import service
+    from .store import RunStore
+
+    conn = service.connect(args.redis_url)
+    if args.command == "submit":
+        from snn_core.train import config_from_args
+
+        extra = ("command", "force", "tag", "redis_url", "save")
+        fields = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in extra})
+        fields.save = ""
+        config = config_from_args(fields)
+        result = service.submit_run(conn, config, force=args.force, tags=args.tag)
+        if not result.created:
+            print(f"an identical run exists ({result.record.status.value}); use --force to train again",
+                  file=sys.stderr)
+        print(result.record.id)
+    elif args.command == "status":
+        record = RunStore(conn).require_run(args.run_id)
+        print(json.dumps({**record.to_dict(), "duration": record.duration}, indent=2, sort_keys=True))
+    elif args.command == "cancel":
+        record = service.cancel_run(conn, args.run_id)
+        print(f"{record.id} {record.status.value}")
+    elif args.command == "export":
+        text = service.export_runs(conn, args.format)
+        if args.output == "-":
+            sys.stdout.write(text)
+        else:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    elif args.command == "import":
+        if args.file == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.file, encoding="utf-8") as fh:
+                text = fh.read()
+        print(f"imported {service.import_runs(conn, text)} run(s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "worker")
+    args = build_parser().parse_args(argv)
+    try:
+        return run_worker(args) if args.command == "worker" else run_command(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unreadable import file, Redis unreachable, ...
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
