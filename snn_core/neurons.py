@@ -16,14 +16,18 @@ steps at once in a custom autograd function that saves only the membranes its ba
 needs. `LIF` is a thin module around `lif_scan`. Tensors are time-first: [T, B, N].
 `beta`, `v_th` and `z` are floats, or tensors broadcastable to [B, N] (one value per
 neuron), which is how a packed sweep gives each member its own hyperparameters.
+On the CPU the scans run as fused numba kernels (`kernels.py`) when available.
 """
 
 from __future__ import annotations
 
 from typing import Union
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+from . import kernels
 
 Param = Union[float, Tensor]
 
@@ -68,8 +72,30 @@ def lif_step(membrane: Tensor, current: Tensor, beta: Param, v_th: Param, z: Par
     return s, next_membrane
 
 
+def _per_neuron(value: Param, n: int) -> np.ndarray | None:
+    """A hyperparameter as a float32 [N] array for the fused kernels (None if it varies by batch row)."""
+    if isinstance(value, Tensor):
+        if value.dim() > 1 or value.numel() not in (1, n):
+            return None
+        return np.ascontiguousarray(value.detach().cpu().float().expand(n).numpy(), dtype=np.float32)
+    return np.full(n, value, dtype=np.float32)
+
+
+def _fused(t: Tensor, *params: Param) -> list[np.ndarray] | None:
+    """Per-neuron parameter arrays when the fused CPU kernels can run on `t`, else None."""
+    if t.device.type != "cpu" or t.dtype != torch.float32 or kernels.engine() != "numba":
+        return None
+    arrays = [_per_neuron(p, t.shape[-1]) for p in params]
+    return None if any(a is None for a in arrays) else arrays
+
+
 def _forward_scan(current: Tensor, m0: Tensor, beta: Param, v_th: Param) -> tuple[Tensor, Tensor]:
     """Spikes and pre-spike membranes [T, B, N] of the recurrence, no autograd."""
+    fused = _fused(current, beta, v_th)
+    if fused is not None:
+        spikes, membranes = torch.empty_like(current), torch.empty_like(current)
+        kernels.lif_forward(current.numpy(), m0.contiguous().numpy(), *fused, spikes.numpy(), membranes.numpy())
+        return spikes, membranes
     T = current.shape[0]
     spikes = torch.empty_like(current)
     membranes = torch.empty_like(current)
@@ -87,8 +113,12 @@ def _backward_scan(grad_spikes: Tensor, membranes: Tensor, beta: Param, v_th: Pa
 
     a_t = dL/dm_t = g_t * sg(m_t) + beta * a_{t+1},  a_T = 0,  dL/dI_t = a_{t+1}.
     """
-    T = grad_spikes.shape[0]
     grad_current = torch.empty_like(grad_spikes)
+    fused = _fused(grad_spikes, beta, v_th, z)
+    if fused is not None:
+        kernels.lif_backward(grad_spikes.numpy(), membranes.numpy(), *fused, grad_current.numpy())
+        return grad_current
+    T = grad_spikes.shape[0]
     local = grad_spikes * surrogate_grad(membranes - v_th, z)  # all T at once
     a = torch.zeros_like(grad_spikes[0])
     for t in range(T - 1, -1, -1):

@@ -1,6 +1,14 @@
+import pytest
 import torch
 
+from snn_core import kernels
 from snn_core.encoders import encode, is_repeated_frame
+
+
+@pytest.fixture(autouse=True, params=["torch"] + (["numba"] if kernels.numba is not None else []))
+def engine(request, monkeypatch):
+    monkeypatch.setenv("SPIKEBOARD_ENGINE", request.param)
+    return request.param
 
 
 def test_image_repeats_the_analog_frame_without_copies():

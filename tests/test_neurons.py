@@ -1,6 +1,14 @@
+import pytest
 import torch
 
+from snn_core import kernels
 from snn_core.neurons import lif_scan, lif_step, spike, surrogate_grad
+
+
+@pytest.fixture(autouse=True, params=["torch"] + (["numba"] if kernels.numba is not None else []))
+def engine(request, monkeypatch):
+    monkeypatch.setenv("SPIKEBOARD_ENGINE", request.param)
+    return request.param
 
 
 def test_hand_computed_lif_trace():

@@ -8,6 +8,19 @@ from snn_core.encoders import encode
 from snn_core.model import SNN, snn_loss
 from tests.reference import reference_forward
 
+from snn_core import kernels
+
+ENGINES = ["torch"] + (["numba"] if kernels.numba is not None else [])
+
+
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request, monkeypatch):
+    """Every parity test runs once per engine: the plain PyTorch path and the fused kernels."""
+    monkeypatch.setenv("SPIKEBOARD_ENGINE", request.param)
+    assert kernels.engine() == request.param
+    return request.param
+
+
 PARAMS = [(0.7, 1.5, 2.0), (0.95, 0.5, 10.0), (0.5, 1.0, 0.5), (1.0, 0.75, 5.0)]
 
 
