@@ -12,15 +12,23 @@ store = connection.store_or_stop()
 conn = connection.connection()
 
 statuses = [s.value for s in RunStatus]
+st.session_state.setdefault("runs_gen", 0)
+
+
+def fresh_selection() -> None:
+    # Selections are row positions: once rows change (filters, deletes) a new table key drops them.
+    st.session_state.runs_gen += 1
+
+
 f1, f2, f3, f4 = st.columns([3, 2, 2, 1])
-status_pick = f1.multiselect("Status", statuses, key="runs_status", placeholder="any status")
+status_pick = f1.multiselect("Status", statuses, key="runs_status", on_change=fresh_selection, placeholder="any status")
 sweeps = store.list_sweeps()
-sweep_pick = f2.selectbox("Sweep", [None, *[s["id"] for s in sweeps]], key="runs_sweep",
+sweep_pick = f2.selectbox("Sweep", [None, *[s["id"] for s in sweeps]], key="runs_sweep", on_change=fresh_selection,
                           format_func=lambda s: "any sweep" if s is None else s)
 records = store.list_runs(sweep_id=sweep_pick)
 tags = sorted({t for r in records for t in r.tags})
-tag_pick = f3.selectbox("Tag", [None, *tags], key="runs_tag", format_func=lambda t: "any tag" if t is None else t)
-limit = f4.selectbox("Show", [200, 1000, 10000], key="runs_limit", format_func=lambda n: f"newest {n:,}")
+tag_pick = f3.selectbox("Tag", [None, *tags], key="runs_tag", on_change=fresh_selection, format_func=lambda t: "any tag" if t is None else t)
+limit = f4.selectbox("Show", [200, 1000, 10000], key="runs_limit", on_change=fresh_selection, format_func=lambda n: f"newest {n:,}")
 records = [r for r in records if (not status_pick or r.status.value in status_pick)
            and (tag_pick is None or tag_pick in r.tags)]
 shown = records[:limit]
@@ -28,7 +36,7 @@ st.caption(f"{len(records):,} matching of {store.count_runs():,} runs; showing {
            "Select rows to act on them.")
 
 table = st.dataframe(
-    runs_frame(shown), hide_index=True, on_select="rerun", selection_mode="multi-row", key="runs_table",
+    runs_frame(shown), hide_index=True, on_select="rerun", selection_mode="multi-row", key=f"runs_table_{st.session_state.runs_gen}",
     column_config={
         "best test acc": st.column_config.NumberColumn(format="percent"),
         "last test acc": st.column_config.NumberColumn(format="percent"),
@@ -54,6 +62,7 @@ if selected:
     if c2.button("Delete selected", key="runs_delete", icon=":material/delete:", disabled=not sure):
         for run_id in selected:
             service.delete_run(conn, run_id)
+        fresh_selection()
         st.rerun()
     with c3.popover("Tag or note", icon=":material/sell:"):
         first = store.get_run(selected[0])
@@ -62,6 +71,7 @@ if selected:
         if st.button("Set tags", key="runs_set_tags"):
             for run_id in selected:
                 store.set_tags(run_id, [t.strip() for t in new_tags.split(",") if t.strip()])
+            fresh_selection()
             st.rerun()
         note = st.text_area("Note", first.note if first else "", key="runs_note_text")
         if st.button("Save note", key="runs_save_note"):
