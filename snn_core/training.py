@@ -1,5 +1,7 @@
 """The training loop: `fit(config, callbacks)`.
 
+`fit_packed(configs, callbacks)` trains a compatible sweep as one packed model
+(`packed.py`); `fit` is a pack of one, so solo and packed runs share one engine.
 The loop knows nothing about Redis or Streamlit. It reports through `Callbacks`
 (batch end, epoch end, checkpoint) and asks `should_stop` after every batch. All
 randomness flows from `config.seed` through explicit generators:
@@ -24,7 +26,8 @@ from torch import Tensor
 from .config import Device, RunConfig
 from .data import DataBundle, Split, load_data
 from .encoders import encode
-from .model import SNN, snn_loss
+from .model import SNN
+from .packed import PackedAdam, PackedSNN, check_packable, packed_loss
 
 
 @dataclass
@@ -35,7 +38,7 @@ class EpochMetrics:
     test_loss: float  # true mean over the test set
     test_acc: float
     firing_rates: list[float]  # spikes per neuron per step on the test set: input, hidden..., output
-    epoch_seconds: float  # training time of the epoch (evaluation excluded)
+    epoch_seconds: float  # wall time of the epoch's training (evaluation excluded; a pack's, if packed)
     samples_per_s: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,30 +101,33 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def evaluate(model: SNN, split: Split, config: RunConfig, seed: int) -> tuple[float, float, list[float]]:
-    """(mean loss, accuracy, firing rates input..output) of `model` on `split`."""
-    model.eval()
-    gen = _generator(split.images.device, seed)
-    n_layers = len(config.layer_sizes)
-    loss_sum = torch.zeros((), device=split.images.device)
-    correct = torch.zeros((), device=split.images.device, dtype=torch.long)
-    rate_sums = torch.zeros(n_layers, device=split.images.device)
+def evaluate_pack(pack: PackedSNN, split: Split, seed: int) -> list[tuple[float, float, list[float]]]:
+    """Per member: (mean loss, accuracy, firing rates input..output) on `split`."""
+    config = pack.configs[0]
+    device = split.images.device
+    gen = _generator(device, seed)
+    K, n_layers = pack.size, len(config.layer_sizes)
+    loss_sum = torch.zeros(K, device=device, dtype=torch.float64)
+    correct = torch.zeros(K, device=device, dtype=torch.long)
+    rate_sums = torch.zeros(n_layers, K, device=device, dtype=torch.float64)
+    losses = [c.loss for c in pack.configs]
     for images, labels in split.batches(config.test_batch_size):
         x = encode(images, config.encoder, config.T, gen)
-        out = model(x, gen)
+        out = pack(x, gen)
         counts = out.counts
-        loss_sum += snn_loss(counts, labels, config.loss, config.T) * labels.shape[0]
-        correct += (counts.argmax(-1) == labels).sum()
-        layer_means = [x.mean(dim=(0, 2)).sum()] + [s.mean(dim=(0, 2)).sum() for s in out.spikes]
-        rate_sums += torch.stack(layer_means)
+        loss_sum += packed_loss(counts, labels, losses, config.T) * labels.shape[0]
+        correct += (counts.argmax(-1) == labels.unsqueeze(1)).sum(0)
+        rate_sums[0] += x.mean(dim=(0, 2)).sum()
+        for l, s in enumerate(out.spikes, start=1):
+            rate_sums[l] += s.mean(dim=(0, 3)).sum(0)
     n = len(split)
-    model.train()
-    return float(loss_sum) / n, float(correct) / n, [float(r) / n for r in rate_sums]
+    loss_sum, correct, rate_sums = loss_sum.tolist(), correct.tolist(), (rate_sums / n).T.tolist()
+    return [(loss_sum[k] / n, correct[k] / n, rate_sums[k]) for k in range(K)]
 
 
-def _fresh_state(config: RunConfig) -> dict[str, Any]:
-    shuffle = torch.Generator().manual_seed(config.seed)
-    return {"epoch": 0, "batch": 0, "epoch_shuffle_rng": shuffle.get_state(), "partial": None, "history": []}
+def evaluate(model: SNN, split: Split, config: RunConfig, seed: int) -> tuple[float, float, list[float]]:
+    """(mean loss, accuracy, firing rates input..output) of one `model` on `split`."""
+    return evaluate_pack(PackedSNN([config], [model]).to(split.images.device), split, seed)[0]
 
 
 def fit(
@@ -132,100 +138,157 @@ def fit(
     resume: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train `config` from scratch, or continue from a `resume` checkpoint, to config.epochs."""
-    cb = callbacks or Callbacks()
-    device = resolve_device(config.device)
+    return fit_packed([config], [callbacks or Callbacks()], data=data, resumes=[resume])[0]
+
+
+@dataclass
+class _Member:
+    """One run's bookkeeping inside a pack."""
+
+    config: RunConfig
+    callbacks: Callbacks
+    history: list[EpochMetrics]
+    partial: dict[str, float] | None = None  # sums of an interrupted epoch
+    stopped: bool = False
+    checkpoint: dict[str, Any] | None = None  # taken when the member stopped
+
+
+def fit_packed(
+    configs: list[RunConfig],
+    callbacks: list[Callbacks] | None = None,
+    *,
+    data: DataBundle | None = None,
+    resumes: list[dict[str, Any] | None] | None = None,
+) -> list[FitResult]:
+    """Train K compatible runs (see `packed.check_packable`) as one packed model.
+
+    Each member gets its own callbacks, metrics, checkpoints and stop; its history is
+    the one its solo `fit` would produce. Members stopped early freeze while the rest
+    go on. Returns one `FitResult` per member, in order.
+    """
+    check_packable(configs)
+    lead = configs[0]
+    epochs = max(c.epochs for c in configs)
+    if any(c.epochs != epochs for c in configs):
+        raise ValueError(f"epochs must be equal across a packed sweep, got {sorted({c.epochs for c in configs})}")
+    callbacks = callbacks or [Callbacks() for _ in configs]
+    resumes = resumes or [None] * len(configs)
+    device = resolve_device(lead.device)
     if data is None:
-        data = load_data(config.dataset, config.data_dir, device, config.train_limit, config.test_limit)
+        data = load_data(lead.dataset, lead.data_dir, device, lead.train_limit, lead.test_limit)
 
-    init_gen = torch.Generator().manual_seed(config.seed)
-    model = SNN(config, init_gen).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    encode_gen = _generator(device, config.seed + 1)
-    state = _fresh_state(config)
-    if resume is not None:
-        state = _restore(resume, config, model, optimizer, encode_gen)
-    history = [EpochMetrics(**h) for h in state["history"]]
+    pack = PackedSNN(configs).to(device)
+    optimizer = PackedAdam(list(pack.parameters()), [c.lr for c in configs])
+    encode_gen = _generator(device, lead.seed + 1)
+    members = [_Member(c, cb, []) for c, cb in zip(configs, callbacks)]
+    shuffle_state = torch.Generator().manual_seed(lead.seed).get_state()
+    epoch_done, batch_done = 0, 0
+    if any(r is not None for r in resumes):
+        epoch_done, batch_done, shuffle_state = _restore(resumes, members, pack, optimizer, encode_gen)
 
-    def checkpoint() -> dict[str, Any]:
+    def checkpoint(k: int) -> dict[str, Any]:
+        m = members[k]
         return {
-            "config": config.to_dict(),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
+            "config": m.config.to_dict(),
+            "model": pack.member_state(k),
+            "optimizer": optimizer.member_state(k),
             "encode_rng": encode_gen.get_state(),
-            **{k: state[k] for k in ("epoch", "batch", "epoch_shuffle_rng", "partial")},
-            "history": [m.to_dict() for m in history],
+            "epoch": epoch_done, "batch": batch_done, "epoch_shuffle_rng": shuffle_state,
+            "partial": m.partial,
+            "history": [h.to_dict() for h in m.history],
         }
 
+    def stop_member(k: int) -> None:
+        members[k].stopped = True
+        optimizer.active[k] = False
+        members[k].checkpoint = checkpoint(k)
+        if members[k].callbacks.on_checkpoint:
+            members[k].callbacks.on_checkpoint(members[k].checkpoint)
+
+    losses = [c.loss for c in configs]
     train = data.train
-    batches_per_epoch = -(-len(train) // config.batch_size)
-    model.train()
-    while state["epoch"] < config.epochs:
-        epoch = state["epoch"] + 1
+    batches_per_epoch = -(-len(train) // lead.batch_size)
+    while epoch_done < epochs and not all(m.stopped for m in members):
+        epoch = epoch_done + 1
         shuffle = torch.Generator()
-        shuffle.set_state(state["epoch_shuffle_rng"])
-        partial = state["partial"] or {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-        loss_sum = torch.tensor(partial["loss_sum"], device=device, dtype=torch.float64)
-        correct = torch.tensor(partial["correct"], device=device)
-        seen = partial["seen"]
+        shuffle.set_state(shuffle_state)
+        sums = [m.partial or {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0} for m in members]
+        loss_sum = torch.tensor([s["loss_sum"] for s in sums], device=device, dtype=torch.float64)
+        correct = torch.tensor([s["correct"] for s in sums], device=device)
+        seen = sums[0]["seen"]
         started = time.perf_counter()
-        stopped = False
-        for index, (images, labels) in enumerate(train.batches(config.batch_size, shuffle), start=1):
-            if index <= state["batch"]:
-                continue  # already trained before the checkpoint we resumed from
-            x = encode(images, config.encoder, config.T, encode_gen)
-            out = model(x, encode_gen)
+        for index, (images, labels) in enumerate(train.batches(lead.batch_size, shuffle), start=1):
+            if index <= batch_done:
+                continue  # trained before the checkpoint we resumed from
+            x = encode(images, lead.encoder, lead.T, encode_gen)
+            out = pack(x, encode_gen)
             counts = out.counts
-            loss = snn_loss(counts, labels, config.loss, config.T)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = packed_loss(counts, labels, losses, lead.T)
+            optimizer.zero_grad()
+            loss.sum().backward()
             optimizer.step()
 
             loss = loss.detach()
             loss_sum += loss * labels.shape[0]
-            correct += (counts.detach().argmax(-1) == labels).sum()
+            correct += (counts.detach().argmax(-1) == labels.unsqueeze(1)).sum(0)
             seen += labels.shape[0]
-            state["batch"] = index
-            if cb.on_batch_end:
-                cb.on_batch_end(BatchInfo(epoch, index, batches_per_epoch, loss))
-            if cb.should_stop and cb.should_stop() and index < batches_per_epoch:
-                stopped = True
+            batch_done = index
+            elapsed = time.perf_counter() - started
+            for k, m in enumerate(members):
+                if m.stopped:
+                    continue
+                if m.callbacks.on_batch_end:
+                    m.callbacks.on_batch_end(BatchInfo(epoch, index, batches_per_epoch, loss[k]))
+                if m.callbacks.should_stop and index < batches_per_epoch and m.callbacks.should_stop():
+                    m.partial = {"loss_sum": float(loss_sum[k]), "correct": int(correct[k]), "seen": seen,
+                                 "seconds": sums[k]["seconds"] + elapsed}
+                    stop_member(k)
+            if all(m.stopped for m in members):
                 break
-        seconds = partial["seconds"] + time.perf_counter() - started
-        if stopped:
-            state["partial"] = {"loss_sum": float(loss_sum), "correct": int(correct), "seen": seen, "seconds": seconds}
-            final = checkpoint()
-            if cb.on_checkpoint:
-                cb.on_checkpoint(final)
-            return FitResult(history, True, model, final)
-
-        test_loss, test_acc, rates = evaluate(model, data.test, config, seed=config.seed * 1000 + epoch)
-        metrics = EpochMetrics(
-            epoch=epoch,
-            train_loss=float(loss_sum) / seen,
-            train_acc=float(correct) / seen,
-            test_loss=test_loss,
-            test_acc=test_acc,
-            firing_rates=rates,
-            epoch_seconds=seconds,
-            samples_per_s=seen / seconds if seconds > 0 else 0.0,
-        )
-        history.append(metrics)
-        state.update(epoch=epoch, batch=0, epoch_shuffle_rng=shuffle.get_state(), partial=None)
-        if cb.on_checkpoint:
-            cb.on_checkpoint(checkpoint())
-        if cb.on_epoch_end:
-            cb.on_epoch_end(metrics)
-        if cb.should_stop and cb.should_stop() and state["epoch"] < config.epochs:
-            return FitResult(history, True, model, checkpoint())
-    return FitResult(history, False, model, checkpoint())
+        else:
+            seconds = time.perf_counter() - started
+            results = evaluate_pack(pack, data.test, seed=lead.seed * 1000 + epoch)
+            epoch_done, batch_done, shuffle_state = epoch, 0, shuffle.get_state()
+            for k, m in enumerate(members):
+                if m.stopped:
+                    continue
+                test_loss, test_acc, rates = results[k]
+                total = sums[k]["seconds"] + seconds
+                metrics = EpochMetrics(
+                    epoch=epoch, train_loss=float(loss_sum[k]) / seen, train_acc=float(correct[k]) / seen,
+                    test_loss=test_loss, test_acc=test_acc, firing_rates=rates,
+                    epoch_seconds=total, samples_per_s=seen / total if total > 0 else 0.0,
+                )
+                m.history.append(metrics)
+                m.partial = None
+                if m.callbacks.on_checkpoint:
+                    m.callbacks.on_checkpoint(checkpoint(k))
+                if m.callbacks.on_epoch_end:
+                    m.callbacks.on_epoch_end(metrics)
+                if m.callbacks.should_stop and epoch < epochs and m.callbacks.should_stop():
+                    stop_member(k)
+    return [
+        FitResult(m.history, m.stopped, pack.member(k), m.checkpoint if m.stopped else checkpoint(k))
+        for k, m in enumerate(members)
+    ]
 
 
-def _restore(ckpt: dict[str, Any], config: RunConfig, model: SNN, optimizer, encode_gen) -> dict[str, Any]:
-    saved = RunConfig.from_dict(ckpt["config"])
-    if saved.config_hash() != config.config_hash():
-        diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in saved.diff(config).items())
-        raise ValueError(f"checkpoint was written for another config ({diff})")
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    encode_gen.set_state(ckpt["encode_rng"].cpu() if hasattr(ckpt["encode_rng"], "cpu") else ckpt["encode_rng"])
-    return {k: ckpt[k] for k in ("epoch", "batch", "epoch_shuffle_rng", "partial", "history")}
+def _restore(resumes, members, pack, optimizer, encode_gen):
+    """Load each member's checkpoint into the pack; all must be at the same point of training."""
+    if any(r is None for r in resumes):
+        raise ValueError("resumes must give a checkpoint for every member of the pack, or none")
+    points = {(r["epoch"], r["batch"]) for r in resumes}
+    if len(points) != 1:
+        raise ValueError(f"checkpoints must all be at the same (epoch, batch) to resume as one pack, got {sorted(points)}")
+    for k, (ckpt, member) in enumerate(zip(resumes, members)):
+        saved = RunConfig.from_dict(ckpt["config"])
+        if saved.config_hash() != member.config.config_hash():
+            diff = ", ".join(f"{f}: {a!r} -> {b!r}" for f, (a, b) in saved.diff(member.config).items())
+            raise ValueError(f"checkpoint was written for another config ({diff})")
+        pack.load_member_state(k, ckpt["model"])
+        optimizer.load_member_state(k, ckpt["optimizer"])
+        member.history = [EpochMetrics(**h) for h in ckpt["history"]]
+        member.partial = ckpt["partial"]
+    first = resumes[0]
+    encode_gen.set_state(first["encode_rng"])
+    return first["epoch"], first["batch"], first["epoch_shuffle_rng"]

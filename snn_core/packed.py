@@ -1,0 +1,211 @@
+"""K runs as one wide network: a sweep trained in one pass over the data.
+
+Members may differ in beta, V_th, z, loss and learning rate; everything that shapes
+the data stream (T, encoder, batch size, data, seed, widths, ...) must be equal, so all
+members see the same batches and the same input spikes as their solo runs would.
+
+    I^1 = x W^1_all + b^1_all            one product: W^1_all stacks the K members' W^1
+    I^l = s^{l-1}_k W^l_k + b^l_k        a batched product, member by member (l > 1)
+    s, m = LIF(I)                        one scan; beta, V_th, z are per-neuron vectors
+
+Parameters are stored stacked, `[K, N_out, N_in]`, and updated by `PackedAdam`, which
+is Adam with a learning rate per member. A solo run is a pack of one, so a member of
+a pack computes what its solo run computes (bit for bit while the matrix products do,
+within float tolerance otherwise).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import Loss, MembraneInit, RunConfig
+from .encoders import is_repeated_frame
+from .model import SNN
+from .neurons import lif_scan
+
+PACKABLE_FIELDS = ("beta", "v_th", "z", "loss", "lr")
+# Placement and bookkeeping fields that may differ without changing what is computed.
+_FREE_FIELDS = ("data_dir", "device", "epochs")
+
+
+def check_packable(configs: list[RunConfig]) -> None:
+    """Raise ValueError naming the first field (other than beta, v_th, z, loss, lr) that differs."""
+    if not configs:
+        raise ValueError("configs must hold at least one run, got an empty list")
+    first = configs[0].to_dict()
+    for config in configs[1:]:
+        for name, value in config.to_dict().items():
+            if name not in PACKABLE_FIELDS and name not in _FREE_FIELDS and value != first[name]:
+                raise ValueError(f"{name} must be equal across a packed sweep, got {first[name]!r} and {value!r}")
+
+
+def pack_groups(configs: list[RunConfig]) -> list[list[int]]:
+    """Indices of configs grouped into packable sets (same T, encoder, data, seed, ...)."""
+    groups: dict[str, list[int]] = {}
+    for i, config in enumerate(configs):
+        key = config.replace(beta=1.0, v_th=1.0, z=1.0, loss=Loss.MSE, lr=1.0, epochs=1, device=config.device)
+        groups.setdefault(key.to_json(), []).append(i)
+    return list(groups.values())
+
+
+@dataclass
+class PackedOutput:
+    spikes: list[Tensor]  # per layer [T, B, K, N]
+    membranes: list[Tensor]  # per layer [T, B, K, N] (no gradient)
+
+    @property
+    def counts(self) -> Tensor:
+        """Output spike counts [B, K, 10]."""
+        return self.spikes[-1].sum(0)
+
+
+class PackedSNN(nn.Module):
+    """K SNNs of equal shape sharing one input train."""
+
+    def __init__(self, configs: list[RunConfig], members: list[SNN] | None = None):
+        super().__init__()
+        check_packable(configs)
+        self.configs = list(configs)
+        if members is None:  # each member initialised exactly as its solo run
+            members = [SNN(c, torch.Generator().manual_seed(c.seed)) for c in configs]
+        n_layers = len(members[0].layers)
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([m.layers[l].weight.detach() for m in members])) for l in range(n_layers))
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([m.layers[l].bias.detach() for m in members])) for l in range(n_layers))
+        for name in ("beta", "v_th", "z"):
+            self.register_buffer(name, torch.tensor([getattr(c, name) for c in configs], dtype=torch.float32))
+
+    @property
+    def size(self) -> int:
+        return len(self.configs)
+
+    def _per_neuron(self, name: str, width: int) -> Tensor:
+        return getattr(self, name).repeat_interleave(width)  # [K * width], member-major
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> PackedOutput:
+        """x: the shared input train [T, B, 784]."""
+        T, B = x.shape[:2]
+        K = self.size
+        spikes, membranes = [], []
+        h = None
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            width = w.shape[1]
+            if l == 0:
+                flat_w, flat_b = w.reshape(K * width, -1), b.reshape(K * width)
+                if is_repeated_frame(x):
+                    current = F.linear(x[0], flat_w, flat_b).unsqueeze(0).expand(T, B, K * width)
+                else:
+                    current = F.linear(x, flat_w, flat_b)
+            else:  # member k's layer sees only member k's spikes: [K, T*B, N_in] @ [K, N_in, N_out]
+                h_k = h.reshape(T * B, K, -1).transpose(0, 1)
+                current = torch.baddbmm(b.unsqueeze(1), h_k, w.transpose(1, 2))
+                current = current.transpose(0, 1).reshape(T, B, K * width)
+            m0 = self._initial_membrane(B, width, current, generator)
+            s, m = lif_scan(current, m0, *(self._per_neuron(n, width) for n in ("beta", "v_th", "z")))
+            h = s
+            spikes.append(s.view(T, B, K, width))
+            membranes.append(m.view(T, B, K, width))
+        return PackedOutput(spikes, membranes)
+
+    def _initial_membrane(self, batch: int, width: int, like: Tensor, generator) -> Tensor:
+        K = self.size
+        if self.configs[0].membrane_init is MembraneInit.KAIMING:
+            # One draw shared by all members: what each member's solo run draws from the same stream.
+            bound = math.sqrt(6.0 / width)
+            draws = torch.rand((batch, width), generator=generator, device=like.device, dtype=like.dtype)
+            return (draws * (2 * bound) - bound).repeat(1, K)
+        return like.new_zeros((batch, K * width))
+
+    def member(self, k: int) -> SNN:
+        """Member k as a standalone `SNN` (a copy)."""
+        snn = SNN(self.configs[k])
+        with torch.no_grad():
+            for layer, w, b in zip(snn.layers, self.weights, self.biases):
+                layer.weight.copy_(w[k])
+                layer.bias.copy_(b[k])
+        return snn.to(self.weights[0].device)
+
+    def member_state(self, k: int) -> dict[str, Tensor]:
+        """Member k's parameters in `SNN.state_dict()` layout."""
+        state = {}
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            state[f"layers.{l}.weight"] = w[k].detach().clone()
+            state[f"layers.{l}.bias"] = b[k].detach().clone()
+        return state
+
+    def load_member_state(self, k: int, state: dict[str, Tensor]) -> None:
+        with torch.no_grad():
+            for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+                w[k].copy_(state[f"layers.{l}.weight"])
+                b[k].copy_(state[f"layers.{l}.bias"])
+
+
+def packed_loss(counts: Tensor, targets: Tensor, losses: list[Loss], T: int) -> Tensor:
+    """Per-member mean loss [K] of counts [B, K, 10] (see `model.snn_loss` for the formulas)."""
+    B, K, C = counts.shape
+    out = counts.new_empty(K)
+    mse = [k for k, l in enumerate(losses) if l is Loss.MSE]
+    ce = [k for k, l in enumerate(losses) if l is Loss.CE]
+    if mse:
+        onehot = F.one_hot(targets, C).to(counts.dtype).unsqueeze(1)
+        rate = counts[:, mse] / T
+        out[mse] = ((rate - onehot) ** 2).mean(dim=(0, 2))
+    if ce:
+        logits = counts[:, ce].reshape(B * len(ce), C)
+        per_sample = F.cross_entropy(logits, targets.repeat_interleave(len(ce)), reduction="none")
+        out[ce] = per_sample.view(B, len(ce)).mean(0)
+    return out
+
+
+class PackedAdam:
+    """Adam (Kingma & Ba) with one learning rate per member, on stacked [K, ...] parameters.
+
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+        p <- p - lr_k / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+    Members whose entry in `active` is False are left untouched (a cancelled member).
+    """
+
+    def __init__(self, params: list[Tensor], lrs: list[float], betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        self.lr = torch.tensor(lrs, dtype=torch.float32, device=self.params[0].device)
+        self.betas, self.eps = betas, eps
+        self.step_count = 0
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.active = torch.ones(len(lrs), dtype=torch.bool, device=self.params[0].device)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        b1, b2 = self.betas
+        self.step_count += 1
+        bias1 = 1 - b1**self.step_count
+        bias2_sqrt = math.sqrt(1 - b2**self.step_count)
+        scale = torch.where(self.active, self.lr / bias1, torch.zeros_like(self.lr))
+        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+            g = p.grad
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v.sqrt() / bias2_sqrt).add_(self.eps)
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            p.sub_(m / denom * scale.view(shape))
+
+    def member_state(self, k: int) -> dict:
+        return {"step": self.step_count, "exp_avg": [m[k].clone() for m in self.exp_avg],
+                "exp_avg_sq": [v[k].clone() for v in self.exp_avg_sq]}
+
+    def load_member_state(self, k: int, state: dict) -> None:
+        self.step_count = int(state["step"])
+        for m, v, sm, sv in zip(self.exp_avg, self.exp_avg_sq, state["exp_avg"], state["exp_avg_sq"]):
+            m[k].copy_(sm)
+            v[k].copy_(sv)

@@ -1,0 +1,107 @@
+"""A sweep trained as one packed model equals its members trained alone."""
+
+import pytest
+import torch
+
+from snn_core.config import RunConfig
+from snn_core.encoders import encode
+from snn_core.packed import PackedSNN, check_packable, pack_groups
+from snn_core.training import Callbacks, fit, fit_packed
+from tests.reference import reference_forward
+
+
+def base(data_dir, **kw):
+    cfg = dict(T=8, epochs=2, data_dir=str(data_dir), train_limit=600, test_limit=200, device="cpu")
+    return RunConfig(**{**cfg, **kw})
+
+
+def sweep(data_dir, **kw):
+    b = base(data_dir, **kw)
+    return [b, b.replace(beta=0.9, lr=2e-3), b.replace(v_th=1.0, loss="ce"), b.replace(z=5.0, beta=0.5)]
+
+
+def _metrics(history):
+    return [(h.train_loss, h.train_acc, h.test_loss, h.test_acc, *h.firing_rates) for h in history]
+
+
+def assert_close_histories(a, b):
+    a, b = _metrics(a), _metrics(b)
+    assert len(a) == len(b) > 0
+    for row_a, row_b in zip(a, b):
+        assert row_a == pytest.approx(row_b, rel=1e-4, abs=1e-5)
+
+
+def test_unpackable_fields_are_named():
+    with pytest.raises(ValueError, match="T must be equal across a packed sweep, got 50 and 10"):
+        check_packable([RunConfig(), RunConfig(T=10)])
+    with pytest.raises(ValueError, match="encoder must be equal"):
+        check_packable([RunConfig(), RunConfig(encoder="image")])
+    check_packable([RunConfig(), RunConfig(beta=0.9, v_th=1.0, z=5.0, loss="ce", lr=0.01)])
+
+
+def test_pack_groups_split_incompatible_configs():
+    configs = [RunConfig(beta=0.5), RunConfig(T=10), RunConfig(beta=0.9), RunConfig(T=10, loss="ce")]
+    assert pack_groups(configs) == [[0, 2], [1, 3]]
+
+
+@pytest.mark.parametrize("encoder", ["bernoulli", "image"])
+def test_each_member_matches_the_reference_loop(encoder):
+    configs = [RunConfig(T=10, encoder=encoder, beta=b, v_th=v, z=z) for b, v, z in [(0.7, 1.5, 2), (0.95, 0.5, 10), (0.5, 1.0, 0.5)]]
+    pack = PackedSNN(configs)
+    with torch.no_grad():
+        for w in pack.weights:
+            w.mul_(4.0)
+    x = encode(torch.rand(6, 784) ** 2, encoder, 10, torch.Generator().manual_seed(0))
+    out = pack(x)
+    for k in range(len(configs)):
+        ref_spikes, _ = reference_forward(pack.member(k), x)
+        for layer, ref in enumerate(ref_spikes):
+            assert torch.equal(out.spikes[layer][:, :, k], ref)
+        assert ref_spikes[-1].sum() > 0
+
+
+def test_packed_history_equals_solo_runs(synthetic_data_dir):
+    configs = sweep(synthetic_data_dir)
+    packed = fit_packed(configs)
+    for config, result in zip(configs, packed):
+        solo = fit(config)
+        assert len(solo.history) == 2
+        assert_close_histories(result.history, solo.history)
+        for p, q in zip(result.model.parameters(), solo.model.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+
+
+def test_stopping_one_member_leaves_the_others_running(synthetic_data_dir):
+    configs = sweep(synthetic_data_dir)
+    full = fit_packed(configs)
+    calls = {"n": 0}
+
+    def stop_after_five():
+        calls["n"] += 1
+        return calls["n"] >= 5
+
+    cbs = [Callbacks(), Callbacks(should_stop=stop_after_five), Callbacks(), Callbacks()]
+    results = fit_packed(configs, cbs)
+    assert results[1].stopped and results[1].history == [] and results[1].checkpoint["batch"] == 5
+    for k in (0, 2, 3):
+        assert not results[k].stopped
+        assert _metrics(results[k].history) == _metrics(full[k].history)
+    # the stopped member resumes alone and ends where its uninterrupted run would
+    resumed = fit(configs[1], resume=results[1].checkpoint)
+    assert_close_histories(resumed.history, full[1].history)
+
+
+def test_pack_resume_equals_uninterrupted(synthetic_data_dir):
+    configs = sweep(synthetic_data_dir)[:2]
+    full = fit_packed(configs)
+    n = {"batches": 0}
+
+    def count(_):
+        n["batches"] += 1
+
+    stop = lambda: n["batches"] >= 7  # noqa: E731
+    first = fit_packed(configs, [Callbacks(on_batch_end=count, should_stop=stop), Callbacks(should_stop=stop)])
+    assert all(r.stopped for r in first)
+    resumed = fit_packed(configs, resumes=[r.checkpoint for r in first])
+    for r, f in zip(resumed, full):
+        assert _metrics(r.history) == _metrics(f.history)
