@@ -1,0 +1,150 @@
+"""The service layer against a real redis-server (no workers): submit, dedup, sweeps, cancel, export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from snn_core.config import RunConfig
+from workers import service
+from workers.store import RunStatus, RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_submit_enqueues_a_json_job_by_dotted_path_with_no_timeout(redis_conn):
+    result = service.submit_run(redis_conn, RunConfig(T=10), tags=["t"])
+    assert result.created and result.record.status is RunStatus.QUEUED
+    run_id = result.record.id
+    assert service.queue(redis_conn).get_job_ids() == [run_id]
+    job = Job.fetch(run_id, connection=redis_conn, serializer=JSONSerializer)
+    assert job.func_name == "workers.jobs.train_run" and list(job.args) == [run_id]
+    assert job.timeout == -1  # RQ's 180 s default must not cut a long run short
+    payload = json.loads(zlib.decompress(redis_conn.hget(job.key, "data")))  # JSON, not pickle
+    assert payload[0] == "workers.jobs.train_run"
+
+
+def test_bad_config_is_refused_before_redis(redis_conn):
+    with pytest.raises(ValueError, match="beta must be in \\(0, 1\\], got 1.7"):
+        service.submit_run(redis_conn, {"beta": 1.7})
+    with pytest.raises(ValueError, match="unknown config field"):
+        service.submit_run(redis_conn, {"betta": 0.5})
+    assert redis_conn.dbsize() == 0
+
+
+def test_identical_config_returns_the_existing_run_unless_forced(redis_conn):
+    first = service.submit_run(redis_conn, RunConfig(seed=3))
+    again = service.submit_run(redis_conn, RunConfig(seed=3, data_dir="/elsewhere"))  # placement only
+    assert not again.created and again.record.id == first.record.id
+    assert service.submit_run(redis_conn, RunConfig(seed=4)).created
+    forced = service.submit_run(redis_conn, RunConfig(seed=3), force=True)
+    assert forced.created and forced.record.id != first.record.id
+    # A cancelled run is not worth reusing.
+    service.cancel_run(redis_conn, first.record.id)
+    service.cancel_run(redis_conn, forced.record.id)
+    assert service.submit_run(redis_conn, RunConfig(seed=3)).created
+
+
+def test_sweep_configs_and_bad_values():
+    base = RunConfig(T=10)
+    configs = service.sweep_configs(base, {"beta": [0.5, 0.9], "encoder": ["image", "bernoulli", "threshold"]})
+    assert len(configs) == 6 and {(c.beta, c.encoder.value) for c in configs} >= {(0.5, "image"), (0.9, "threshold")}
+    with pytest.raises(ValueError, match="beta must be in \\(0, 1\\], got 1.5"):
+        service.sweep_configs(base, {"beta": [0.5, 1.5]})
+    with pytest.raises(ValueError, match="sweep field must be a RunConfig field, got 'gamma'"):
+        service.sweep_configs(base, {"gamma": [1]})
+    with pytest.raises(ValueError, match="one or two fields"):
+        service.sweep_configs(base, {"beta": [0.5], "T": [5], "z": [1.0]})
+    with pytest.raises(ValueError, match="non-empty list"):
+        service.sweep_configs(base, {"beta": []})
+
+
+def test_submit_sweep_groups_runs_and_enqueues_nothing_on_a_bad_value(redis_conn):
+    with pytest.raises(ValueError, match="T must be an integer"):
+        service.submit_sweep(redis_conn, RunConfig(), {"T": [5, 0]})
+    assert redis_conn.dbsize() == 0
+    result = service.submit_sweep(redis_conn, RunConfig(epochs=1), {"T": [5, 10], "beta": [0.5, 0.9]})
+    assert len(result.results) == 4 and all(r.created for r in result.results)
+    store = RunStore(redis_conn)
+    assert {r.id for r in store.list_runs(sweep_id=result.sweep_id)} == {r.record.id for r in result.results}
+    assert store.get_sweep(result.sweep_id)["run_ids"] == [r.record.id for r in result.results]
+    assert service.queue(redis_conn).count == 4
+
+
+def test_cancel_a_queued_run_removes_it_from_the_queue(redis_conn):
+    run_id = service.submit_run(redis_conn, RunConfig()).record.id
+    record = service.cancel_run(redis_conn, run_id)
+    assert record.status is RunStatus.CANCELLED and record.finished_at is not None
+    assert service.queue(redis_conn).count == 0
+    with pytest.raises(ValueError, match="run_id not found: 'nope'"):
+        service.cancel_run(redis_conn, "nope")
+
+
+def test_delete_run_removes_record_and_job(redis_conn):
+    run_id = service.submit_run(redis_conn, RunConfig()).record.id
+    service.delete_run(redis_conn, run_id)
+    assert RunStore(redis_conn).get_run(run_id) is None
+    assert service.queue(redis_conn).count == 0
+    assert not redis_conn.exists(Job.key_for(run_id))
+
+
+def test_export_and_import_round_trip_in_both_formats(redis_conn, redis_server, tmp_path):
+    from workers.redis_server import start_redis
+
+    store = RunStore(redis_conn)
+    done = service.submit_run(redis_conn, RunConfig(seed=1), tags=["a"]).record.id
+    store.set_status(done, RunStatus.FINISHED, last_metrics={"epoch": 1, "test_acc": 0.8}, finished_at=2e9)
+    store.append_metric(done, "epoch", {"epoch": 1, "test_acc": 0.8})
+    service.submit_run(redis_conn, RunConfig(seed=2))
+    jsonl = service.export_runs(redis_conn)
+    csv_text = service.export_runs(redis_conn, "csv")
+    assert len(jsonl.splitlines()) == 2 and len(csv_text.splitlines()) == 3
+    with pytest.raises(ValueError, match="fmt must be jsonl or csv, got 'xml'"):
+        service.export_runs(redis_conn, "xml")
+
+    for text in (jsonl, csv_text):
+        proc, url = start_redis(tmp_path / f"other{len(text)}")
+        try:
+            other = service.connect(url)
+            assert service.import_runs(other, text) == 2
+            assert service.import_runs(other, text) == 0  # ids exist: skipped
+            got = RunStore(other).get_run(done)
+            assert got.status is RunStatus.FINISHED and got.tags == ["a"] and got.last_metrics["test_acc"] == 0.8
+            assert got.run_config() == RunConfig(seed=1)
+            # The queued run could not come along as queued: nothing would ever train it.
+            statuses = sorted(r.status.value for r in RunStore(other).list_runs())
+            assert statuses == ["failed", "finished"]
+            if text is jsonl:  # JSON lines carry the epoch history; CSV rows only the last metrics
+                assert RunStore(other).epoch_history(done) == [{"epoch": 1, "test_acc": 0.8}]
+        finally:
+            proc.kill()
+            proc.wait()
+    with pytest.raises(ValueError, match="line 1 is not valid JSON"):
+        service.import_runs(redis_conn, "{nope")
+
+
+def test_estimate_uses_measured_throughput(redis_conn):
+    config = RunConfig(T=10, epochs=2, train_limit=1000, test_limit=300)
+    fallback = service.estimate_seconds(redis_conn, [config])
+    expected = 2 * 10 * (1000 + 300 / service.EVAL_SPEEDUP) / service.FALLBACK_SAMPLE_STEPS_PER_S
+    assert fallback == pytest.approx(expected)
+    store = RunStore(redis_conn)
+    run_id = store.create_run(RunConfig(T=20)).id
+    store.set_status(run_id, RunStatus.FINISHED, last_metrics={"samples_per_s": 1000.0})
+    assert service.estimate_seconds(redis_conn, [config]) == pytest.approx(
+        2 * 10 * (1000 + 100) / 20_000.0)
+    assert service.estimate_seconds(redis_conn, [config, config]) == pytest.approx(2 * 2 * 10 * 1100 / 20_000.0)
+
+
+def test_store_and_service_do_not_import_torch():
+    code = ("import sys; import workers.store, workers.service, workers.csvio, workers.stack; "
+            "bad = [m for m in ('torch', 'streamlit') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
