@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         cwd=ROOT, env=env,
     )
 
+    stopping = []
+
     def forward(signum, frame):
+        stopping.append(signum)
         if honcho.poll() is None:
             honcho.send_signal(signal.SIGTERM)
 
@@ -97,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             pass  # SHUTDOWN closes the connection it arrives on: that is the success case
         redis_proc.wait(timeout=30)
         print("stack: redis-server stopped", flush=True)
-    # honcho exits non-zero when it had to stop its processes; a requested stop is a clean stop.
-    return 0 if code in (0, 1, -signal.SIGTERM) else code
+    # honcho exits non-zero when it stops its processes; a stop we were asked for is a clean stop.
+    return 0 if stopping or code == 0 else code
 
 
 if __name__ == "__main__":

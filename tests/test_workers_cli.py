@@ -1,0 +1,58 @@
+"""`python -m workers` subcommands, run as the user would, against a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workers import service
+from workers.store import RunStatus, RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.timeout(60)
+
+
+def cli(redis_server, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_server.url}
+    return subprocess.run([sys.executable, "-m", "workers", *args], cwd=ROOT, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_submit_status_cancel_export_import(redis_server, redis_conn, tmp_path):
+    out = cli(redis_server, "submit", "--beta", "0.9", "--T", "20", "--hidden", "16,8", "--tag", "cli")
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.strip()
+    record = RunStore(redis_conn).get_run(run_id)
+    assert record.config["beta"] == 0.9 and record.config["T"] == 20 and record.config["hidden"] == [16, 8]
+    assert record.tags == ["cli"]
+
+    again = cli(redis_server, "submit", "--beta", "0.9", "--T", "20", "--hidden", "16,8")
+    assert again.stdout.strip() == run_id and "identical run exists" in again.stderr
+
+    status = json.loads(cli(redis_server, "status", run_id).stdout)
+    assert status["id"] == run_id and status["status"] == "queued"
+
+    cancelled = cli(redis_server, "cancel", run_id)
+    assert cancelled.stdout.strip() == f"{run_id} cancelled"
+    assert service.queue(redis_conn).count == 0
+
+    exported = cli(redis_server, "export", "--format", "csv").stdout
+    assert exported.splitlines()[0].startswith("id,status") and run_id in exported
+    path = tmp_path / "runs.jsonl"
+    assert cli(redis_server, "export", "--output", str(path)).returncode == 0
+    RunStore(redis_conn).delete_run(run_id)
+    assert cli(redis_server, "import", str(path)).stdout.strip() == "imported 1 run(s)"
+    assert RunStore(redis_conn).get_run(run_id).status is RunStatus.CANCELLED
+
+
+def test_bad_input_exits_2_naming_field_and_value(redis_server, redis_conn):
+    out = cli(redis_server, "submit", "--beta", "1.7")
+    assert out.returncode == 2 and "beta must be in (0, 1], got 1.7" in out.stderr
+    out = cli(redis_server, "status", "nope")
+    assert out.returncode == 2 and "run_id not found: 'nope'" in out.stderr
+    assert redis_conn.dbsize() == 0
