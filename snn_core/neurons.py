@@ -114,14 +114,13 @@ def _backward_scan(grad_spikes: Tensor, membranes: Tensor, beta: Param, v_th: Pa
     a_t = dL/dm_t = g_t * sg(m_t) + beta * a_{t+1},  a_T = 0,  dL/dI_t = a_{t+1}.
     """
     grad_current = torch.empty_like(grad_spikes)
-    fused = _fused(grad_spikes, beta, v_th, z)
+    local = grad_spikes * surrogate_grad(membranes - v_th, z)  # all T at once, vectorised
+    fused = _fused(grad_spikes, beta)
     if fused is not None:
-        kernels.lif_backward(grad_spikes.numpy(), membranes.numpy(), *fused, grad_current.numpy())
+        kernels.lif_backward(local.numpy(), *fused, grad_current.numpy())
         return grad_current
-    T = grad_spikes.shape[0]
-    local = grad_spikes * surrogate_grad(membranes - v_th, z)  # all T at once
     a = torch.zeros_like(grad_spikes[0])
-    for t in range(T - 1, -1, -1):
+    for t in range(grad_spikes.shape[0] - 1, -1, -1):
         grad_current[t] = a
         a = local[t] + beta * a
     return grad_current
@@ -137,14 +136,17 @@ class LIFScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current: Tensor, m0: Tensor, beta: Param, v_th: Param, z: Param):
         spikes, membranes = _forward_scan(current.detach(), m0.detach(), beta, v_th)
+        ctx.set_materialize_grads(False)  # the membranes output never has a gradient: skip its zeros
         ctx.save_for_backward(membranes)
         ctx.params = (beta, v_th, z)
         ctx.mark_non_differentiable(membranes)
         return spikes, membranes
 
     @staticmethod
-    def backward(ctx, grad_spikes: Tensor, _grad_membranes: Tensor):
+    def backward(ctx, grad_spikes: Tensor | None, _grad_membranes: Tensor | None):
         (membranes,) = ctx.saved_tensors
+        if grad_spikes is None:
+            return None, None, None, None, None
         beta, v_th, z = ctx.params
         return _backward_scan(grad_spikes.contiguous(), membranes, beta, v_th, z), None, None, None, None
 
