@@ -136,12 +136,20 @@ class Publisher:
         self.store.set_fields(self.run_id, last_metrics=data, best_metrics=self.best)
 
     def on_checkpoint(self, state: dict[str, Any]) -> None:
-        self.store.save_checkpoint(self.run_id, ckpt_io.to_bytes(state))
+        # Probes first: a checkpoint in Redis promises that everything up to it is there.
         if state["batch"] == 0 and state["epoch"] > 0:  # an epoch boundary, not a mid-epoch stop
             self.probe_model.load_state_dict(state["model"])
             rec = record(self.probe_model, self.probe_images, self.probe_labels, self.config, seed=state["epoch"])
             self.store.save_probes(self.run_id, state["epoch"],
                                    recording_to_dict(rec, state["epoch"], self.config.encoder.value))
+        self.store.save_checkpoint(self.run_id, ckpt_io.to_bytes(state))
+
+    def backfill(self, history: list[dict[str, Any]]) -> None:
+        """Publish epochs a checkpoint holds but the stream lacks (the worker died between the two)."""
+        published = {e["epoch"] for e in self.store.epoch_history(self.run_id)}
+        for entry in history:
+            if entry["epoch"] not in published:
+                self.on_epoch_end(EpochMetrics(**entry))
 
     def should_stop(self) -> bool:
         if self.store.cancel_requested(self.run_id):
@@ -184,6 +192,7 @@ def _train(store: RunStore, run_id: str, config: RunConfig, started_at: float | 
     blob = store.load_checkpoint(run_id)
     resume = ckpt_io.from_bytes(blob) if blob is not None else None
     if resume is not None:
+        publisher.backfill(resume["history"])
         publisher.publish_progress({
             "epoch": resume["epoch"] + 1, "batch": resume["batch"], "batches": None,
             "percent": round(100.0 * resume["epoch"] / config.epochs, 2), "eta_s": None,
