@@ -59,14 +59,14 @@ def live_view() -> None:
     if now.error:
         st.error(now.error)
     st.caption(cursor.latest_text())
-    epochs = cursor.epoch_list
+    epochs, n = cursor.epoch_list, now.config["epochs"]
     left, right = st.columns(2)
-    left.plotly_chart(charts.train_loss_fig(cursor.batches, epochs), key="live_train_loss")
+    left.plotly_chart(charts.train_loss_fig(cursor.batches, epochs, n), key="live_train_loss")
     right.plotly_chart(charts.epoch_fig(epochs, {"test_loss": "test loss", "train_loss": "train loss"},
-                                        "Loss per epoch", "loss"), key="live_epoch_loss")
+                                        "Loss per epoch", "loss", n_epochs=n), key="live_epoch_loss")
     left.plotly_chart(charts.epoch_fig(epochs, {"test_acc": "test accuracy", "train_acc": "train accuracy"},
-                                       "Accuracy per epoch", "accuracy", percent=True), key="live_acc")
-    right.plotly_chart(charts.firing_rate_fig(epochs), key="live_rates")
+                                       "Accuracy per epoch", "accuracy", percent=True, n_epochs=n), key="live_acc")
+    right.plotly_chart(charts.firing_rate_fig(epochs, n), key="live_rates")
 
 
 live_view()

@@ -36,9 +36,16 @@ def base_fig(title: str, x: str, y: str, height: int = 320) -> go.Figure:
 
 # -- one run ------------------------------------------------------------------------
 
-def train_loss_fig(batches: Sequence[dict], epochs: Sequence[dict]) -> go.Figure:
+def _epoch_axis(fig: go.Figure, n_epochs: int | None, start: float = 0.5) -> None:
+    # A fixed x range from the start: empty charts stay sensible and the curve grows into it.
+    if n_epochs:
+        fig.update_xaxes(range=[start, n_epochs + 0.5 if start else n_epochs])
+
+
+def train_loss_fig(batches: Sequence[dict], epochs: Sequence[dict], n_epochs: int | None = None) -> go.Figure:
     """Train loss per batch (x = fractional epoch) and the mean per epoch."""
     fig = base_fig("Train loss", "epoch", "loss")
+    _epoch_axis(fig, n_epochs, start=0)
     fig.add_scatter(x=[b["epoch"] - 1 + b["batch"] / b["batches"] for b in batches],
                     y=[b["loss"] for b in batches], mode="lines", name="per batch",
                     line=dict(color=color(0), width=1), opacity=0.7)
@@ -48,14 +55,17 @@ def train_loss_fig(batches: Sequence[dict], epochs: Sequence[dict]) -> go.Figure
 
 
 def epoch_fig(epochs: Sequence[dict], keys: dict[str, str], title: str, y: str,
-              percent: bool = False) -> go.Figure:
+              percent: bool = False, n_epochs: int | None = None) -> go.Figure:
     """One line per metric key ({key: legend name}) against the epoch number."""
     fig = base_fig(title, "epoch", y)
+    _epoch_axis(fig, n_epochs)
     for i, (key, name) in enumerate(keys.items()):
         fig.add_scatter(x=[e["epoch"] for e in epochs], y=[e.get(key) for e in epochs],
                         mode="lines+markers", name=name, line=dict(color=color(i + 2)))
     if percent:
-        fig.update_yaxes(tickformat=".0%")
+        fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    elif not epochs:
+        fig.update_yaxes(rangemode="tozero")
     fig.update_xaxes(dtick=1)
     return fig
 
@@ -67,8 +77,10 @@ def layer_names(n: int) -> list[str]:
     return ["input", *[f"hidden {i}" for i in range(1, n - 1)], "output"]
 
 
-def firing_rate_fig(epochs: Sequence[dict]) -> go.Figure:
+def firing_rate_fig(epochs: Sequence[dict], n_epochs: int | None = None) -> go.Figure:
     fig = base_fig("Firing rate per layer", "epoch", "spikes / neuron / step")
+    _epoch_axis(fig, n_epochs)
+    fig.update_yaxes(rangemode="tozero")
     rates = [e.get("firing_rates") or [] for e in epochs]
     width = max((len(r) for r in rates), default=0)
     for i, name in enumerate(layer_names(width)):

@@ -1,0 +1,205 @@
+"""The main flow in a real browser: Redis, one worker and the app as real processes; Debian's
+chromium driven by Playwright. Screenshots of every page go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from workers.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [pytest.mark.timeout(240),
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")]
+
+
+def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture
+def stack(redis_server, synthetic_data_dir, tmp_path):
+    """(app URL, Redis URL): a worker and `streamlit run app.py` on a free port."""
+    env = {**os.environ, "REDIS_URL": redis_server.url, "SPIKEBOARD_DATA_DIR": str(synthetic_data_dir)}
+    port = free_port()
+    worker = start([sys.executable, "-m", "workers"], env, tmp_path / "worker.log")
+    app = start([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                 "--server.port", str(port), "--browser.gatherUsageStats", "false"], env, tmp_path / "app.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        assert app.poll() is None and time.monotonic() < deadline, (tmp_path / "app.log").read_text()[-2000:]
+        time.sleep(0.2)
+    yield url, redis_server.url
+    stop(app)
+    stop(worker)
+    assert worker.returncode is not None
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(400)  # let plotly finish its transition
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+# Points of a named trace in the plotly chart with a given title, read from the live DOM
+# (Streamlit's theme wraps titles in <b> tags); -1 when there is no such chart.
+POINTS_JS = """([title, trace]) => {
+    for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+        const t = ((gd.layout && gd.layout.title && gd.layout.title.text) || '').replace(/<[^>]+>/g, '');
+        if (t === title) { const d = (gd.data || []).find(x => x.name === trace); return d ? d.x.length : 0; }
+    }
+    return -1; }"""
+
+
+def chart_points(page, title: str, trace: str) -> int:
+    return page.evaluate(POINTS_JS, [title, trace])
+
+
+def set_slider(page, label: str, home: bool, steps: int) -> None:
+    slider = page.get_by_role("slider", name=label)
+    slider.focus()
+    if home:
+        slider.press("Home")
+    for _ in range(abs(steps)):
+        slider.press("ArrowRight" if steps > 0 else "ArrowLeft")
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_timeout(300)
+
+
+def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
+    from snn_core.config import RunConfig
+    from workers import service
+    from workers.store import RunStatus, RunStore
+
+    url, redis_url = stack
+    page = browser_page
+    store = RunStore(service.connect(redis_url))
+
+    # Launch: move sliders, shrink the run, launch it.
+    page.goto(url + "/")
+    page.get_by_text("Launch a training run").wait_for()
+    set_slider(page, "beta (membrane leak per step)", home=False, steps=-5)  # 0.70 -> 0.65
+    set_slider(page, "T (timesteps per sample)", home=True, steps=9)  # 1 -> 10
+    set_number(page, "Epochs", 3)
+    set_number(page, "Batch size", 16)
+    page.get_by_text("Advanced: data limits").click()
+    set_number(page, "Train samples (0 = all)", 800)
+    set_number(page, "Test samples (0 = all)", 200)
+    page.get_by_role("button", name="Launch run").click()
+    page.get_by_text("Launched run").wait_for()
+    shot(page, "launch")
+    (run,) = store.list_runs()
+    assert (run.config["beta"], run.config["T"], run.config["epochs"], run.config["train_limit"]) == (0.65, 10, 3, 800)
+
+    # Run (live): the train-loss chart gains points while the worker trains, then stops.
+    page.get_by_role("link", name=f"Watch run {run.id} live").click()
+    page.get_by_text("Latest: epoch").wait_for(timeout=90_000)
+    page.wait_for_function(f"([title, trace]) => ({POINTS_JS})([title, trace]) > 0",
+                           arg=["Train loss", "per batch"], timeout=30_000)
+    first = chart_points(page, "Train loss", "per batch")
+    page.wait_for_function(f"([n, title, trace]) => ({POINTS_JS})([title, trace]) > n",
+                           arg=[first, "Train loss", "per batch"], timeout=60_000)
+    assert chart_points(page, "Train loss", "per batch") > first > 0
+    shot(page, "run")
+    page.get_by_text("finished", exact=True).wait_for(timeout=90_000)
+    assert store.get_run(run.id).status is RunStatus.FINISHED
+    # Every batch entry in the stream ends up drawn once (the chart lands just after the status).
+    written = sum(kind == "batch" for _, kind, _ in store.read_metrics(run.id))
+    page.wait_for_function(f"([title, trace]) => ({POINTS_JS})([title, trace]) === {written}",
+                           arg=["Train loss", "per batch"], timeout=10_000)
+    page.wait_for_timeout(2500)  # no more updates once it finished: the timer is gone
+    assert chart_points(page, "Train loss", "per batch") == written
+
+    # Metric -> browser latency, on a run whose stream this test writes itself.
+    fake = store.create_run(RunConfig(epochs=1, seed=99))
+    store.set_status(fake.id, RunStatus.RUNNING, started_at=time.time(), worker="test", device="cpu")
+    store.renew_lease(fake.id, "test", ttl=120)  # so the worker's reaper leaves it alone
+    page.goto(f"{url}/run?run={fake.id}")
+    page.get_by_text("No metrics yet.").wait_for()
+    latencies = []
+    for b in range(1, 8):
+        t0 = time.perf_counter()
+        store.append_metric(fake.id, "batch", {"epoch": 1, "batch": b, "batches": 999, "loss": 0.5})
+        page.get_by_text(f"batch {b}/999").wait_for(timeout=10_000)
+        latencies.append(time.perf_counter() - t0)
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    report = (f"metric written to Redis -> shown in the browser: median {statistics.median(latencies):.3f} s, "
+              f"max {max(latencies):.3f} s over {len(latencies)} samples "
+              f"({', '.join(f'{x:.3f}' for x in latencies)})")
+    (ROOT / "artifacts" / "e2e_latency.txt").write_text(report + "\n")
+    print(report)
+    assert max(latencies) < 5
+    service.delete_run(store.conn, fake.id)
+
+    # A second run through the service, then Compare the two.
+    other = service.submit_run(store.conn, RunConfig.from_dict({**run.config, "beta": 0.9})).record
+    deadline = time.monotonic() + 90
+    while store.get_run(other.id).status is not RunStatus.FINISHED:
+        assert time.monotonic() < deadline, store.get_run(other.id)
+        time.sleep(0.5)
+    page.goto(f"{url}/compare?runs={run.id},{other.id}")
+    page.get_by_text("Differences and results").wait_for()
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3")
+    assert chart_points(page, "Test accuracy per epoch", "beta=0.65") == 3
+    assert chart_points(page, "Test accuracy per epoch", "beta=0.9") == 3
+    shot(page, "compare")
+
+    # The other pages, each with its screenshot.
+    page.goto(f"{url}/runs")
+    page.get_by_text("2 matching of 2 runs").wait_for()
+    shot(page, "runs")
+    page.goto(f"{url}/spikes?run={run.id}")
+    page.get_by_text("Output spike counts for the").first.wait_for()
+    shot(page, "spikes")
+    page.goto(f"{url}/flops")
+    page.get_by_text("78,750").wait_for()
+    shot(page, "flops")
+    for name in ("launch", "run", "compare", "runs", "spikes", "flops"):
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
