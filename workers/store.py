@@ -26,31 +26,21 @@ import json
 import time
 import uuid
 import zlib
-from dataclasses import asdict, dataclass, field, fields
-from enum import Enum
+from dataclasses import asdict
 from typing import Any, Iterable
 
 import redis
 
 from snn_core.config import RunConfig
 
-SCHEMA_VERSION = 1
+from .records import (ACTIVE_STATUSES, DONE_STATUSES, SCHEMA_VERSION, SETTABLE_FIELDS, RunRecord, RunStatus,
+                      check_tags, decode_record, encode_field, status_of)
+
+__all__ = ["SCHEMA_VERSION", "RunStatus", "RunRecord", "RunStore", "Keys", "DONE_STATUSES", "ACTIVE_STATUSES"]
+
 PREFIX = "spikeboard:"
 METRIC_KINDS = ("batch", "epoch")
 _PIPELINE_CHUNK = 500
-
-
-class RunStatus(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"  # stopped by its worker (shutdown); will be requeued and resumed
-
-
-DONE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED})
-ACTIVE_STATUSES = frozenset({RunStatus.RUNNING, RunStatus.INTERRUPTED})
 
 
 class Keys:
@@ -94,100 +84,8 @@ class Keys:
         return f"{PREFIX}sweep:{sweep_id}"
 
 
-# Record fields stored as JSON, and as floats; everything else is a plain string.
-_JSON_FIELDS = ("config", "last_metrics", "best_metrics", "progress", "tags")
-_FLOAT_FIELDS = ("created_at", "started_at", "finished_at")
-_SETTABLE = ("started_at", "finished_at", "worker", "device", "error", "last_metrics", "best_metrics",
-             "progress", "note", "tags")
-
-
-@dataclass
-class RunRecord:
-    id: str
-    config: dict[str, Any]
-    config_hash: str
-    status: RunStatus
-    created_at: float
-    started_at: float | None = None
-    finished_at: float | None = None
-    worker: str = ""
-    device: str = ""
-    error: str = ""
-    last_metrics: dict[str, Any] | None = None
-    best_metrics: dict[str, Any] | None = None
-    progress: dict[str, Any] | None = None  # epoch, batch, batches, percent, eta_s
-    sweep_id: str | None = None
-    tags: list[str] = field(default_factory=list)
-    note: str = ""
-    schema: int = SCHEMA_VERSION
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to finish (to now while running); None before it started."""
-        if self.started_at is None:
-            return None
-        if self.finished_at is not None:
-            return self.finished_at - self.started_at
-        return time.time() - self.started_at if self.status is RunStatus.RUNNING else None
-
-    def run_config(self) -> RunConfig:
-        return RunConfig.from_dict(self.config)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["status"] = self.status.value
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        for name in ("id", "config", "config_hash", "status", "created_at"):
-            if name not in values:
-                raise ValueError(f"run record is missing {name!r}: {data!r}"[:300])
-        values["status"] = _status(values["status"])
-        return cls(**values)
-
-
-def _status(value: Any) -> RunStatus:
-    try:
-        return RunStatus(value)
-    except ValueError:
-        choices = ", ".join(s.value for s in RunStatus)
-        raise ValueError(f"status must be one of {choices}; got {value!r}") from None
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _encode_field(name: str, value: Any) -> str:
-    if name in _JSON_FIELDS:
-        return json.dumps(value, sort_keys=True)
-    if name in _FLOAT_FIELDS:
-        return repr(float(value))
-    if isinstance(value, Enum):
-        return value.value
-    return str(value)
-
-
-def _decode_record(raw: dict) -> RunRecord | None:
-    """A record from HGETALL's reply; fields a later schema added are absent and keep defaults."""
-    data = {_text(k): _text(v) for k, v in raw.items()}
-    if "id" not in data:
-        return None  # nothing, or a late progress write that outlived a deleted run
-    out: dict[str, Any] = {}
-    for name, value in data.items():
-        if name in _JSON_FIELDS:
-            out[name] = json.loads(value)
-        elif name in _FLOAT_FIELDS:
-            out[name] = float(value)
-        elif name == "schema":
-            out[name] = int(value)
-        else:
-            out[name] = value
-    out["sweep_id"] = out.get("sweep_id") or None
-    return RunRecord.from_dict(out)
 
 
 def _new_id() -> str:
@@ -213,9 +111,9 @@ class RunStore:
     def create_run(self, config: RunConfig, sweep_id: str | None = None, tags: Iterable[str] = ()) -> RunRecord:
         record = RunRecord(
             id=_new_id(), config=config.to_dict(), config_hash=config.config_hash(), status=RunStatus.QUEUED,
-            created_at=time.time(), sweep_id=sweep_id, tags=_check_tags(tags),
+            created_at=time.time(), sweep_id=sweep_id, tags=check_tags(tags),
         )
-        mapping = {k: _encode_field(k, v) for k, v in asdict(record).items() if v is not None}
+        mapping = {k: encode_field(k, v) for k, v in asdict(record).items() if v is not None}
         mapping["status"] = record.status.value
         holder = self.find_by_hash(record.config_hash)
         pipe = self.conn.pipeline()
@@ -230,7 +128,7 @@ class RunStore:
 
     def put_run(self, record: RunRecord, epochs: Iterable[dict[str, Any]] = ()) -> None:
         """Write a whole record (an import), with its epoch metrics as stream entries."""
-        mapping = {k: _encode_field(k, v) for k, v in asdict(record).items() if v is not None}
+        mapping = {k: encode_field(k, v) for k, v in asdict(record).items() if v is not None}
         mapping["status"] = record.status.value
         pipe = self.conn.pipeline()
         pipe.hset(Keys.run(record.id), mapping=mapping)
@@ -242,7 +140,7 @@ class RunStore:
         pipe.execute()
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        return _decode_record(self.conn.hgetall(Keys.run(run_id)))
+        return decode_record(self.conn.hgetall(Keys.run(run_id)))
 
     def require_run(self, run_id: str) -> RunRecord:
         record = self.get_run(run_id)
@@ -253,7 +151,7 @@ class RunStore:
     def list_runs(self, status: RunStatus | str | None = None, sweep_id: str | None = None,
                   tag: str | None = None, limit: int | None = None) -> list[RunRecord]:
         """Runs newest first; filters apply before the limit."""
-        wanted = _status(status) if status is not None else None
+        wanted = status_of(status) if status is not None else None
         filtered = wanted is not None or sweep_id is not None or tag is not None
         end = -1 if filtered or limit is None else limit - 1
         ids = [_text(i) for i in self.conn.zrevrange(Keys.runs, 0, end)]
@@ -263,7 +161,7 @@ class RunStore:
             for run_id in ids[start : start + _PIPELINE_CHUNK]:
                 pipe.hgetall(Keys.run(run_id))
             for raw in pipe.execute():
-                record = _decode_record(raw)
+                record = decode_record(raw)
                 if record is None:
                     continue  # deleted between the index read and the fetch
                 if wanted is not None and record.status is not wanted:
@@ -282,25 +180,25 @@ class RunStore:
 
     def set_status(self, run_id: str, status: RunStatus | str, **fields_: Any) -> None:
         """Set the status and any record fields at once; a field set to None is removed."""
-        unknown = sorted(set(fields_) - set(_SETTABLE))
+        unknown = sorted(set(fields_) - set(SETTABLE_FIELDS))
         if unknown:
-            raise ValueError(f"cannot set run field(s) {', '.join(unknown)}; settable: {', '.join(_SETTABLE)}")
+            raise ValueError(f"cannot set run field(s) {', '.join(unknown)}; settable: {', '.join(SETTABLE_FIELDS)}")
         key = Keys.run(run_id)
         if not self.conn.exists(key):
             raise ValueError(f"run_id not found: {run_id!r}")
-        status = _status(status)
+        status = status_of(status)
         self._write_fields(run_id, {"status": status, **fields_})
 
     def set_fields(self, run_id: str, **fields_: Any) -> None:
         """Set record fields without touching the status; a field set to None is removed."""
-        unknown = sorted(set(fields_) - set(_SETTABLE))
+        unknown = sorted(set(fields_) - set(SETTABLE_FIELDS))
         if unknown:
-            raise ValueError(f"cannot set run field(s) {', '.join(unknown)}; settable: {', '.join(_SETTABLE)}")
+            raise ValueError(f"cannot set run field(s) {', '.join(unknown)}; settable: {', '.join(SETTABLE_FIELDS)}")
         self._write_fields(run_id, fields_)
 
     def _write_fields(self, run_id: str, fields_: dict[str, Any]) -> None:
         key = Keys.run(run_id)
-        mapping = {k: _encode_field(k, v) for k, v in fields_.items() if v is not None}
+        mapping = {k: encode_field(k, v) for k, v in fields_.items() if v is not None}
         gone = [k for k, v in fields_.items() if v is None]
         pipe = self.conn.pipeline()
         pipe.hset(key, mapping=mapping)
@@ -318,11 +216,11 @@ class RunStore:
         return sorted(_text(i) for i in self.conn.smembers(Keys.active))
 
     def update_progress(self, run_id: str, progress: dict[str, Any]) -> None:
-        self.conn.hset(Keys.run(run_id), "progress", _encode_field("progress", progress))
+        self.conn.hset(Keys.run(run_id), "progress", encode_field("progress", progress))
 
     def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
         self.require_run(run_id)
-        self.conn.hset(Keys.run(run_id), "tags", _encode_field("tags", _check_tags(tags)))
+        self.conn.hset(Keys.run(run_id), "tags", encode_field("tags", check_tags(tags)))
 
     def set_note(self, run_id: str, note: str) -> None:
         if not isinstance(note, str):
@@ -456,13 +354,3 @@ class RunStore:
         """All sweeps, newest first."""
         ids = [_text(i) for i in self.conn.zrevrange(Keys.sweeps, 0, -1)]
         return [s for s in (self.get_sweep(i) for i in ids) if s is not None]
-
-
-def _check_tags(tags: Iterable[str]) -> list[str]:
-    if isinstance(tags, str):
-        raise ValueError(f"tags must be a list of strings, got {tags!r}")
-    tags = list(tags)
-    for tag in tags:
-        if not isinstance(tag, str) or not tag.strip():
-            raise ValueError(f"tags must be non-empty strings, got {tag!r}")
-    return [t.strip() for t in tags]
