@@ -20,7 +20,7 @@ def fresh_selection() -> None:
     st.session_state.runs_gen += 1
 
 
-f1, f2, f3, f4 = st.columns([3, 2, 2, 1])
+f1, f2, f3, f4 = st.columns([3, 2, 2, 2])
 status_pick = f1.multiselect("Status", statuses, key="runs_status", on_change=fresh_selection, placeholder="any status")
 sweeps = store.list_sweeps()
 sweep_pick = f2.selectbox("Sweep", [None, *[s["id"] for s in sweeps]], key="runs_sweep", on_change=fresh_selection,
@@ -80,8 +80,8 @@ if selected:
             st.rerun()
 
 st.divider()
-e1, e2, _ = st.columns([1, 1, 4])
+e1, e2, _ = st.columns([1, 1, 3])
 e1.download_button("Export CSV", lambda: service.export_runs(conn, fmt="csv"), "spikeboard-runs.csv",
                    "text/csv", key="runs_export_csv", icon=":material/download:", on_click="ignore")
-e2.download_button("Export JSON lines", lambda: service.export_runs(conn, fmt="jsonl"), "spikeboard-runs.jsonl",
+e2.download_button("Export JSONL", lambda: service.export_runs(conn, fmt="jsonl"), "spikeboard-runs.jsonl",
                    "application/x-ndjson", key="runs_export_jsonl", icon=":material/download:", on_click="ignore")

@@ -249,7 +249,7 @@ def test_runs_table_filters_and_actions(store):
     widget(at, "checkbox", "runs_delete_sure").check().run()
     widget(at, "button", "runs_delete").click().run()
     assert not at.exception and store.get_run(done) is None and store.count_runs() == 2
-    assert [b.label for b in at.get("download_button")] == ["Export CSV", "Export JSON lines"]
+    assert [b.label for b in at.get("download_button")] == ["Export CSV", "Export JSONL"]
 
 
 def test_runs_page_stays_fast_with_thousands_of_runs(store):

@@ -14,7 +14,7 @@ def raster_fig(events: Sequence[Sequence[int]], n: int, T: int, title: str, heig
     """Spike raster: a tick at (t, neuron) for every spike of a [T, n] train."""
     fig = base_fig(f"{title}: {len(events):,} spikes", "timestep t", "neuron", height=height)
     fig.add_scattergl(x=[e[0] for e in events], y=[e[1] for e in events], mode="markers", name="spike",
-                      marker=dict(symbol="line-ns-open", size=max(3, min(12, 600 // max(T, 1))),
+                      marker=dict(symbol="line-ns-open", size=max(2, min(12, 220 // max(n, 1), 600 // max(T, 1))),
                                   color=color(0), line=dict(width=1.5, color=color(0))),
                       hovertemplate="t=%{x}, neuron %{y}<extra></extra>")
     fig.update_xaxes(range=[-0.5, T - 0.5])

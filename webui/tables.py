@@ -38,8 +38,9 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
             "sweep": r.sweep_id or "", "tags": ", ".join(r.tags), "note": r.note, "error": r.error,
         })
         rows.append(row)
-    columns = ["id", "status", "created", *KEY_PARAMS, "best test acc", "last test acc", "progress",
-               "duration s", "worker", "device", "sweep", "tags", "note", "error"]
+    # Outcome first, so the accuracy is visible without scrolling the table sideways.
+    columns = ["id", "status", "best test acc", "last test acc", "progress", "duration s", *KEY_PARAMS,
+               "worker", "device", "created", "sweep", "tags", "note", "error"]
     return pd.DataFrame(rows, columns=columns)
 
 
