@@ -186,6 +186,40 @@ class RunConfig:
         return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
 
 
+PACKABLE_FIELDS = ("beta", "v_th", "z", "loss", "lr")
+"""Fields that may differ between the members of a packed sweep (`snn_core.packed`)."""
+# Placement and bookkeeping fields that may differ without changing the data stream.
+_PACK_FREE_FIELDS = ("data_dir", "device", "epochs")
+
+
+def check_packable(configs: list[RunConfig]) -> None:
+    """Raise ValueError naming the first field (other than beta, v_th, z, loss, lr) that differs.
+
+    Members of a pack must see the same batches and input spikes as their solo runs, so
+    everything that shapes the data stream (T, encoder, batch size, data, seed, widths) is equal.
+    """
+    if not configs:
+        raise ValueError("configs must hold at least one run, got an empty list")
+    first = configs[0].to_dict()
+    for config in configs[1:]:
+        for name, value in config.to_dict().items():
+            if name not in PACKABLE_FIELDS and name not in _PACK_FREE_FIELDS and value != first[name]:
+                raise ValueError(f"{name} must be equal across a packed sweep, got {first[name]!r} and {value!r}")
+
+
+def pack_groups(configs: list[RunConfig], max_size: int = 0) -> list[list[int]]:
+    """Indices of `configs` grouped into packable sets of equal epochs (at most max_size each, 0 = any)."""
+    groups: dict[str, list[int]] = {}
+    for i, config in enumerate(configs):
+        key = {k: v for k, v in config.to_dict().items() if k not in PACKABLE_FIELDS}
+        groups.setdefault(json.dumps(key, sort_keys=True), []).append(i)
+    out = []
+    for members in groups.values():
+        step = max_size or len(members)
+        out += [members[i : i + step] for i in range(0, len(members), step)]
+    return out
+
+
 SWEEPS: dict[str, list[Any]] = {
     "beta": [0.5, 0.7, 0.8, 0.9, 0.95, 0.99],
     "T": [5, 10, 20, 50, 100],

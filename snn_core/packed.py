@@ -23,35 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import Loss, MembraneInit, RunConfig
+from .config import PACKABLE_FIELDS, Loss, MembraneInit, RunConfig, check_packable, pack_groups
 from .encoders import is_repeated_frame
 from .model import SNN
 from .neurons import lif_scan
 
-PACKABLE_FIELDS = ("beta", "v_th", "z", "loss", "lr")
-# Placement and bookkeeping fields that may differ without changing what is computed.
-_FREE_FIELDS = ("data_dir", "device", "epochs")
-
-
-def check_packable(configs: list[RunConfig]) -> None:
-    """Raise ValueError naming the first field (other than beta, v_th, z, loss, lr) that differs."""
-    if not configs:
-        raise ValueError("configs must hold at least one run, got an empty list")
-    first = configs[0].to_dict()
-    for config in configs[1:]:
-        for name, value in config.to_dict().items():
-            if name not in PACKABLE_FIELDS and name not in _FREE_FIELDS and value != first[name]:
-                raise ValueError(f"{name} must be equal across a packed sweep, got {first[name]!r} and {value!r}")
-
-
-def pack_groups(configs: list[RunConfig]) -> list[list[int]]:
-    """Indices of configs grouped into packable sets (same T, encoder, data, seed, ...)."""
-    groups: dict[str, list[int]] = {}
-    for i, config in enumerate(configs):
-        key = config.replace(beta=1.0, v_th=1.0, z=1.0, loss=Loss.MSE, lr=1.0, epochs=1, device=config.device)
-        groups.setdefault(key.to_json(), []).append(i)
-    return list(groups.values())
-
+__all__ = ["PACKABLE_FIELDS", "PackedSNN", "PackedAdam", "PackedOutput", "check_packable", "pack_groups", "packed_loss"]
 
 @dataclass
 class PackedOutput:

@@ -76,7 +76,15 @@ def test_submit_sweep_groups_runs_and_enqueues_nothing_on_a_bad_value(redis_conn
     store = RunStore(redis_conn)
     assert {r.id for r in store.list_runs(sweep_id=result.sweep_id)} == {r.record.id for r in result.results}
     assert store.get_sweep(result.sweep_id)["run_ids"] == [r.record.id for r in result.results]
+    # runs differing only in beta pack together: one job per T
+    assert service.queue(redis_conn).count == 2
+    packs = {}
+    for r in store.list_runs(sweep_id=result.sweep_id):
+        packs.setdefault(r.pack_job, []).append(r.config["T"])
+    assert sorted(map(sorted, packs.values())) == [[5, 5], [10, 10]]
+    unpacked = service.submit_sweep(redis_conn, RunConfig(epochs=2), {"beta": [0.5, 0.9]}, packed=False)
     assert service.queue(redis_conn).count == 4
+    assert all(store.get_run(r.record.id).pack_job == "" for r in unpacked.results)
 
 
 def test_cancel_a_queued_run_removes_it_from_the_queue(redis_conn):

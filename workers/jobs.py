@@ -11,10 +11,13 @@
   probe digits' spike recording at every epoch end;
 - checks the cancel flag and this process's stop request after every batch;
 - resumes from the stored checkpoint when there is one (a requeued or retried run).
+
+`train_pack(run_ids)` does the same for a sweep's compatible runs trained as one packed model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -29,9 +32,9 @@ from snn_core.config import RunConfig
 from snn_core.data import DataBundle, load_data
 from snn_core.model import SNN
 from snn_core.recording import probe_indices, record, recording_to_dict
-from snn_core.training import BatchInfo, Callbacks, EpochMetrics, device_name, fit, resolve_device
+from snn_core.training import BatchInfo, Callbacks, EpochMetrics, device_name, fit, fit_packed, resolve_device
 
-from .service import connect
+from .service import connect, requeue_run
 from .store import DONE_STATUSES, RunStatus, RunStore
 
 # Set by SIGTERM in the work horse: finish the batch, checkpoint, hand the run back.
@@ -144,6 +147,15 @@ class Publisher:
                                    recording_to_dict(rec, state["epoch"], self.config.encoder.value))
         self.store.save_checkpoint(self.run_id, ckpt_io.to_bytes(state))
 
+    def announce_resume(self, resume: dict[str, Any]) -> None:
+        """Publish what a checkpoint we resume from holds, and say where training picks up."""
+        self.backfill(resume["history"])
+        self.publish_progress({
+            "epoch": resume["epoch"] + 1, "batch": resume["batch"], "batches": None,
+            "percent": round(100.0 * resume["epoch"] / self.config.epochs, 2), "eta_s": None,
+            "resumed_from": {"epoch": resume["epoch"], "batch": resume["batch"]},
+        })
+
     def backfill(self, history: list[dict[str, Any]]) -> None:
         """Publish epochs a checkpoint holds but the stream lacks (the worker died between the two)."""
         published = {e["epoch"] for e in self.store.epoch_history(self.run_id)}
@@ -157,6 +169,15 @@ class Publisher:
         return self.cancelled or STOP.is_set()
 
 
+def _set_threads() -> None:
+    """One torch thread per worker by default: the network's ops are small, and several workers
+    (or another process) sharing the cores make multi-threaded OpenMP kernels spin and stall."""
+    raw = os.environ.get("SPIKEBOARD_TORCH_THREADS", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"SPIKEBOARD_TORCH_THREADS must be an integer >= 1, got {raw!r}")
+    torch.set_num_threads(int(raw))
+
+
 def train_run(run_id: str) -> dict[str, Any]:
     """Train run `run_id` to its configured epochs (or until cancelled or stopped)."""
     job = rq.get_current_job()
@@ -168,9 +189,7 @@ def train_run(run_id: str) -> dict[str, Any]:
     if store.cancel_requested(run_id):
         store.set_status(run_id, RunStatus.CANCELLED, finished_at=time.time())
         return {"run_id": run_id, "status": RunStatus.CANCELLED.value}
-    threads = os.environ.get("SPIKEBOARD_TORCH_THREADS")
-    if threads:
-        torch.set_num_threads(int(threads))
+    _set_threads()
 
     worker = os.environ.get("RQ_WORKER_ID") or f"pid-{os.getpid()}"
     with Lease(store, run_id, worker, lease_ttl()):
@@ -189,23 +208,82 @@ def _train(store: RunStore, run_id: str, config: RunConfig, started_at: float | 
     data = load_data(config.dataset, config.data_dir, device, config.train_limit, config.test_limit)
     publisher = Publisher(store, run_id, config, data, device, job, best)
 
-    blob = store.load_checkpoint(run_id)
-    resume = ckpt_io.from_bytes(blob) if blob is not None else None
+    resume = _load_resume(store, run_id)
     if resume is not None:
-        publisher.backfill(resume["history"])
-        publisher.publish_progress({
-            "epoch": resume["epoch"] + 1, "batch": resume["batch"], "batches": None,
-            "percent": round(100.0 * resume["epoch"] / config.epochs, 2), "eta_s": None,
-            "resumed_from": {"epoch": resume["epoch"], "batch": resume["batch"]},
-        })
-
+        publisher.announce_resume(resume)
     result = fit(config, publisher.callbacks(), data=data, resume=resume)
-    epochs_done = len(result.history)
+    status = _finish(store, run_id, publisher, result.stopped)
+    return {"run_id": run_id, "status": status.value, "epochs": len(result.history)}
+
+
+def _load_resume(store: RunStore, run_id: str) -> dict[str, Any] | None:
+    blob = store.load_checkpoint(run_id)
+    return ckpt_io.from_bytes(blob) if blob is not None else None
+
+
+def _finish(store: RunStore, run_id: str, publisher: "Publisher", stopped: bool) -> RunStatus:
+    """Write a run's final status after `fit` returned."""
     if publisher.cancelled or store.cancel_requested(run_id):
         status = RunStatus.CANCELLED
-    elif result.stopped:
+    elif stopped:
         status = RunStatus.INTERRUPTED  # the worker requeues it once this horse has exited
     else:
         status = RunStatus.FINISHED
     store.set_status(run_id, status, finished_at=None if status is RunStatus.INTERRUPTED else time.time())
-    return {"run_id": run_id, "status": status.value, "epochs": epochs_done}
+    return status
+
+
+def train_pack(run_ids: list[str]) -> dict[str, Any]:
+    """Train a sweep's compatible runs as one packed model (`snn_core.training.fit_packed`).
+
+    Each run still gets its own lease, metrics stream, record, checkpoints and probes, and a
+    cancel stops only that member. Checkpoints are in the solo format, so a run of a pack
+    whose worker dies is requeued and resumed on its own, like any other run.
+    """
+    job = rq.get_current_job()
+    conn = job.connection if job is not None else connect()
+    store = RunStore(conn)
+    live = []
+    for run_id in run_ids:
+        record = store.get_run(run_id)
+        if record is None or record.status in DONE_STATUSES:
+            continue
+        if store.cancel_requested(run_id):
+            store.set_status(run_id, RunStatus.CANCELLED, finished_at=time.time())
+            continue
+        live.append(record)
+    if len(live) <= 1:
+        return train_run(live[0].id) if live else {"run_ids": run_ids, "skipped": "all done or cancelled"}
+    resumes = [_load_resume(store, r.id) for r in live]
+    if len({(c["epoch"], c["batch"]) if c else (0, 0) for c in resumes}) > 1 or (None in resumes and any(resumes)):
+        for record in live:  # members went separate ways (some resumed alone): finish them one by one
+            requeue_run(conn, record.id)
+        return {"run_ids": run_ids, "requeued": [r.id for r in live]}
+    _set_threads()
+
+    worker = os.environ.get("RQ_WORKER_ID") or f"pid-{os.getpid()}"
+    configs = [r.run_config() for r in live]
+    with contextlib.ExitStack() as leases:
+        for record in live:
+            leases.enter_context(Lease(store, record.id, worker, lease_ttl()))
+        try:
+            device = resolve_device(configs[0].device)
+            for record in live:
+                store.set_status(record.id, RunStatus.RUNNING, started_at=record.started_at or time.time(),
+                                 worker=worker, device=device_name(device), error=None)
+            lead = configs[0]
+            data = load_data(lead.dataset, lead.data_dir, device, lead.train_limit, lead.test_limit)
+            publishers = [Publisher(store, r.id, c, data, device, job if i == 0 else None, r.best_metrics)
+                          for i, (r, c) in enumerate(zip(live, configs))]
+            if resumes[0] is not None:
+                for publisher, resume in zip(publishers, resumes):
+                    publisher.announce_resume(resume)
+            results = fit_packed(configs, [p.callbacks() for p in publishers], data=data,
+                                 resumes=resumes if resumes[0] is not None else None)
+        except Exception as exc:
+            for record in live:
+                store.set_status(record.id, RunStatus.FAILED, finished_at=time.time(),
+                                 error=f"{type(exc).__name__}: {exc}")
+            raise
+        statuses = {r.id: _finish(store, r.id, p, res.stopped).value for r, p, res in zip(live, publishers, results)}
+    return {"run_ids": run_ids, "statuses": statuses}

@@ -34,7 +34,7 @@ def _text(value: bytes | str) -> str:
 JSON_FIELDS = ("config", "last_metrics", "best_metrics", "progress", "tags")
 FLOAT_FIELDS = ("created_at", "started_at", "finished_at")
 SETTABLE_FIELDS = ("started_at", "finished_at", "worker", "device", "error", "last_metrics", "best_metrics",
-                   "progress", "note", "tags")
+                   "progress", "note", "tags", "pack_job")
 
 
 @dataclass
@@ -55,6 +55,7 @@ class RunRecord:
     sweep_id: str | None = None
     tags: list[str] = field(default_factory=list)
     note: str = ""
+    pack_job: str = ""  # id of the packed job training this run with others ("" = trained alone)
     schema: int = SCHEMA_VERSION
 
     @property

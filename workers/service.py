@@ -23,12 +23,14 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from snn_core.config import RunConfig
+from snn_core.config import RunConfig, pack_groups
 
 from .store import DONE_STATUSES, RunRecord, RunStatus, RunStore
 
 QUEUE = "spikeboard"
 JOB_FUNCTION = "workers.jobs.train_run"
+PACK_JOB_FUNCTION = "workers.jobs.train_pack"
+PACK_JOB_PREFIX = "pack-"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 RESULT_TTL_S = 24 * 3600  # RQ's own job hashes; the run record in our store is what lasts
 MNIST_SIZES = (60_000, 10_000)  # train, test samples when a config sets no limit
@@ -74,18 +76,43 @@ def _enqueue(conn: redis.Redis, run_id: str, at_front: bool = False) -> None:
     )
 
 
-def submit_run(conn: redis.Redis, config: RunConfig | dict, *, force: bool = False, sweep_id: str | None = None,
-               tags=()) -> SubmitResult:
-    """Queue one run; an identical finished, running or queued run is returned unless `force`."""
+def _register(store: RunStore, config: RunConfig | dict, force: bool, sweep_id: str | None, tags) -> SubmitResult:
+    """The run record for `config`: an identical finished, running or queued run unless `force`."""
     config = _as_config(config)  # validates: nothing reaches Redis for a bad config
-    store = RunStore(conn)
     if not force:
         existing = store.find_by_hash(config.config_hash())
         if existing is not None and existing.status in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.QUEUED):
             return SubmitResult(existing, False)
-    record = store.create_run(config, sweep_id=sweep_id, tags=tags)
-    _enqueue(conn, record.id)
-    return SubmitResult(record, True)
+    return SubmitResult(store.create_run(config, sweep_id=sweep_id, tags=tags), True)
+
+
+def submit_run(conn: redis.Redis, config: RunConfig | dict, *, force: bool = False, sweep_id: str | None = None,
+               tags=()) -> SubmitResult:
+    """Queue one run; an identical finished, running or queued run is returned unless `force`."""
+    result = _register(RunStore(conn), config, force, sweep_id, tags)
+    if result.created:
+        _enqueue(conn, result.record.id)
+    return result
+
+
+def max_pack_size() -> int:
+    raw = os.environ.get("SPIKEBOARD_MAX_PACK", "32")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"SPIKEBOARD_MAX_PACK must be an integer >= 1, got {raw!r}")
+    return int(raw)
+
+
+def _enqueue_pack(conn: redis.Redis, run_ids: list[str]) -> str:
+    """One job that trains `run_ids` as one packed model; each record names the pack job."""
+    job_id = PACK_JOB_PREFIX + run_ids[0]
+    store = RunStore(conn)
+    for run_id in run_ids:
+        store.set_fields(run_id, pack_job=job_id)
+    queue(conn).enqueue(
+        PACK_JOB_FUNCTION, run_ids, job_id=job_id, job_timeout=-1, result_ttl=RESULT_TTL_S,
+        failure_ttl=RESULT_TTL_S, description=f"train {len(run_ids)} runs packed",
+    )
+    return job_id
 
 
 def sweep_configs(base: RunConfig, axes: dict[str, list]) -> list[RunConfig]:
@@ -112,19 +139,29 @@ def sweep_configs(base: RunConfig, axes: dict[str, list]) -> list[RunConfig]:
     return configs
 
 
-def submit_sweep(conn: redis.Redis, base: RunConfig, axes: dict[str, list], *, force: bool = False) -> SweepResult:
+def submit_sweep(conn: redis.Redis, base: RunConfig, axes: dict[str, list], *, force: bool = False,
+                 packed: bool = True) -> SweepResult:
+    """Queue a sweep. With `packed`, runs that differ only in beta, V_th, z, loss or lr train as
+    one packed job (one pass over the data for all of them); each keeps its own record and stream."""
     configs = sweep_configs(base, axes)
     store = RunStore(conn)
     sweep_id = store.create_sweep(base, {k: list(v) for k, v in axes.items()})
-    results = [submit_run(conn, c, force=force, sweep_id=sweep_id) for c in configs]
+    results = [_register(store, c, force, sweep_id, ()) for c in configs]
     store.set_sweep_runs(sweep_id, [r.record.id for r in results])
+    new = [r.record for r in results if r.created]
+    groups = pack_groups([r.run_config() for r in new], max_pack_size()) if packed else [[i] for i in range(len(new))]
+    for group in groups:
+        if len(group) == 1:
+            _enqueue(conn, new[group[0]].id)
+        else:
+            _enqueue_pack(conn, [new[i].id for i in group])
     return SweepResult(sweep_id, results)
 
 
 def requeue_run(conn: redis.Redis, run_id: str) -> None:
     """Put an interrupted or orphaned run back on the queue (in front); it resumes from its checkpoint."""
     store = RunStore(conn)
-    store.set_status(run_id, RunStatus.QUEUED)
+    store.set_status(run_id, RunStatus.QUEUED, pack_job="")  # from now on it trains alone
     # A dead worker's entry for this job would later be "cleaned up" by RQ as abandoned,
     # marking the new job (same id) failed; drop it now.
     registry = StartedJobRegistry(QUEUE, connection=conn, serializer=JSONSerializer)
@@ -141,7 +178,9 @@ def cancel_run(conn: redis.Redis, run_id: str) -> RunRecord:
     if record.status in DONE_STATUSES:
         return record
     store.request_cancel(run_id)  # first, so a worker that dequeues it now stops at once
-    if record.status in (RunStatus.QUEUED, RunStatus.INTERRUPTED):
+    if record.pack_job:
+        pass  # one member of a packed job: the flag freezes it at its next batch, the others go on
+    elif record.status in (RunStatus.QUEUED, RunStatus.INTERRUPTED):
         queue(conn).remove(run_id)
     else:
         try:

@@ -27,7 +27,7 @@ import redis
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from .service import QUEUE, requeue_run
+from .service import PACK_JOB_PREFIX, QUEUE, requeue_run
 from .store import RunStatus, RunStore
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,9 @@ class SpikeboardWorker(Worker):
 
     def execute_job(self, job, queue) -> None:
         super().execute_job(job, queue)
-        self._settle(job.id)
+        run_ids = job.args[0] if job.id.startswith(PACK_JOB_PREFIX) and job.args else [job.id]
+        for run_id in run_ids:
+            self._settle(run_id)
 
     def _settle(self, run_id: str) -> None:
         """After the horse exits: requeue an interrupted run; close one the horse could not."""
