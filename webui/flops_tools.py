@@ -27,9 +27,9 @@ def per_layer_rows(report: flops.FlopsReport) -> list[dict]:
     rows = []
     for i, (a, s) in enumerate(zip(report.ann_per_layer, report.snn_per_layer_per_step)):
         rows.append({"layer": f"{report.layers[i]} -> {report.layers[i + 1]}",
-                     "input rate F": report.rates[i], "ANN": a,
+                     "input rate F": f"{report.rates[i]:g}", "ANN": a,
                      "SNN per step": s, f"SNN total (T={report.T})": s * report.T})
-    rows.append({"layer": "total", "input rate F": None, "ANN": report.ann_total,
+    rows.append({"layer": "total", "input rate F": "", "ANN": report.ann_total,
                  "SNN per step": report.snn_per_step, f"SNN total (T={report.T})": report.snn_total})
     return rows
 
