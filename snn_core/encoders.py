@@ -27,27 +27,31 @@ def is_repeated_frame(x: Tensor) -> bool:
 BERNOULLI_LEVELS = 65536
 
 
-def bernoulli(images: Tensor, T: int, generator: torch.Generator | None = None) -> Tensor:
+def bernoulli(images: Tensor, T: int, generator: torch.Generator | None = None, out: Tensor | None = None) -> Tensor:
     """x_t[b, p] = 1[u < round(images[b, p] * 65536)], u uniform 16-bit draws, i.i.d. over t.
 
     P(spike) = round(65536 p) / 65536: within 2e-5 of p, exactly 0 and 1 at the ends.
     Integer draws compared with integer thresholds are several times cheaper than
     float `torch.bernoulli`. On the CPU the draws come from a fused counter-based kernel
     keyed by one number taken from `generator`; elsewhere from `torch.randint`.
+    `out` (float32 [T, B, P], contiguous) is filled instead of a new tensor: a training loop
+    reuses one buffer rather than faulting in fresh pages for every batch.
     """
     thresholds = torch.round(images * BERNOULLI_LEVELS).to(torch.int32)
     shape = (T, *images.shape)
     if images.device.type == "cpu" and images.dim() == 2 and kernels.engine() == "numba":
         key = int(torch.randint(0, 2**62, (1,), generator=generator))
-        out = torch.empty(shape, dtype=images.dtype if images.dtype == torch.float32 else torch.float32)
+        if out is None or out.shape != shape or out.dtype != torch.float32 or not out.is_contiguous():
+            out = torch.empty(shape, dtype=torch.float32)
         kernels.bernoulli_u16(thresholds.contiguous().numpy(), np.uint64(key), T, out.numpy())
         return out.to(images.dtype)
     draws = torch.randint(0, BERNOULLI_LEVELS, shape, generator=generator, device=images.device, dtype=torch.int32)
     return (draws < thresholds).to(images.dtype)
 
 
-def encode(images: Tensor, encoder: Encoder, T: int, generator: torch.Generator | None = None) -> Tensor:
-    """Encode images [B, P] (floats in [0, 1]) as an input train [T, B, P]."""
+def encode(images: Tensor, encoder: Encoder, T: int, generator: torch.Generator | None = None,
+           out: Tensor | None = None) -> Tensor:
+    """Encode images [B, P] (floats in [0, 1]) as an input train [T, B, P] (`out`: see `bernoulli`)."""
     encoder = Encoder(encoder)
     if encoder is Encoder.IMAGE:
         return images.unsqueeze(0).expand(T, *images.shape)
@@ -55,5 +59,5 @@ def encode(images: Tensor, encoder: Encoder, T: int, generator: torch.Generator 
         frame = (images > 0.5).to(images.dtype)
         return frame.unsqueeze(0).expand(T, *images.shape)
     if encoder is Encoder.BERNOULLI:
-        return bernoulli(images, T, generator)
+        return bernoulli(images, T, generator, out)
     raise ValueError(f"encoder must be one of {', '.join(e.value for e in Encoder)}; got {encoder!r}")

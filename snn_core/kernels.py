@@ -5,9 +5,9 @@ paths in `neurons.py` and `encoders.py` run instead; both paths pass the same pa
 tests against the per-timestep reference. Kernels are compiled on first use and cached
 on disk (numba's `cache=True`), so only the first run on a machine pays the compile.
 
-The LIF kernels do the float32 operations of the PyTorch path in the same order, so
-their spikes and gradients are bit-identical to it. The surrogate itself stays in torch:
-its vectorised sigmoid beats a scalar exp per element.
+The forward LIF kernel does the float32 operations of the PyTorch path in the same order,
+so its spikes are bit-identical to it; the backward kernel fuses the surrogate into the
+reverse scan with a vectorisable exp, so its gradients match within float tolerance.
 """
 
 from __future__ import annotations
@@ -56,50 +56,79 @@ if numba is not None:
         Serial on purpose: torch's spinning OpenMP threads make a parallel kernel slower.
         """
         B, P = thresholds.shape
-        quads = (P + 3) // 4
+        full = P // 4  # whole groups of four pixels; a last partial group gets its own hash
         mask = np.uint64(0xFFFF)
         counter = np.uint64(0)
         for t in range(T):
             for b in range(B):
-                for q in range(quads):
+                for q in range(full):
                     h = _splitmix64(key + counter * _GOLDEN)
                     counter += np.uint64(1)
                     p = q * 4
-                    if p + 4 <= P:
-                        out[t, b, p] = np.float32(np.int32(h & mask) < thresholds[b, p])
-                        out[t, b, p + 1] = np.float32(np.int32((h >> np.uint64(16)) & mask) < thresholds[b, p + 1])
-                        out[t, b, p + 2] = np.float32(np.int32((h >> np.uint64(32)) & mask) < thresholds[b, p + 2])
-                        out[t, b, p + 3] = np.float32(np.int32(h >> np.uint64(48)) < thresholds[b, p + 3])
-                    else:
-                        for j in range(P - p):
-                            u = np.int32((h >> np.uint64(16 * j)) & mask)
-                            out[t, b, p + j] = np.float32(u < thresholds[b, p + j])
+                    out[t, b, p] = np.float32(np.int32(h & mask) < thresholds[b, p])
+                    out[t, b, p + 1] = np.float32(np.int32((h >> np.uint64(16)) & mask) < thresholds[b, p + 1])
+                    out[t, b, p + 2] = np.float32(np.int32((h >> np.uint64(32)) & mask) < thresholds[b, p + 2])
+                    out[t, b, p + 3] = np.float32(np.int32(h >> np.uint64(48)) < thresholds[b, p + 3])
+                if full * 4 < P:
+                    h = _splitmix64(key + counter * _GOLDEN)
+                    counter += np.uint64(1)
+                    for j in range(P - full * 4):
+                        u = np.int32((h >> np.uint64(16 * j)) & mask)
+                        out[t, b, full * 4 + j] = np.float32(u < thresholds[b, full * 4 + j])
 
     @njit(cache=True)
     def lif_forward(current, m0, beta, v_th, spikes, membranes):
-        """Fill spikes and pre-spike membranes [T, B, N]; beta, v_th are float32 [N]."""
-        T, B, N = current.shape
+        """Fill spikes and pre-spike membranes [T, M] (M = batch x neurons, flattened).
+
+        m0, beta, v_th: float32 [M]. No fastmath: the float32 operations stay those of the
+        PyTorch path, in its order (no fused multiply-add), so the spikes are bit-identical.
+        """
+        T, M = current.shape
         m = m0.copy()
         one, zero = np.float32(1.0), np.float32(0.0)
         for t in range(T):
-            for b in range(B):
-                for n in range(N):
-                    mv = m[b, n]
-                    membranes[t, b, n] = mv
-                    s = one if mv > v_th[n] else zero
-                    spikes[t, b, n] = s
-                    m[b, n] = mv * beta[n] + current[t, b, n] - s * v_th[n]
+            for j in range(M):
+                mv = m[j]
+                membranes[t, j] = mv
+                s = one if mv > v_th[j] else zero
+                spikes[t, j] = s
+                m[j] = mv * beta[j] + current[t, j] - s * v_th[j]
+
+    _LOG2E = np.float32(1.4426950408889634)
+    _LN2 = np.float32(0.6931471805599453)
+    _Y_MAX = np.float32(80.0)  # e^-80 ~ 2e-35: the surrogate is 0 in float32 beyond it anyway
 
     @njit(cache=True)
-    def lif_backward(local, beta, grad_current):
-        """Reverse scan: a_t = local_t + beta * a_{t+1}, a_T = 0; grad_current[t] = a_{t+1}.
+    def lif_backward(grad_spikes, membranes, beta, v_th, z, grad_current):
+        """Surrogate and reverse scan in one pass, all [T, M] (params [M]):
 
-        local = dL/ds_t * surrogate'(m_t), computed beforehand by vectorised torch ops.
+            local_t = g_t * z e / (1 + e)^2,   e = exp(-|z (m_t - V_th)|)
+            a_t = local_t + beta a_{t+1},  a_T = 0,  grad_current[t] = a_{t+1}
+
+        z e / (1 + e)^2 equals z sig(x)(1 - sig(x)) without overflow. exp is computed as
+        2^-n e^-f (n = round(y log2 e), |f| <= ln2 / 2, a degree-6 polynomial, relative error
+        ~1e-7), with 2^-n built from its bits, so every loop vectorises; libm's exp does not.
         """
-        T, B, N = local.shape
-        a = np.zeros((B, N), dtype=np.float32)
+        T, M = grad_spikes.shape
+        a = np.zeros(M, dtype=np.float32)
+        bits = np.empty(M, dtype=np.int32)
+        scale = bits.view(np.float32)
+        poly = np.empty(M, dtype=np.float32)
+        one = np.float32(1.0)
+        c2, c3, c4 = np.float32(1 / 2), np.float32(1 / 6), np.float32(1 / 24)
+        c5, c6 = np.float32(1 / 120), np.float32(1 / 720)
         for t in range(T - 1, -1, -1):
-            for b in range(B):
-                for n in range(N):
-                    grad_current[t, b, n] = a[b, n]
-                    a[b, n] = local[t, b, n] + beta[n] * a[b, n]
+            for j in range(M):
+                y = abs(z[j] * (membranes[t, j] - v_th[j]))
+                y = y if y < _Y_MAX else _Y_MAX
+                u = y * _LOG2E
+                n = np.int32(u + np.float32(0.5))
+                f = (u - np.float32(n)) * _LN2
+                bits[j] = (127 - n) << 23
+                poly[j] = one - f * (one - f * (c2 - f * (c3 - f * (c4 - f * (c5 - f * c6)))))
+            for j in range(M):
+                e = scale[j] * poly[j]
+                opl = one + e
+                local = grad_spikes[t, j] * (z[j] * e / (opl * opl))
+                grad_current[t, j] = a[j]
+                a[j] = local + beta[j] * a[j]

@@ -82,25 +82,28 @@ def _per_neuron(value: Param, n: int) -> np.ndarray | None:
 
 
 def _fused(t: Tensor, *params: Param) -> list[np.ndarray] | None:
-    """Per-neuron parameter arrays when the fused CPU kernels can run on `t`, else None."""
+    """Parameters tiled to [B * N] when the fused CPU kernels can run on t [T, B, N], else None."""
     if t.device.type != "cpu" or t.dtype != torch.float32 or kernels.engine() != "numba":
         return None
     arrays = [_per_neuron(p, t.shape[-1]) for p in params]
-    return None if any(a is None for a in arrays) else arrays
+    return None if any(a is None for a in arrays) else [np.tile(a, t.shape[1]) for a in arrays]
+
+
+def _flat(t: Tensor) -> np.ndarray:
+    """[T, B, N] -> a [T, B * N] numpy view (t must be contiguous)."""
+    return t.numpy().reshape(t.shape[0], -1)
 
 
 def _forward_scan(current: Tensor, m0: Tensor, beta: Param, v_th: Param) -> tuple[Tensor, Tensor]:
     """Spikes and pre-spike membranes [T, B, N] of the recurrence, no autograd."""
+    spikes, membranes = torch.empty_like(current), torch.empty_like(current)
     fused = _fused(current, beta, v_th)
     if fused is not None:
-        spikes, membranes = torch.empty_like(current), torch.empty_like(current)
-        kernels.lif_forward(current.numpy(), m0.contiguous().numpy(), *fused, spikes.numpy(), membranes.numpy())
+        m0_flat = m0.contiguous().numpy().reshape(-1)
+        kernels.lif_forward(_flat(current), m0_flat, *fused, _flat(spikes), _flat(membranes))
         return spikes, membranes
-    T = current.shape[0]
-    spikes = torch.empty_like(current)
-    membranes = torch.empty_like(current)
     m = m0.clone()
-    for t in range(T):
+    for t in range(current.shape[0]):
         membranes[t] = m
         s = spikes[t]
         torch.gt(m, v_th, out=s)  # writes 0./1. in the float dtype
@@ -114,11 +117,11 @@ def _backward_scan(grad_spikes: Tensor, membranes: Tensor, beta: Param, v_th: Pa
     a_t = dL/dm_t = g_t * sg(m_t) + beta * a_{t+1},  a_T = 0,  dL/dI_t = a_{t+1}.
     """
     grad_current = torch.empty_like(grad_spikes)
-    local = grad_spikes * surrogate_grad(membranes - v_th, z)  # all T at once, vectorised
-    fused = _fused(grad_spikes, beta)
+    fused = _fused(grad_spikes, beta, v_th, z)
     if fused is not None:
-        kernels.lif_backward(local.numpy(), *fused, grad_current.numpy())
+        kernels.lif_backward(_flat(grad_spikes), _flat(membranes), *fused, _flat(grad_current))
         return grad_current
+    local = grad_spikes * surrogate_grad(membranes - v_th, z)  # all T at once
     a = torch.zeros_like(grad_spikes[0])
     for t in range(grad_spikes.shape[0] - 1, -1, -1):
         grad_current[t] = a

@@ -5,7 +5,7 @@ the data stream (T, encoder, batch size, data, seed, widths, ...) must be equal,
 members see the same batches and the same input spikes as their solo runs would.
 
     I^1 = x W^1_all + b^1_all            one product: W^1_all stacks the K members' W^1
-    I^l = s^{l-1}_k W^l_k + b^l_k        a batched product, member by member (l > 1)
+    I^l = s^{l-1}_k W^l_k + b^l_k        a batched product (einsum), member by member (l > 1)
     s, m = LIF(I)                        one scan; beta, V_th, z are per-neuron vectors
 
 Parameters are stored stacked, `[K, N_out, N_in]`, and updated by `PackedAdam`, which
@@ -79,10 +79,11 @@ class PackedSNN(nn.Module):
                     current = F.linear(x[0], flat_w, flat_b).unsqueeze(0).expand(T, B, K * width)
                 else:
                     current = F.linear(x, flat_w, flat_b)
-            else:  # member k's layer sees only member k's spikes: [K, T*B, N_in] @ [K, N_in, N_out]
-                h_k = h.reshape(T * B, K, -1).transpose(0, 1)
-                current = torch.baddbmm(b.unsqueeze(1), h_k, w.transpose(1, 2))
-                current = current.transpose(0, 1).reshape(T, B, K * width)
+            elif K == 1:  # a solo run: exactly the plain Linear of the reference
+                current = F.linear(h, w[0], b[0])
+            else:  # member k's layer sees only member k's spikes
+                current = torch.einsum("tbki,koi->tbko", h.view(T, B, K, -1), w) + b
+                current = current.reshape(T, B, K * width)
             m0 = self._initial_membrane(B, width, current, generator)
             s, m = lif_scan(current, m0, *(self._per_neuron(n, width) for n in ("beta", "v_th", "z")))
             h = s

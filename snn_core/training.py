@@ -141,6 +141,22 @@ def fit(
     return fit_packed([config], [callbacks or Callbacks()], data=data, resumes=[resume])[0]
 
 
+class _InputBuffer:
+    """One reusable [T, B, 784] input buffer: a fresh 10 MB tensor per batch costs page faults."""
+
+    def __init__(self, T: int, pixels: int, device: torch.device):
+        self.T, self.pixels, self.device = T, pixels, device
+        self.flat: Tensor | None = None
+
+    def get(self, batch: int) -> Tensor | None:
+        if self.device.type != "cpu":
+            return None  # the device's caching allocator already reuses memory
+        n = self.T * batch * self.pixels
+        if self.flat is None or self.flat.numel() < n:
+            self.flat = torch.empty(n)
+        return self.flat[:n].view(self.T, batch, self.pixels)
+
+
 @dataclass
 class _Member:
     """One run's bookkeeping inside a pack."""
@@ -206,6 +222,7 @@ def fit_packed(
             members[k].callbacks.on_checkpoint(members[k].checkpoint)
 
     losses = [c.loss for c in configs]
+    workspace = _InputBuffer(lead.T, lead.layer_sizes[0], device)
     train = data.train
     batches_per_epoch = -(-len(train) // lead.batch_size)
     while epoch_done < epochs and not all(m.stopped for m in members):
@@ -220,7 +237,7 @@ def fit_packed(
         for index, (images, labels) in enumerate(train.batches(lead.batch_size, shuffle), start=1):
             if index <= batch_done:
                 continue  # trained before the checkpoint we resumed from
-            x = encode(images, lead.encoder, lead.T, encode_gen)
+            x = encode(images, lead.encoder, lead.T, encode_gen, out=workspace.get(images.shape[0]))
             out = pack(x, encode_gen)
             counts = out.counts
             loss = packed_loss(counts, labels, losses, lead.T)
