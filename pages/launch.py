@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from snn_core.config import pack_groups
+
 from webui import connection
 from webui.launch_form import build_config, config_widgets, fmt_duration, parse_values, show_error, sweep_widgets
 from workers import service
@@ -38,9 +40,11 @@ if sweep:
         except ValueError as exc:
             show_error(str(exc), {})
     if configs:
-        estimate = service.estimate_seconds(conn, configs)
-        st.markdown(f"**{len(configs)} runs**, about **{fmt_duration(estimate)}** to train them all "
-                    "with the workers running now.")
+        estimate = service.estimate_seconds(conn, configs, packed=True)
+        jobs = len(pack_groups(configs, service.max_pack_size()))
+        st.markdown(f"**{len(configs)} runs** in **{jobs} job{'s' if jobs > 1 else ''}** (runs that differ only "
+                    f"in beta, V_th, z, loss or learning rate train together as one packed model), about "
+                    f"**{fmt_duration(estimate)}** to train them all with the workers running now.")
         if st.button(f"Launch sweep of {len(configs)} runs", type="primary", key="launch_sweep"):
             result = service.submit_sweep(conn, config, axes)
             for r in result.results:

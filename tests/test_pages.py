@@ -182,7 +182,8 @@ def test_launch_sweep_shows_count_and_estimate_then_launches_the_grid(store):
     assert widget(at, "text_input", "sweep_values_beta").value == "0.5, 0.7, 0.8, 0.9, 0.95, 0.99"
     widget(at, "multiselect", "sweep_axes").set_value(["beta", "T"]).run()
     widget(at, "text_input", "sweep_values_T").set_value("5, 10").run()
-    assert "**12 runs**, about" in texts(at)
+    # 6 betas x 2 Ts: the betas of each T pack into one job
+    assert "**12 runs** in **2 jobs**" in texts(at) and "about **" in texts(at)
     assert store.count_runs() == 0  # nothing before confirming
     widget(at, "button", "launch_sweep").click().run()
     assert not at.exception

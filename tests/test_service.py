@@ -150,6 +150,16 @@ def test_estimate_uses_measured_throughput(redis_conn):
     assert service.estimate_seconds(redis_conn, [config]) == pytest.approx(
         2 * 10 * (1000 + 100) / 20_000.0)
     assert service.estimate_seconds(redis_conn, [config, config]) == pytest.approx(2 * 2 * 10 * 1100 / 20_000.0)
+    # a sweep packed into one job costs one run plus PACK_MEMBER_COST per further member
+    sweep = [config, config.replace(beta=0.9), config.replace(beta=0.5)]
+    assert service.estimate_seconds(redis_conn, sweep, packed=True) == pytest.approx(
+        (1 + 2 * service.PACK_MEMBER_COST) * 2 * 10 * 1100 / 20_000.0)
+    # runs with the same encoder are preferred as the measure
+    other = store.create_run(RunConfig(T=20, encoder="image")).id
+    store.set_status(other, RunStatus.FINISHED, last_metrics={"samples_per_s": 5000.0})
+    assert service.estimate_seconds(redis_conn, [config.replace(encoder="image")]) == pytest.approx(
+        2 * 10 * 1100 / 100_000.0)
+    assert service.estimate_seconds(redis_conn, [config]) == pytest.approx(2 * 10 * 1100 / 20_000.0)
 
 
 def test_store_and_service_do_not_import_torch():

@@ -35,7 +35,11 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 RESULT_TTL_S = 24 * 3600  # RQ's own job hashes; the run record in our store is what lasts
 MNIST_SIZES = (60_000, 10_000)  # train, test samples when a config sets no limit
 # Sample-timesteps per second on one CPU core when no finished run has been measured yet.
-FALLBACK_SAMPLE_STEPS_PER_S = 50_000.0
+# (Measured with bench.speed: baseline Bernoulli T=50 ~800k on one thread, image ~1.9M.)
+FALLBACK_SAMPLE_STEPS_PER_S = 500_000.0
+# Each further member of a packed job adds about this fraction of one run's time on a 2-core
+# CPU (bench.speed, T=50: 0.4 for image/threshold, 0.7 for Bernoulli); far less on a GPU.
+PACK_MEMBER_COST = 0.5
 EVAL_SPEEDUP = 3.0  # evaluation runs forward only
 
 
@@ -245,24 +249,34 @@ def import_runs(conn: redis.Redis, text: str) -> int:
 
 # -- estimates -----------------------------------------------------------------------
 
-def _sample_steps_per_s(store: RunStore) -> float:
-    """Median training throughput (samples x timesteps per second) of finished runs."""
-    rates = []
-    for record in store.list_runs(status=RunStatus.FINISHED, limit=50):
+def _sample_steps_per_s(store: RunStore, encoder: str) -> float:
+    """Median training throughput (samples x timesteps per second) of finished solo runs,
+    those with the same encoder when there are any (Bernoulli costs more than image)."""
+    rates: dict[str, list[float]] = {}
+    for record in store.list_runs(status=RunStatus.FINISHED, limit=100):
         metrics = record.last_metrics or {}
-        if metrics.get("samples_per_s"):
-            rates.append(float(metrics["samples_per_s"]) * int(record.config.get("T", 1)))
-    return statistics.median(rates) if rates else FALLBACK_SAMPLE_STEPS_PER_S
+        if metrics.get("samples_per_s") and not record.pack_job:
+            rate = float(metrics["samples_per_s"]) * int(record.config.get("T", 1))
+            rates.setdefault(record.config.get("encoder", ""), []).append(rate)
+    same = rates.get(encoder) or [r for rs in rates.values() for r in rs]
+    return statistics.median(same) if same else FALLBACK_SAMPLE_STEPS_PER_S
 
 
-def estimate_seconds(conn: redis.Redis, configs: list[RunConfig]) -> float:
-    """Wall-clock seconds to train `configs`, shared among the live workers (at least one)."""
-    rate = _sample_steps_per_s(RunStore(conn))
+def estimate_seconds(conn: redis.Redis, configs: list[RunConfig], packed: bool = False) -> float:
+    """Wall-clock seconds to train `configs`, shared among the live workers (at least one).
+
+    With `packed`, runs that `submit_sweep` would pack together cost one run's time plus
+    PACK_MEMBER_COST of it for every further member.
+    """
+    store = RunStore(conn)
+    groups = pack_groups(configs, max_pack_size()) if packed else [[i] for i in range(len(configs))]
     total = 0.0
-    for c in configs:
+    for group in groups:
+        c = configs[group[0]]
         n_train = c.train_limit or MNIST_SIZES[0]
         n_test = c.test_limit or MNIST_SIZES[1]
-        total += c.epochs * c.T * (n_train + n_test / EVAL_SPEEDUP) / rate
+        one = c.epochs * c.T * (n_train + n_test / EVAL_SPEEDUP) / _sample_steps_per_s(store, c.encoder.value)
+        total += one * (1 + PACK_MEMBER_COST * (len(group) - 1))
     workers = Worker.count(connection=conn, queue=queue(conn))
     return total / max(1, workers)
 
