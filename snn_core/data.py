@@ -137,11 +137,12 @@ class DataBundle:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_arrays(paths: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+def _load_arrays(paths: tuple[Path, Path]) -> tuple[Tensor, Tensor]:
+    """Parsed once per process; CPU splits share this memory (nothing writes to a split)."""
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{paths[0]} has {images.shape[0]} images but {paths[1]} has {labels.shape[0]} labels")
-    return images.reshape(images.shape[0], -1), labels
+    return torch.from_numpy(images.reshape(images.shape[0], -1).copy()), torch.from_numpy(labels.astype(np.int64))
 
 
 def load_split(paths: tuple[Path, Path], device: torch.device, limit: int = 0) -> Split:
@@ -149,8 +150,8 @@ def load_split(paths: tuple[Path, Path], device: torch.device, limit: int = 0) -
     if limit:
         images, labels = images[:limit], labels[:limit]
     return Split(
-        torch.from_numpy(np.array(images, copy=True)).to(device),
-        torch.from_numpy(labels.astype(np.int64)).to(device),
+        images.to(device),
+        labels.to(device),
     )
 
 

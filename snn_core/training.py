@@ -263,6 +263,8 @@ def fit_packed(
             if all(m.stopped for m in members):
                 break
         else:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # once per epoch: kernels still queued belong to it
             seconds = time.perf_counter() - started
             results = evaluate_pack(pack, data.test, seed=lead.seed * 1000 + epoch)
             epoch_done, batch_done, shuffle_state = epoch, 0, shuffle.get_state()
