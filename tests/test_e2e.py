@@ -43,10 +43,16 @@ def stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def stack(redis_server, synthetic_data_dir, tmp_path):
-    """(app URL, Redis URL): a worker and `streamlit run app.py` on a free port."""
+    """(app URL, Redis URL, start_worker): `streamlit run app.py` on a free port; the worker starts
+    when the test calls start_worker(), so the test can watch a run from its very first point."""
     env = {**os.environ, "REDIS_URL": redis_server.url, "SPIKEBOARD_DATA_DIR": str(synthetic_data_dir)}
     port = free_port()
-    worker = start([sys.executable, "-m", "workers"], env, tmp_path / "worker.log")
+    workers: list[subprocess.Popen] = []
+
+    def start_worker() -> None:
+        if not workers:
+            workers.append(start([sys.executable, "-m", "workers"], env, tmp_path / "worker.log"))
+
     app = start([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                  "--server.port", str(port), "--browser.gatherUsageStats", "false"], env, tmp_path / "app.log")
     url = f"http://127.0.0.1:{port}"
@@ -59,10 +65,11 @@ def stack(redis_server, synthetic_data_dir, tmp_path):
             pass
         assert app.poll() is None and time.monotonic() < deadline, (tmp_path / "app.log").read_text()[-2000:]
         time.sleep(0.2)
-    yield url, redis_server.url
+    yield url, redis_server.url, start_worker
     stop(app)
-    stop(worker)
-    assert worker.returncode is not None
+    for worker in workers:
+        stop(worker)
+        assert worker.returncode is not None
 
 
 @pytest.fixture
@@ -118,7 +125,7 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     from workers import service
     from workers.store import RunStatus, RunStore
 
-    url, redis_url = stack
+    url, redis_url, start_worker = stack
     page = browser_page
     store = RunStore(service.connect(redis_url))
 
@@ -126,9 +133,14 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     page.goto(url + "/")
     page.get_by_text("Launch a training run").wait_for()
     set_slider(page, "beta (membrane leak per step)", home=False, steps=-5)  # 0.70 -> 0.65
-    set_slider(page, "T (timesteps per sample)", home=True, steps=9)  # 1 -> 10
+    set_slider(page, "T (timesteps per sample)", home=True, steps=99)  # 1 -> 100
     set_number(page, "Epochs", 3)
     set_number(page, "Batch size", 16)
+    # Wide enough that the run lasts a few seconds even on a fast machine: long enough to watch.
+    hidden = page.get_by_label("Hidden layer widths (comma-separated)")
+    hidden.fill("256")
+    hidden.press("Enter")
+    page.wait_for_timeout(300)
     page.get_by_text("Advanced: data limits").click()
     set_number(page, "Train samples (0 = all)", 800)
     set_number(page, "Test samples (0 = all)", 200)
@@ -136,10 +148,14 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     page.get_by_text("Launched run").wait_for()
     shot(page, "launch")
     (run,) = store.list_runs()
-    assert (run.config["beta"], run.config["T"], run.config["epochs"], run.config["train_limit"]) == (0.65, 10, 3, 800)
+    assert (run.config["beta"], run.config["T"], run.config["epochs"], run.config["train_limit"],
+            run.config["hidden"]) == (0.65, 100, 3, 800, [256])
 
-    # Run (live): the train-loss chart gains points while the worker trains, then stops.
+    # Run (live): open it while queued, then start the worker: the train-loss chart gains points
+    # while the worker trains, then stops.
     page.get_by_role("link", name=f"Watch run {run.id} live").click()
+    page.get_by_text("queued", exact=True).wait_for()
+    start_worker()
     page.get_by_text("Latest: epoch").wait_for(timeout=90_000)
     page.wait_for_function(f"([title, trace]) => ({POINTS_JS})([title, trace]) > 0",
                            arg=["Train loss", "per batch"], timeout=30_000)
