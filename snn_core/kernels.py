@@ -132,3 +132,21 @@ if numba is not None:
                 local = grad_spikes[t, j] * (z[j] * e / (opl * opl))
                 grad_current[t, j] = a[j]
                 a[j] = local + beta[j] * a[j]
+
+    @njit(cache=True)
+    def adam_step(p, g, m, v, scale, b1, b2, bias2_sqrt, eps):
+        """One Adam update of stacked parameters [K, R] in place (see `packed.PackedAdam`).
+
+        scale[k] = lr_k / (1 - b1^t), 0 for a frozen member; all arithmetic in float32.
+        """
+        K, R = p.shape
+        one = np.float32(1.0)
+        for k in range(K):
+            s = scale[k]
+            for r in range(R):
+                gi = g[k, r]
+                mi = m[k, r] + (one - b1) * (gi - m[k, r])
+                vi = v[k, r] * b2 + (one - b2) * gi * gi
+                m[k, r] = mi
+                v[k, r] = vi
+                p[k, r] -= (mi / (np.sqrt(vi) / bias2_sqrt + eps)) * s

@@ -81,12 +81,28 @@ def _per_neuron(value: Param, n: int) -> np.ndarray | None:
     return np.full(n, value, dtype=np.float32)
 
 
+_TILED: dict[tuple[bytes, int], np.ndarray] = {}
+
+
+def _tiled(arr: np.ndarray, batch: int) -> np.ndarray:
+    """arr [N] tiled to [batch * N], cached by value: the same few hyperparameter vectors
+    come back every batch, and tiling them each time costs more than the scans."""
+    key = (arr.tobytes(), batch)
+    out = _TILED.get(key)
+    if out is None:
+        if len(_TILED) > 256:
+            _TILED.clear()
+        out = _TILED[key] = np.tile(arr, batch)
+        out.flags.writeable = False
+    return out
+
+
 def _fused(t: Tensor, *params: Param) -> list[np.ndarray] | None:
     """Parameters tiled to [B * N] when the fused CPU kernels can run on t [T, B, N], else None."""
     if t.device.type != "cpu" or t.dtype != torch.float32 or kernels.engine() != "numba":
         return None
     arrays = [_per_neuron(p, t.shape[-1]) for p in params]
-    return None if any(a is None for a in arrays) else [np.tile(a, t.shape[1]) for a in arrays]
+    return None if any(a is None for a in arrays) else [_tiled(a, t.shape[1]) for a in arrays]
 
 
 def _flat(t: Tensor) -> np.ndarray:

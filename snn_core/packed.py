@@ -19,10 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import kernels
 from .config import PACKABLE_FIELDS, Loss, MembraneInit, RunConfig, check_packable, pack_groups
 from .encoders import is_repeated_frame
 from .model import SNN
@@ -57,13 +59,20 @@ class PackedSNN(nn.Module):
             nn.Parameter(torch.stack([m.layers[l].bias.detach() for m in members])) for l in range(n_layers))
         for name in ("beta", "v_th", "z"):
             self.register_buffer(name, torch.tensor([getattr(c, name) for c in configs], dtype=torch.float32))
+        # Per-neuron vectors [K * width] of each layer, member-major, built once.
+        self._neuron_params = [
+            tuple(getattr(self, n).repeat_interleave(w.shape[1]) for n in ("beta", "v_th", "z"))
+            for w in self.weights
+        ]
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)  # .to(device) and friends: move the derived vectors too
+        self._neuron_params = [tuple(fn(p) for p in params) for params in self._neuron_params]
+        return self
 
     @property
     def size(self) -> int:
         return len(self.configs)
-
-    def _per_neuron(self, name: str, width: int) -> Tensor:
-        return getattr(self, name).repeat_interleave(width)  # [K * width], member-major
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> PackedOutput:
         """x: the shared input train [T, B, 784]."""
@@ -85,7 +94,7 @@ class PackedSNN(nn.Module):
                 current = torch.einsum("tbki,koi->tbko", h.view(T, B, K, -1), w) + b
                 current = current.reshape(T, B, K * width)
             m0 = self._initial_membrane(B, width, current, generator)
-            s, m = lif_scan(current, m0, *(self._per_neuron(n, width) for n in ("beta", "v_th", "z")))
+            s, m = lif_scan(current, m0, *self._neuron_params[l])
             h = s
             spikes.append(s.view(T, B, K, width))
             membranes.append(m.view(T, B, K, width))
@@ -148,6 +157,7 @@ class PackedAdam:
         p <- p - lr_k / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 
     Members whose entry in `active` is False are left untouched (a cancelled member).
+    On the CPU one fused numba kernel per parameter does the whole update.
     """
 
     def __init__(self, params: list[Tensor], lrs: list[float], betas=(0.9, 0.999), eps: float = 1e-8):
@@ -170,6 +180,13 @@ class PackedAdam:
         bias1 = 1 - b1**self.step_count
         bias2_sqrt = math.sqrt(1 - b2**self.step_count)
         scale = torch.where(self.active, self.lr / bias1, torch.zeros_like(self.lr))
+        if self.params[0].device.type == "cpu" and kernels.engine() == "numba":
+            f32 = np.float32
+            for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+                flat = lambda t: t.detach().numpy().reshape(t.shape[0], -1)  # noqa: E731
+                kernels.adam_step(flat(p), flat(p.grad), flat(m), flat(v), scale.numpy(),
+                                  f32(b1), f32(b2), f32(bias2_sqrt), f32(self.eps))
+            return
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
             g = p.grad
             m.lerp_(g, 1 - b1)
