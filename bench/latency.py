@@ -55,6 +55,10 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+def epochs_done(store: RunStore, run_id: str) -> int:
+    return sum(k == "epoch" for _, k, _ in store.read_metrics(run_id))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="cancel measurements")
@@ -96,7 +100,8 @@ def main() -> int:
               f"mean {statistics.mean(took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms")
 
         # 3. resume after kill -9, default lease TTL and reap interval
-        run_id = service.submit_run(conn, RunConfig(**{**SLOW, "seed": 999})).record.id
+        # Many epochs, so the run is still training when the kill comes however fast the engine is.
+        run_id = service.submit_run(conn, RunConfig(**{**SLOW, "seed": 999, "epochs": 40})).record.id
         wait_for(lambda: 1 in [d["epoch"] for _, k, d in store.read_metrics(run_id) if k == "epoch"], 120, 0.05)
         first = store.get_run(run_id).worker
         workers.append(start_worker(env, tmp / "worker1.log"))
@@ -105,10 +110,14 @@ def main() -> int:
         os.kill(workers[0].pid, signal.SIGKILL)
         wait_for(lambda: (r := store.get_run(run_id)).status is RunStatus.RUNNING and r.worker != first, 120, 0.05)
         resumed = time.monotonic() - t0
-        wait_for(lambda: store.get_run(run_id).status is RunStatus.FINISHED, 120, 0.1)
+        killed_at = epochs_done(store, run_id)
+        wait_for(lambda: epochs_done(store, run_id) > killed_at, 120, 0.1)  # an epoch after the resume
+        service.cancel_run(conn, run_id)  # enough seen: no need to train the remaining epochs
         epochs = [d["epoch"] for _, k, d in store.read_metrics(run_id) if k == "epoch"]
+        assert epochs == list(range(1, len(epochs) + 1)), f"epochs repeated or skipped: {epochs}"
         print(f"kill -9 -> run training again on another worker: {resumed:.1f} s "
-              f"(lease TTL 15 s, reap every 5 s); epoch entries in the stream: {epochs} (each once: resumed)")
+              f"(lease TTL 15 s, reap every 5 s); killed during epoch {killed_at + 1}, epoch entries in the "
+              f"stream: {epochs} (each once, none repeated: resumed, not restarted)")
     finally:
         for w in workers:
             if w.poll() is None:
