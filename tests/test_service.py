@@ -115,6 +115,9 @@ def test_export_and_import_round_trip_in_both_formats(redis_conn, redis_server, 
     jsonl = service.export_runs(redis_conn)
     csv_text = service.export_runs(redis_conn, "csv")
     assert len(jsonl.splitlines()) == 2 and len(csv_text.splitlines()) == 3
+    import csv, io
+    row = next(csv.DictReader(io.StringIO(csv_text)))  # plain cells a spreadsheet reads as they are
+    assert (row["config.encoder"], row["config.T"], row["config.hidden"]) == ("bernoulli", "50", "[10]")
     with pytest.raises(ValueError, match="fmt must be jsonl or csv, got 'xml'"):
         service.export_runs(redis_conn, "xml")
 

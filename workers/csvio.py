@@ -19,7 +19,8 @@ CONFIG_COLUMNS = tuple(f"config.{f.name}" for f in fields(RunConfig))
 
 
 def records_to_csv(records: list[RunRecord]) -> str:
-    """One row per run; config cells hold JSON values so the CSV can be imported again."""
+    """One row per run. Config cells hold plain strings and numbers (lists as JSON, e.g. [10]),
+    readable by any spreadsheet, and parse back to the same config on import."""
     columns = [*BASE_COLUMNS, *CONFIG_COLUMNS, *(f"last.{m}" for m in METRIC_COLUMNS), "best.test_acc"]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
@@ -27,12 +28,25 @@ def records_to_csv(records: list[RunRecord]) -> str:
     for r in records:
         row: dict[str, Any] = {c: getattr(r, c) for c in BASE_COLUMNS if c not in ("status", "tags")}
         row.update(status=r.status.value, tags=";".join(r.tags))
-        row.update({f"config.{k}": json.dumps(v) for k, v in r.config.items()})
+        row.update({f"config.{k}": v if isinstance(v, str) else json.dumps(v) for k, v in r.config.items()})
         last = r.last_metrics or {}
         row.update({f"last.{m}": last.get(m, "") for m in METRIC_COLUMNS})
         row["best.test_acc"] = (r.best_metrics or {}).get("test_acc", "")
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return out.getvalue()
+
+
+_STRING_FIELDS = ("encoder", "loss", "dataset", "membrane_init", "data_dir", "device")
+
+
+def _cell(name: str, text: str, line: int) -> Any:
+    """A config cell: plain text for string fields, a JSON number or list for the others."""
+    if name in _STRING_FIELDS and not (len(text) >= 2 and text[0] == text[-1] == '"'):
+        return text
+    try:
+        return json.loads(text)  # numbers, lists, and strings that an older export quoted as JSON
+    except json.JSONDecodeError:
+        raise ValueError(f"CSV line {line}: config.{name} must be a number or a JSON list, got {text!r}") from None
 
 
 def csv_to_rows(text: str) -> list[dict[str, Any]]:
@@ -42,10 +56,8 @@ def csv_to_rows(text: str) -> list[dict[str, Any]]:
         missing = [c for c in ("id", "status", "created_at") if not raw.get(c)]
         if missing:
             raise ValueError(f"CSV line {n} lacks {', '.join(missing)}")
-        try:
-            config = {c.split(".", 1)[1]: json.loads(v) for c, v in raw.items() if c.startswith("config.") and v}
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"CSV line {n} has a config cell that is not JSON: {exc}") from None
+        config = {c.split(".", 1)[1]: _cell(c.split(".", 1)[1], v, n) for c, v in raw.items()
+                  if c.startswith("config.") and (v or c == "config.data_dir")}
         last = {m: float(raw[f"last.{m}"]) for m in METRIC_COLUMNS if raw.get(f"last.{m}")}
         best = {"test_acc": float(raw["best.test_acc"])} if raw.get("best.test_acc") else None
         num = lambda c: float(raw[c]) if raw.get(c) else None  # noqa: E731

@@ -22,7 +22,9 @@ def describe_device() -> str:
         return f"cuda ({_gpu_name()})"
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    from .jobs import torch_threads
+
+    return f"cpu ({torch_threads()} torch thread{'s' if torch_threads() > 1 else ''} per run)"
 
 
 def _gpu_name() -> str:

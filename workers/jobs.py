@@ -169,13 +169,17 @@ class Publisher:
         return self.cancelled or STOP.is_set()
 
 
-def _set_threads() -> None:
-    """One torch thread per worker by default: the network's ops are small, and several workers
+def torch_threads() -> int:
+    """$SPIKEBOARD_TORCH_THREADS, 1 by default: the network's ops are small, and several workers
     (or another process) sharing the cores make multi-threaded OpenMP kernels spin and stall."""
     raw = os.environ.get("SPIKEBOARD_TORCH_THREADS", "1")
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"SPIKEBOARD_TORCH_THREADS must be an integer >= 1, got {raw!r}")
-    torch.set_num_threads(int(raw))
+    return int(raw)
+
+
+def _set_threads() -> None:
+    torch.set_num_threads(torch_threads())
 
 
 def train_run(run_id: str) -> dict[str, Any]:
