@@ -3,11 +3,16 @@
 import pytest
 import torch
 
+from snn_core import kernels
 from snn_core.config import RunConfig
 from snn_core.encoders import encode
-from snn_core.packed import PackedSNN, check_packable, pack_groups
+from snn_core.model import snn_loss
+from snn_core.packed import PackedSNN, check_packable, pack_groups, packed_loss
 from snn_core.training import Callbacks, fit, fit_packed
 from tests.reference import reference_forward
+
+
+ENGINES = ["torch"] + (["numba"] if kernels.numba is not None else [])
 
 
 def base(data_dir, **kw):
@@ -58,6 +63,34 @@ def test_each_member_matches_the_reference_loop(encoder):
         for layer, ref in enumerate(ref_spikes):
             assert torch.equal(out.spikes[layer][:, :, k], ref)
         assert ref_spikes[-1].sum() > 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("encoder", ["image", "threshold", "bernoulli"])
+@pytest.mark.parametrize("K", [1, 3])
+def test_member_gradients_match_the_reference_loop(engine, encoder, K, monkeypatch):
+    """On the numba engine the pack runs as one fused autograd node (snn_core/fused.py)."""
+    monkeypatch.setenv("SPIKEBOARD_ENGINE", engine)
+    params = [(0.7, 1.5, 2.0, "mse"), (0.95, 0.5, 10.0, "ce"), (0.5, 1.0, 0.5, "mse")][:K]
+    configs = [RunConfig(T=10, encoder=encoder, beta=b, v_th=v, z=z, loss=l, hidden=(16, 12)) for b, v, z, l in params]
+    pack = PackedSNN(configs)
+    with torch.no_grad():
+        for w in pack.weights:
+            w.mul_(4.0)
+    x = encode(torch.rand(6, 784) ** 2, encoder, 10, torch.Generator().manual_seed(0))
+    labels = torch.arange(6) % 10
+    out = pack(x)
+    packed_loss(out.counts, labels, [c.loss for c in configs], 10).sum().backward()
+    for k, config in enumerate(configs):
+        member = pack.member(k)
+        ref_spikes, _ = reference_forward(member, x)
+        for layer, ref in enumerate(ref_spikes):
+            assert torch.equal(out.spikes[layer][:, :, k], ref), (k, layer)
+        snn_loss(ref_spikes[-1].sum(0), labels, config.loss, 10).backward()
+        for l, layer in enumerate(member.layers):
+            assert layer.weight.grad.abs().sum() > 0
+            torch.testing.assert_close(pack.weights[l].grad[k], layer.weight.grad, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(pack.biases[l].grad[k], layer.bias.grad, rtol=1e-5, atol=1e-5)
 
 
 def test_packed_history_equals_solo_runs(synthetic_data_dir):
