@@ -93,8 +93,8 @@ class RunConfig:
     seed: int = 0
     dataset: DatasetName = DatasetName.MNIST
     membrane_init: MembraneInit = MembraneInit.ZERO
-    train_limit: int = 0  # use only the first N training samples (0 = all)
-    test_limit: int = 0  # use only the first N test samples (0 = all)
+    train_limit: int = 0  # use a fixed random subset of N training samples (0 = all)
+    test_limit: int = 0  # use a fixed random subset of N test samples (0 = all)
     data_dir: str = ""  # "" = $SPIKEBOARD_DATA_DIR, else ./data
     device: Device = Device.AUTO
 

@@ -136,23 +136,44 @@ class DataBundle:
     test: Split
 
 
+def _stamp(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path), st.st_mtime_ns, st.st_size
+
+
 @functools.lru_cache(maxsize=4)
+def _load_cached(stamps: tuple[tuple[str, int, int], ...]) -> tuple[Tensor, Tensor]:
+    return _parse(tuple(Path(s[0]) for s in stamps))
+
+
 def _load_arrays(paths: tuple[Path, Path]) -> tuple[Tensor, Tensor]:
-    """Parsed once per process; CPU splits share this memory (nothing writes to a split)."""
+    """Parsed once per process and file version; CPU splits share this memory (nothing writes to a split)."""
+    return _load_cached(tuple(_stamp(p) for p in paths))
+
+
+def _parse(paths: tuple[Path, ...]) -> tuple[Tensor, Tensor]:
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{paths[0]} has {images.shape[0]} images but {paths[1]} has {labels.shape[0]} labels")
     return torch.from_numpy(images.reshape(images.shape[0], -1).copy()), torch.from_numpy(labels.astype(np.int64))
 
 
+SUBSET_SEED = 0
+
+
 def load_split(paths: tuple[Path, Path], device: torch.device, limit: int = 0) -> Split:
+    """A split on `device`; with `limit`, a fixed random subset of that many samples.
+
+    The subset is drawn with its own fixed seed, so every run with the same limit sees the same
+    samples, and it is random, not the first N, because files may be stored sorted by class
+    (../shared/data's MNIST-5k is).
+    """
     images, labels = _load_arrays(tuple(paths))
-    if limit:
-        images, labels = images[:limit], labels[:limit]
-    return Split(
-        images.to(device),
-        labels.to(device),
-    )
+    if limit and limit < len(labels):
+        keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(SUBSET_SEED))[:limit]
+        keep, _ = keep.sort()
+        images, labels = images[keep], labels[keep]
+    return Split(images.to(device), labels.to(device))
 
 
 def load_data(
