@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -63,3 +65,40 @@ def synthetic_data_dir(tmp_path_factory) -> Path:
     from snn_core.data import make_synthetic
 
     return make_synthetic(tmp_path_factory.mktemp("synthetic"), n_train=2000, n_test=500, seed=0)
+
+
+@pytest.fixture
+def workers(redis_server, synthetic_data_dir, tmp_path):
+    """Start `python -m workers` subprocesses: workers(n=1, burst=False) -> list of Popen."""
+    procs: list[subprocess.Popen] = []
+    env = {
+        **os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_server.url,
+        "SPIKEBOARD_DATA_DIR": str(synthetic_data_dir), "SPIKEBOARD_REAP_INTERVAL": "0.5",
+        "SPIKEBOARD_LEASE_TTL": "2", "SPIKEBOARD_METRIC_INTERVAL": "0.1", "SPIKEBOARD_TORCH_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+
+    def start(n: int = 1, burst: bool = False) -> list[subprocess.Popen]:
+        new = []
+        for _ in range(n):
+            log = open(tmp_path / f"worker{len(procs)}.log", "wb")
+            args = [sys.executable, "-m", "workers", *(["--burst"] if burst else [])]
+            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            procs.append(proc)
+            new.append(proc)
+        return new
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def store(redis_server, redis_conn, monkeypatch):
+    """The run store of a fresh Redis that the app (REDIS_URL) talks to too."""
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    from workers.store import RunStore
+
+    return RunStore(redis_conn)

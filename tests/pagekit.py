@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -50,12 +49,6 @@ def probe_dict(config: RunConfig, epoch: int) -> dict:
     model = SNN(config, gen)
     images = torch.rand(3, 784, generator=gen)
     return recording_to_dict(record(model, images, torch.tensor([3, 5, 7]), config), epoch, config.encoder.value)
-
-
-@pytest.fixture
-def store(redis_server, redis_conn, monkeypatch):
-    monkeypatch.setenv("REDIS_URL", redis_server.url)
-    return RunStore(redis_conn)
 
 
 def page(path: str, **query) -> AppTest:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,34 +21,6 @@ pytestmark = pytest.mark.timeout(90)
 TINY = dict(T=5, epochs=2, train_limit=300, test_limit=100, batch_size=32)
 # About 2-3 s an epoch on one CPU thread: long enough to cancel, kill or stop mid-epoch.
 SLOW = dict(T=100, hidden=(64,), epochs=3, batch_size=8, train_limit=1600, test_limit=100)
-
-
-@pytest.fixture
-def workers(redis_server, synthetic_data_dir, tmp_path):
-    """Start `python -m workers` subprocesses: workers(n=1, burst=False) -> list of Popen."""
-    procs: list[subprocess.Popen] = []
-    env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_server.url,
-        "SPIKEBOARD_DATA_DIR": str(synthetic_data_dir), "SPIKEBOARD_REAP_INTERVAL": "0.5",
-        "SPIKEBOARD_LEASE_TTL": "2", "SPIKEBOARD_METRIC_INTERVAL": "0.1", "SPIKEBOARD_TORCH_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-    }
-
-    def start(n: int = 1, burst: bool = False) -> list[subprocess.Popen]:
-        new = []
-        for _ in range(n):
-            log = open(tmp_path / f"worker{len(procs)}.log", "wb")
-            args = [sys.executable, "-m", "workers", *(["--burst"] if burst else [])]
-            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            procs.append(proc)
-            new.append(proc)
-        return new
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):

@@ -11,7 +11,7 @@ from snn_core.data import load_data
 from snn_core.training import fit
 from workers import service
 from workers.store import RunStatus, RunStore
-from tests.test_jobs import SLOW, TINY, epochs_of, wait_for, workers  # noqa: F401 (fixture)
+from tests.test_jobs import SLOW, TINY, epochs_of, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

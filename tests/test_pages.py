@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from snn_core.config import RunConfig
 from workers.store import RunStatus
-from tests.pagekit import epoch_metrics, stored_run, store, page, texts, figure, trace_points, widget  # noqa: F401 (store is a fixture)
+from tests.pagekit import epoch_metrics, stored_run, page, texts, figure, trace_points, widget
 
 
 def test_flops_defaults_reproduce_the_labs_worked_example(store):

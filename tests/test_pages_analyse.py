@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from snn_core.config import RunConfig
-from tests.pagekit import stored_run, store, page, texts, figure, TIMEOUT, APP  # noqa: F401 (store is a fixture)
+from tests.pagekit import stored_run, page, texts, figure, TIMEOUT, APP
 
 
 def legend(fig: dict) -> list[str]:
