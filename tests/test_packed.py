@@ -77,7 +77,8 @@ def test_member_gradients_match_the_reference_loop(engine, encoder, K, monkeypat
     with torch.no_grad():
         for w in pack.weights:
             w.mul_(4.0)
-    x = encode(torch.rand(6, 784) ** 2, encoder, 10, torch.Generator().manual_seed(0))
+    images = torch.rand(6, 784, generator=torch.Generator().manual_seed(3)) ** 2
+    x = encode(images, encoder, 10, torch.Generator().manual_seed(0))
     labels = torch.arange(6) % 10
     out = pack(x)
     packed_loss(out.counts, labels, [c.loss for c in configs], 10).sum().backward()
@@ -88,9 +89,12 @@ def test_member_gradients_match_the_reference_loop(engine, encoder, K, monkeypat
             assert torch.equal(out.spikes[layer][:, :, k], ref), (k, layer)
         snn_loss(ref_spikes[-1].sum(0), labels, config.loss, 10).backward()
         for l, layer in enumerate(member.layers):
+            # Within 1e-5 of the gradient's scale: with 4x weights and two hidden layers the
+            # gradients reach ~1 and float32 sums in another order differ by a few 1e-6 of that.
+            scale = max(1.0, layer.weight.grad.abs().max().item())
             assert layer.weight.grad.abs().sum() > 0
-            torch.testing.assert_close(pack.weights[l].grad[k], layer.weight.grad, rtol=1e-5, atol=1e-5)
-            torch.testing.assert_close(pack.biases[l].grad[k], layer.bias.grad, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(pack.weights[l].grad[k], layer.weight.grad, rtol=1e-5, atol=1e-5 * scale)
+            torch.testing.assert_close(pack.biases[l].grad[k], layer.bias.grad, rtol=1e-5, atol=1e-5 * scale)
 
 
 def test_packed_history_equals_solo_runs(synthetic_data_dir):
