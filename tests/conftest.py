@@ -69,7 +69,7 @@ def synthetic_data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def workers(redis_server, synthetic_data_dir, tmp_path):
-    """Start `python -m workers` subprocesses: workers(n=1, burst=False) -> list of Popen."""
+    """Start `python -m workers` subprocesses: workers(n=1, burst=False, **env) -> list of Popen."""
     procs: list[subprocess.Popen] = []
     env = {
         **os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_server.url,
@@ -78,12 +78,12 @@ def workers(redis_server, synthetic_data_dir, tmp_path):
         "OMP_NUM_THREADS": "1",
     }
 
-    def start(n: int = 1, burst: bool = False) -> list[subprocess.Popen]:
+    def start(n: int = 1, burst: bool = False, **extra_env: str) -> list[subprocess.Popen]:
         new = []
         for _ in range(n):
             log = open(tmp_path / f"worker{len(procs)}.log", "wb")
             args = [sys.executable, "-m", "workers", *(["--burst"] if burst else [])]
-            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(args, cwd=ROOT, env={**env, **extra_env}, stdout=log, stderr=subprocess.STDOUT)
             procs.append(proc)
             new.append(proc)
         return new

@@ -76,6 +76,19 @@ def test_a_run_goes_queued_running_finished_and_survives_a_redis_restart(redis_s
     assert store.load_checkpoint(run_id) and store.list_runs()[0].id == run_id
 
 
+def test_a_redis_restart_mid_run_pauses_the_run_and_it_finishes(redis_server, redis_conn, workers):
+    store = RunStore(redis_conn)
+    run_id = submit(redis_conn, **SLOW)
+    workers(1, SPIKEBOARD_LEASE_TTL="15")  # the lease outlives the restart: nobody requeues the run
+    wait_for(lambda: any(kind == "batch" for _, kind, _ in store.read_metrics(run_id)), 60, "training to start")
+    redis_server.restart()
+    store = RunStore(service.connect(redis_server.url))
+    wait_for(lambda: store.get_run(run_id).status in (RunStatus.FINISHED, RunStatus.FAILED), 90, "the run to end")
+    record = store.get_run(run_id)
+    assert record.status is RunStatus.FINISHED, record.error
+    assert epochs_of(store, run_id) == [1, 2, 3]
+
+
 def test_cancel_stops_a_running_run_within_seconds_and_keeps_its_metrics(redis_conn, workers):
     store = RunStore(redis_conn)
     run_id = submit(redis_conn, **SLOW)

@@ -66,7 +66,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from .devices import describe_device
 
     print(f"spikeboard worker: training on {describe_device()}", flush=True)
-    conn = connect(args.redis_url)
+    conn = connect(args.redis_url, patient=True)
     name = args.name or f"{socket.gethostname()}.{os.getpid()}"
     worker = SpikeboardWorker(args.queues or [QUEUE], connection=conn, name=name)
     worker.work(burst=args.burst, logging_level="INFO")

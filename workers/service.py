@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from rq import Queue, Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -43,10 +45,20 @@ PACK_MEMBER_COST = 0.5
 EVAL_SPEEDUP = 3.0  # evaluation runs forward only
 
 
-def connect(url: str | None = None) -> redis.Redis:
-    """A bytes-returning connection to `url`, else $REDIS_URL, else redis://localhost:6379/0."""
+PATIENT_RETRIES = 20  # with backoff capped at 2 s: about 30 s of Redis being away
+
+
+def connect(url: str | None = None, *, patient: bool = False) -> redis.Redis:
+    """A bytes-returning connection to `url`, else $REDIS_URL, else redis://localhost:6379/0.
+
+    `patient` (workers): commands retry for about 30 s, so a Redis restart pauses a run instead
+    of failing it. The web side stays impatient: it says at once that Redis is unreachable.
+    """
+    kwargs: dict[str, Any] = {}
+    if patient:
+        kwargs["retry"] = Retry(ExponentialBackoff(cap=2.0, base=0.05), PATIENT_RETRIES)
     return redis.Redis.from_url(url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
-                                health_check_interval=30)
+                                health_check_interval=30, **kwargs)
 
 
 def queue(conn: redis.Redis, name: str = QUEUE) -> Queue:
