@@ -98,7 +98,7 @@ if numba is not None:
     _LN2 = np.float32(0.6931471805599453)
     _Y_MAX = np.float32(80.0)  # e^-80 ~ 2e-35: the surrogate is 0 in float32 beyond it anyway
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")  # numpy's float division: no zero check, so it vectorises
     def lif_backward(grad_spikes, membranes, beta, v_th, z, grad_current):
         """Surrogate and reverse scan in one pass, all [T, M] (params [M]):
 
@@ -118,10 +118,13 @@ if numba is not None:
         c2, c3, c4 = np.float32(1 / 2), np.float32(1 / 6), np.float32(1 / 24)
         c5, c6 = np.float32(1 / 120), np.float32(1 / 720)
         for t in range(T - 1, -1, -1):
+            # Short passes over few arrays: each vectorises (LLVM gives up on loops whose
+            # arrays it must check pairwise for overlap at run time).
             for j in range(M):
                 y = abs(z[j] * (membranes[t, j] - v_th[j]))
-                y = y if y < _Y_MAX else _Y_MAX
-                u = y * _LOG2E
+                poly[j] = y if y < _Y_MAX else _Y_MAX
+            for j in range(M):
+                u = poly[j] * _LOG2E
                 n = np.int32(u + np.float32(0.5))
                 f = (u - np.float32(n)) * _LN2
                 bits[j] = (127 - n) << 23
@@ -129,11 +132,15 @@ if numba is not None:
             for j in range(M):
                 e = scale[j] * poly[j]
                 opl = one + e
-                local = grad_spikes[t, j] * (z[j] * e / (opl * opl))
+                poly[j] = z[j] * e / (opl * opl)
+            for j in range(M):
+                poly[j] *= grad_spikes[t, j]
+            for j in range(M):
                 grad_current[t, j] = a[j]
-                a[j] = local + beta[j] * a[j]
+            for j in range(M):
+                a[j] = poly[j] + beta[j] * a[j]
 
-    @njit(cache=True)
+    @njit(cache=True, error_model="numpy")
     def adam_step(p, g, m, v, scale, b1, b2, bias2_sqrt, eps):
         """One Adam update of stacked parameters [K, R] in place (see `packed.PackedAdam`).
 

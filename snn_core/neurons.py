@@ -74,11 +74,15 @@ def lif_step(membrane: Tensor, current: Tensor, beta: Param, v_th: Param, z: Par
 
 def _per_neuron(value: Param, n: int) -> np.ndarray | None:
     """A hyperparameter as a float32 [N] array for the fused kernels (None if it varies by batch row)."""
-    if isinstance(value, Tensor):
-        if value.dim() > 1 or value.numel() not in (1, n):
-            return None
-        return np.ascontiguousarray(value.detach().cpu().float().expand(n).numpy(), dtype=np.float32)
-    return np.full(n, value, dtype=np.float32)
+    if not isinstance(value, Tensor):
+        return np.full(n, value, dtype=np.float32)
+    if value.dim() > 1 or value.numel() not in (1, n):
+        return None
+    arr = value.detach()
+    if arr.device.type != "cpu" or arr.dtype != torch.float32:
+        arr = arr.to("cpu", torch.float32)
+    arr = arr.numpy()
+    return arr if arr.size == n else np.full(n, arr.item(), dtype=np.float32)
 
 
 _TILED: dict[tuple[bytes, int], np.ndarray] = {}

@@ -133,20 +133,25 @@ class PackedSNN(nn.Module):
                 b[k].copy_(state[f"layers.{l}.bias"])
 
 
+def _group_loss(counts: Tensor, targets: Tensor, loss: Loss, T: int) -> Tensor:
+    """Mean loss [K] of members sharing one loss; counts [B, K, 10]."""
+    B, K, C = counts.shape
+    if loss is Loss.MSE:
+        onehot = F.one_hot(targets, C).to(counts.dtype).unsqueeze(1)
+        return ((counts / T - onehot) ** 2).mean(dim=(0, 2))
+    per_sample = F.cross_entropy(counts.reshape(B * K, C), targets.repeat_interleave(K), reduction="none")
+    return per_sample.view(B, K).mean(0)
+
+
 def packed_loss(counts: Tensor, targets: Tensor, losses: list[Loss], T: int) -> Tensor:
     """Per-member mean loss [K] of counts [B, K, 10] (see `model.snn_loss` for the formulas)."""
-    B, K, C = counts.shape
-    out = counts.new_empty(K)
-    mse = [k for k, l in enumerate(losses) if l is Loss.MSE]
-    ce = [k for k, l in enumerate(losses) if l is Loss.CE]
-    if mse:
-        onehot = F.one_hot(targets, C).to(counts.dtype).unsqueeze(1)
-        rate = counts[:, mse] / T
-        out[mse] = ((rate - onehot) ** 2).mean(dim=(0, 2))
-    if ce:
-        logits = counts[:, ce].reshape(B * len(ce), C)
-        per_sample = F.cross_entropy(logits, targets.repeat_interleave(len(ce)), reduction="none")
-        out[ce] = per_sample.view(B, len(ce)).mean(0)
+    kinds = set(losses)
+    if len(kinds) == 1:  # the usual case, a solo run included: no gather and scatter
+        return _group_loss(counts, targets, next(iter(kinds)), T)
+    out = counts.new_empty(counts.shape[1])
+    for kind in kinds:
+        members = [k for k, l in enumerate(losses) if l is kind]
+        out[members] = _group_loss(counts[:, members], targets, kind, T)
     return out
 
 
