@@ -86,13 +86,13 @@ if numba is not None:
         T, M = current.shape
         m = m0.copy()
         one, zero = np.float32(1.0), np.float32(0.0)
-        for t in range(T):
+        for t in range(T):  # three short passes, each over few arrays, so that each vectorises
             for j in range(M):
-                mv = m[j]
-                membranes[t, j] = mv
-                s = one if mv > v_th[j] else zero
-                spikes[t, j] = s
-                m[j] = mv * beta[j] + current[t, j] - s * v_th[j]
+                membranes[t, j] = m[j]
+            for j in range(M):
+                spikes[t, j] = one if m[j] > v_th[j] else zero
+            for j in range(M):
+                m[j] = m[j] * beta[j] + current[t, j] - spikes[t, j] * v_th[j]
 
     _LOG2E = np.float32(1.4426950408889634)
     _LN2 = np.float32(0.6931471805599453)
