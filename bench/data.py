@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from snn_core.config import DatasetName
-from snn_core.data import DataBundle, DataNotFoundError, Split, load_data
+from snn_core.data import DataBundle, DataNotFoundError, Split, load_data, synthetic_images
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 SOURCES = ("auto", "fashion-mnist", "synthetic")
@@ -28,22 +28,10 @@ class BenchData:
 
 
 def synthetic_split(n: int, seed: int) -> Split:
-    """n digits-like 28x28 uint8 images: each class lights its own blocks, plus noise and dimming."""
+    """n digits-like 28x28 uint8 images (`snn_core.data.synthetic_images`) with their labels."""
     rng = np.random.default_rng(seed)
-    prototypes = np.zeros((10, 28, 28), dtype=np.float32)
-    for k in range(10):
-        r, c = divmod(k, 5)
-        prototypes[k, 2 + 12 * r : 12 + 12 * r, 1 + 5 * c : 6 + 5 * c] = 1.0
-        prototypes[k, 24:27, 2 * k + 3 : 2 * k + 6] = 1.0
     labels = rng.integers(0, 10, size=n)
-    images = np.empty((n, 784), dtype=np.uint8)
-    for start in range(0, n, 10_000):  # chunks keep the float intermediates small
-        lab = labels[start : start + 10_000]
-        scale = rng.uniform(0.6, 1.0, size=(len(lab), 1, 1)).astype(np.float32)
-        noise = rng.uniform(0.0, 0.3, size=(len(lab), 28, 28)).astype(np.float32)
-        noise *= rng.random((len(lab), 28, 28), dtype=np.float32) < 0.2
-        chunk = np.clip(prototypes[lab] * scale + noise, 0, 1)
-        images[start : start + len(lab)] = (chunk * 255).round().astype(np.uint8).reshape(len(lab), 784)
+    images = synthetic_images(labels, rng).reshape(n, 784)
     return Split(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
 
 

@@ -203,26 +203,33 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         fh.write(header + array.tobytes())
 
 
-def make_synthetic(root: Path | str, n_train: int = 2000, n_test: int = 500, seed: int = 0,
-                   dataset: DatasetName = DatasetName.MNIST) -> Path:
-    """A small learnable digits-like dataset in torchvision's file layout under `root`.
-
-    Class k lights a distinct set of 28x28 blocks; noise and random dimming keep it from
-    being trivial. For tests and demos on machines that have no MNIST.
-    """
-    rng = np.random.default_rng(seed)
+def synthetic_images(labels: np.ndarray, rng: np.random.Generator, chunk: int = 10_000) -> np.ndarray:
+    """Digits-like uint8 images [n, 28, 28] for `labels`: class k lights a distinct set of blocks;
+    random dimming and sparse noise keep it from being trivial. Built in chunks (small memory)."""
     prototypes = np.zeros((10, 28, 28), dtype=np.float32)
     for k in range(10):
         r, c = divmod(k, 5)
         prototypes[k, 2 + 12 * r : 12 + 12 * r, 1 + 5 * c : 6 + 5 * c] = 1.0
         prototypes[k, 24:27, 2 * k + 3 : 2 * k + 6] = 1.0
+    out = np.empty((len(labels), 28, 28), dtype=np.uint8)
+    for start in range(0, len(labels), chunk):
+        lab = labels[start : start + chunk]
+        scale = rng.uniform(0.6, 1.0, size=(len(lab), 1, 1))
+        noise = rng.uniform(0.0, 0.3, size=(len(lab), 28, 28))
+        images = np.clip(prototypes[lab] * scale + noise * (rng.random((len(lab), 28, 28)) < 0.2), 0, 1)
+        out[start : start + len(lab)] = (images * 255).round().astype(np.uint8)
+    return out
+
+
+def make_synthetic(root: Path | str, n_train: int = 2000, n_test: int = 500, seed: int = 0,
+                   dataset: DatasetName = DatasetName.MNIST) -> Path:
+    """A small learnable dataset (`synthetic_images`) in torchvision's file layout under `root`,
+    for tests and demos on machines that have no MNIST."""
+    rng = np.random.default_rng(seed)
     raw = Path(root) / FOLDERS[DatasetName(dataset)] / "raw"
     for split, n in (("train", n_train), ("test", n_test)):
         labels = rng.integers(0, 10, size=n).astype(np.uint8)
-        scale = rng.uniform(0.6, 1.0, size=(n, 1, 1))
-        noise = rng.uniform(0.0, 0.3, size=(n, 28, 28))
-        images = np.clip(prototypes[labels] * scale + noise * (rng.random((n, 28, 28)) < 0.2), 0, 1)
         img_name, lbl_name = FILES[split]
-        write_idx(raw / img_name, (images * 255).round().astype(np.uint8))
+        write_idx(raw / img_name, synthetic_images(labels, rng))
         write_idx(raw / lbl_name, labels)
     return Path(root)
