@@ -28,6 +28,10 @@ if record is None:
 
 st.caption(label(record.config, ["encoder", "loss", "T", "beta", "v_th", "z", "lr", "epochs", "batch_size",
                                  "hidden", "seed"], record.id))
+if record.pack_job and record.sweep_id:
+    mates = [r.id for r in store.list_runs(sweep_id=record.sweep_id) if r.pack_job == record.pack_job]
+    st.caption(f"Trains in one packed job with {len(mates) - 1} other run{'s' if len(mates) != 2 else ''} of sweep "
+               f"`{record.sweep_id}` (one pass over the data for all); cancelling it stops only this run.")
 live = record.status not in DONE_STATUSES
 if live and st.button("Cancel this run", key="live_cancel", icon=":material/stop_circle:"):
     service.cancel_run(store.conn, run_id)

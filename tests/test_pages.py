@@ -220,6 +220,17 @@ def test_live_page_cancel_button_cancels(store):
     assert not at.exception and store.get_run(run_id).status is RunStatus.CANCELLED
 
 
+def test_live_page_says_when_a_run_trains_in_a_pack(store):
+    from workers import service
+
+    result = service.submit_sweep(store.conn, RunConfig(epochs=1), {"beta": [0.5, 0.7, 0.9]})
+    at = page("pages/run.py", run=result.results[0].record.id)
+    assert not at.exception
+    assert "Trains in one packed job with 2 other runs of sweep" in texts(at)
+    solo = service.submit_run(store.conn, RunConfig(epochs=2)).record.id
+    assert "packed job" not in texts(page("pages/run.py", run=solo))
+
+
 def test_live_page_unknown_run_says_so(store):
     at = page("pages/run.py", run="nosuchrun")
     assert "No run with id `nosuchrun`" in at.warning[0].value
