@@ -40,8 +40,8 @@ MNIST_SIZES = (60_000, 10_000)  # train, test samples when a config sets no limi
 # (Measured with bench.speed: baseline Bernoulli T=50 ~800k on one thread, image ~1.9M.)
 FALLBACK_SAMPLE_STEPS_PER_S = 500_000.0
 # Each further member of a packed job adds about this fraction of one run's time on a 2-core
-# CPU (bench.speed, T=50: 0.4 for image/threshold, 0.7 for Bernoulli); far less on a GPU.
-PACK_MEMBER_COST = 0.5
+# CPU (bench.speed, packs of 6 at T=50: 0.35 for image/threshold, 0.26 for Bernoulli).
+PACK_MEMBER_COST = 0.35
 EVAL_SPEEDUP = 3.0  # evaluation runs forward only
 
 
