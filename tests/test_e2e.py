@@ -129,6 +129,13 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     page = browser_page
     store = RunStore(service.connect(redis_url))
 
+    # A fresh server's first request is a deep link: it must get app.py's navigation, not
+    # Streamlit's legacy one-page-per-file mode for the pages/ folder.
+    page.goto(url + "/flops")
+    page.get_by_text("78,750").wait_for()
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Analyse" in nav and "FLOPs" in nav and "Run (live)" in nav, nav
+
     # Launch: move sliders, shrink the run, launch it.
     page.goto(url + "/")
     page.get_by_text("Launch a training run").wait_for()
