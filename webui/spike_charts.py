@@ -43,7 +43,8 @@ def membrane_fig(membranes: Sequence[Sequence[float]], v_th: float, highlight: i
                         opacity=1.0 if j == highlight else 0.55)
     fig.add_hline(y=v_th, line=dict(color=NEUTRAL, dash="dash", width=2),
                   annotation_text=f"V_th = {v_th:g}", annotation_position="top left")
-    fig.update_layout(hovermode="closest")
+    # Ten neurons: a legend on the right, not the default row above the plot that would wrap onto the title.
+    fig.update_layout(hovermode="closest", legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
     return fig
 
 
