@@ -27,6 +27,7 @@ from torch import Tensor
 from .config import Device, RunConfig
 from .data import DataBundle, Split, load_data
 from .encoders import encode
+from .latency import step_correct
 from .model import SNN
 from .packed import PackedAdam, PackedSNN, check_packable, packed_loss
 
@@ -41,6 +42,11 @@ class EpochMetrics:
     firing_rates: list[float]  # spikes per neuron per step on the test set: input, hidden..., output
     epoch_seconds: float  # wall time of the epoch's training (evaluation excluded; a pack's, if packed)
     samples_per_s: float
+    # Test accuracy reading the output after the first t of T steps, t = 1..T (`latency.py`).
+    latency_acc: list[float] = field(default_factory=list)
+    # Spikes of each neuron over the test set, per layer hidden..., output (`health.py`).
+    neuron_counts: list[list[int]] = field(default_factory=list)
+    test_samples: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,8 +108,9 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def evaluate_pack(pack: PackedSNN, split: Split, seed: int) -> list[tuple[float, float, list[float]]]:
-    """Per member: (mean loss, accuracy, firing rates input..output) on `split`."""
+def evaluate_pack(pack: PackedSNN, split: Split, seed: int) -> list[tuple]:
+    """Per member: (mean loss, accuracy, firing rates input..output, accuracy after each of the
+    T steps, spikes per neuron of each layer hidden..., output) on `split`."""
     config = pack.configs[0]
     device = split.images.device
     gen = _generator(device, seed)
@@ -112,6 +119,8 @@ def evaluate_pack(pack: PackedSNN, split: Split, seed: int) -> list[tuple[float,
     correct = torch.zeros(K, device=device, dtype=torch.long)
     rate_sums = torch.zeros(n_layers, K, device=device, dtype=torch.float64)
     losses = [c.loss for c in pack.configs]
+    step_hits = torch.zeros(config.T, K, device=device, dtype=torch.long)
+    neuron_sums = [torch.zeros(K, w, device=device, dtype=torch.float64) for w in config.layer_sizes[1:]]
     for images, labels in split.batches(config.test_batch_size):
         x = encode(images, config.encoder, config.T, gen)
         out = pack(x, gen)
@@ -121,14 +130,18 @@ def evaluate_pack(pack: PackedSNN, split: Split, seed: int) -> list[tuple[float,
         rate_sums[0] += x.mean(dim=(0, 2)).sum()
         for l, s in enumerate(out.spikes, start=1):
             rate_sums[l] += s.mean(dim=(0, 3)).sum(0)
+            neuron_sums[l - 1] += s.sum(dim=(0, 1), dtype=torch.float64)
+        step_hits += step_correct(out.spikes[-1], labels)
     n = len(split)
     loss_sum, correct, rate_sums = loss_sum.tolist(), correct.tolist(), (rate_sums / n).T.tolist()
-    return [(loss_sum[k] / n, correct[k] / n, rate_sums[k]) for k in range(K)]
+    latency = (step_hits.T.double() / n).tolist()
+    neurons = [s.long().tolist() for s in neuron_sums]
+    return [(loss_sum[k] / n, correct[k] / n, rate_sums[k], latency[k], [c[k] for c in neurons]) for k in range(K)]
 
 
 def evaluate(model: SNN, split: Split, config: RunConfig, seed: int) -> tuple[float, float, list[float]]:
     """(mean loss, accuracy, firing rates input..output) of one `model` on `split`."""
-    return evaluate_pack(PackedSNN([config], [model]).to(split.images.device), split, seed)[0]
+    return evaluate_pack(PackedSNN([config], [model]).to(split.images.device), split, seed)[0][:3]
 
 
 def fit(
@@ -295,12 +308,13 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
             for k, m in enumerate(members):
                 if m.stopped:
                     continue
-                test_loss, test_acc, rates = results[k]
+                test_loss, test_acc, rates, latency, neuron_counts = results[k]
                 total = sums[k]["seconds"] + seconds
                 metrics = EpochMetrics(
                     epoch=epoch, train_loss=float(loss_sum[k]) / seen, train_acc=float(correct[k]) / seen,
                     test_loss=test_loss, test_acc=test_acc, firing_rates=rates,
                     epoch_seconds=total, samples_per_s=seen / total if total > 0 else 0.0,
+                    latency_acc=latency, neuron_counts=neuron_counts, test_samples=len(data.test),
                 )
                 m.history.append(metrics)
                 m.partial = None
