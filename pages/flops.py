@@ -7,8 +7,8 @@ from snn_core import flops
 from snn_core.config import RunConfig
 from webui import charts, connection
 from workers.store import RunStore
-from webui.flops_tools import DEFAULT_LAYERS, DEFAULT_T, default_rate, parse_layers, per_layer_rows, \
-    rate_sweep, rates_from_history, t_axis
+from webui.flops_tools import DEFAULT_LAYERS, DEFAULT_T, check_inputs, default_rate, parse_layers, per_layer_rows, \
+    rate_sweep, rates_from_history, ratio_delta, t_axis
 
 st.title("FLOPs calculator")
 st.caption("A dense layer with M inputs and N outputs costs (2M-1)N + 2N FLOPs in an ANN, and "
@@ -50,18 +50,31 @@ if notice := st.session_state.pop("flops_notice", None):
 
 left, right = st.columns([1, 2])
 with left:
+    # No min/max on the boxes: Streamlit would silently keep the old value for one outside them.
+    # check_inputs reports it instead, under its box, and nothing is computed from a stale number.
     layers_text = st.text_input("Layer sizes (input, hidden..., output)", key="flops_layers")
-    T = st.number_input("Timesteps T", min_value=1, max_value=1000, key="flops_T")
-    try:
-        layers = parse_layers(layers_text)
-    except ValueError as exc:
-        st.error(str(exc))
-        st.stop()
-    rates = []
-    for i, (m, n) in enumerate(zip(layers[:-1], layers[1:])):
+    layers_slot = st.empty()
+    T = st.number_input("Timesteps T", step=1, key="flops_T")
+    T_slot = st.empty()
+    parsed, _ = check_inputs(layers_text, 1, [])
+    if parsed is not None:
+        st.session_state.flops_good_layers = parsed
+    # While the layer list is being corrected, the rate boxes of the last good one stay (with
+    # their values): they never vanish and come back reset.
+    shown = parsed or st.session_state.get("flops_good_layers") or parse_layers(DEFAULT_LAYERS)
+    rates, rate_slots = [], []
+    for i, (m, n) in enumerate(zip(shown[:-1], shown[1:])):
         st.session_state.setdefault(f"flops_rate_{i}", default_rate(i))
-        rates.append(st.number_input(f"F{i}: firing rate into layer {i + 1} ({m} -> {n})", 0.0, 1.0,
-                                     step=0.05, format="%.4f", key=f"flops_rate_{i}"))
+        rates.append(st.number_input(f"F{i}: firing rate into layer {i + 1} ({m} -> {n})", step=0.05,
+                                     format="%.4f", key=f"flops_rate_{i}", persist_state="page"))
+        rate_slots.append(st.empty())
+    layers, errors = check_inputs(layers_text, T, rates)
+    slots = {"layers": layers_slot, "T": T_slot, **{f"F{i}": s for i, s in enumerate(rate_slots)}}
+    for name, message in errors.items():
+        slots[name].error(message, icon=":material/error:")
+if errors:
+    right.info("Fix the inputs on the left to see the counts.")
+    st.stop()
 
 report = flops.count(layers, int(T), rates)
 t_even = flops.break_even_T(layers, rates)
@@ -69,8 +82,8 @@ with right:
     a, b, c = st.columns(3)
     a.metric("ANN FLOPs", f"{report.ann_total:,.0f}")
     b.metric("SNN FLOPs per step", f"{report.snn_per_step:,.0f}")
-    c.metric(f"SNN FLOPs total (T={report.T})", f"{report.snn_total:,.0f}",
-             f"{report.snn_over_ann:.2f}x the ANN", delta_color="off")
+    delta, delta_color = ratio_delta(report)
+    c.metric(f"SNN FLOPs total (T={report.T})", f"{report.snn_total:,.0f}", delta, delta_color=delta_color)
     cheaper = "cheaper" if report.snn_total < report.ann_total else "more expensive"
     st.markdown(f"At these rates the SNN is **{cheaper}** than the ANN; they break even at "
                 f"**T = {t_even:.2f}**. Spike-triggered accumulates: {report.synaptic_ops:,.0f}.")

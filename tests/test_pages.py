@@ -53,6 +53,51 @@ def test_flops_fills_a_runs_measured_rates(store):
     assert {m.label: m.value for m in at.metric}["SNN FLOPs total (T=7)"] == f"{per_step * 7:,.0f}"
 
 
+def test_flops_out_of_range_inputs_are_reported_not_replaced(store):
+    # Streamlit's min/max would keep the old value silently; every typed value must count or be refused.
+    at = page("pages/flops.py")
+    widget(at, "number_input", "flops_T").set_value(0).run()
+    assert [e.value for e in at.error] == ["T must be an integer >= 1, got 0"] and not at.metric
+    widget(at, "number_input", "flops_T").set_value(100000).run()
+    assert {m.label: m.value for m in at.metric}["SNN FLOPs total (T=100000)"] == f"{15750 * 100000:,.0f}"
+    widget(at, "number_input", "flops_rate_1").set_value(1.5).run()
+    assert [e.value for e in at.error] == ["F1 must be a firing rate in [0, 1], got 1.5"] and not at.metric
+
+
+def test_flops_ratio_arrow_points_down_and_green_when_the_snn_is_cheaper(store):
+    from streamlit.proto.Metric_pb2 import Metric
+
+    at = page("pages/flops.py")
+    total = next(m for m in at.metric if m.label.startswith("SNN FLOPs total"))
+    assert (total.proto.delta, total.proto.direction, total.proto.color) == (
+        "+395% vs the ANN (4.95x)", Metric.MetricDirection.UP, Metric.MetricColor.RED)
+    widget(at, "number_input", "flops_T").set_value(1).run()  # 15,750 against 15,900
+    total = next(m for m in at.metric if m.label.startswith("SNN FLOPs total"))
+    assert (total.proto.delta, total.proto.direction, total.proto.color) == (
+        "-1% vs the ANN (0.99x)", Metric.MetricDirection.DOWN, Metric.MetricColor.GREEN)
+
+
+@pytest.mark.parametrize("title", ["SNN FLOPs against T", "SNN FLOPs against the firing rate of F1"])
+def test_flops_chart_labels_stay_clear_of_the_ann_line(store, title):
+    at = page("pages/flops.py")
+    fig = figure(at, title)
+    ann = next(t for t in fig["data"] if t["name"] == "ANN")["y"][0]
+    top = fig["layout"]["yaxis"]["range"][1]
+    labels = fig["layout"]["annotations"]
+    assert labels and all(a["yref"] == "paper" for a in labels)
+    for a in labels:  # a label's text spans ~0.06 of the height below its anchor (yanchor top)
+        assert not a["y"] - 0.09 < ann / top < a["y"] + 0.02, (a["text"], a["y"], ann / top)
+
+
+def test_label_heights_avoid_every_line():
+    from webui.charts import label_heights
+
+    assert label_heights([0.5]) == [1.0, 0.88]
+    assert label_heights([0.99, 0.9]) == [0.8, 0.68]
+    ys = label_heights([0.1, 0.45, 0.97], n=3)
+    assert all(abs(y - line) >= 0.09 for y in ys for line in (0.1, 0.45, 0.97)), ys
+
+
 # -- Launch -------------------------------------------------------------------------
 
 def test_launch_creates_a_queued_run_and_then_recognises_it(store):
@@ -89,6 +134,25 @@ def test_launch_invalid_input_shows_the_fields_error_and_launches_nothing(store,
     assert [e.value for e in at.error] == [message]
     assert not [b for b in at.button if b.key == "launch_run"]
     assert store.count_runs() == 0
+
+
+def test_launch_typed_out_of_range_numbers_are_launched_or_refused_never_replaced(store):
+    at = page("pages/launch.py")
+    widget(at, "number_input", "f_epochs").set_value(100000).run()
+    assert widget(at, "number_input", "f_epochs").value == 100000  # the box keeps what was typed
+    launch = [b for b in at.button if b.key == "launch_run"]
+    if launch:  # accepted by RunConfig: exactly that is launched
+        launch[0].click().run()
+        assert store.list_runs()[0].config["epochs"] == 100000
+    else:  # refused: the error names the field and the value, nothing launched
+        assert any("epochs" in e.value and "100000" in e.value for e in at.error) and store.count_runs() == 0
+    for key, value, message in (("f_lr", -1.0, "lr must be a number > 0, got -1.0"),
+                                ("f_seed", -1, "seed must be an integer")):
+        at = page("pages/launch.py")
+        widget(at, "number_input", key).set_value(value).run()
+        assert widget(at, "number_input", key).value == value
+        assert any(e.value.startswith(message) for e in at.error), [e.value for e in at.error]
+        assert not [b for b in at.button if b.key == "launch_run"] and store.count_runs() == 0
 
 
 def test_launch_sweep_shows_count_and_estimate_then_launches_the_grid(store):

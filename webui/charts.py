@@ -166,17 +166,40 @@ def parcoords_fig(rows: Sequence[dict], dims: Sequence[str]) -> go.Figure:
 
 # -- FLOPs --------------------------------------------------------------------------
 
+def label_heights(lines: Sequence[float], n: int = 2, clearance: float = 0.09) -> list[float]:
+    """Paper heights (0 bottom, 1 top) for `n` labels, each at least `clearance` from every
+    line crossing the label's column (`lines`, also paper heights) and from the other labels:
+    a label never sits on a line that would strike it through."""
+    out: list[float] = []
+    candidates = [round(1 - i * 0.04, 2) for i in range(25)]
+    for _ in range(n):
+        free = [c for c in candidates if all(abs(c - y) >= clearance for y in [*lines, *out])]
+        out.append(free[0] if free else candidates[len(out)])
+    return out
+
+
+def _mark_lines(fig: go.Figure, marks: Sequence[tuple[float, str, str]], lines: Sequence[float], top: float) -> None:
+    """Vertical lines at x with their labels (x, text, colour), the labels clear of `lines` (data y)."""
+    fig.update_yaxes(range=[0, top])
+    heights = label_heights([y / top for y in lines], n=len(marks))
+    for (x, text, c), y in zip(marks, heights):
+        fig.add_vline(x=x, line=dict(color=c, dash="dot" if c == color(3) else "solid", width=1.5))
+        fig.add_annotation(x=x, y=y, xref="x", yref="paper", text=text, showarrow=False, xanchor="left",
+                           yanchor="top", xshift=4, font=dict(color=c))
+
+
 def flops_vs_T_fig(Ts: Sequence[int], snn: Sequence[float], ann: float, t_even: float,
                    T_now: int) -> go.Figure:
     fig = base_fig("SNN FLOPs against T", "timesteps T", "FLOPs per sample")
     fig.add_scatter(x=list(Ts), y=list(snn), mode="lines", name="SNN", line=dict(color=color(0), width=2))
     fig.add_scatter(x=[Ts[0], Ts[-1]], y=[ann, ann], mode="lines", name="ANN",
                     line=dict(color=NEUTRAL, dash="dash"))
+    per_step = snn[0] / Ts[0] if Ts and Ts[0] else 0.0
+    marks = [(T_now, f"T = {T_now}", color(1))]
+    lines = [ann, per_step * T_now]
     if Ts[0] <= t_even <= Ts[-1]:
-        fig.add_vline(x=t_even, line=dict(color=color(3), dash="dot"),
-                      annotation_text=f"break-even T = {t_even:.2f}")
-    fig.add_vline(x=T_now, line=dict(color=color(1), width=1), annotation_text=f"T = {T_now}",
-                  annotation_position="bottom right")
+        marks.insert(0, (t_even, f"break-even T = {t_even:.2f}", color(3)))
+    _mark_lines(fig, marks, lines, 1.1 * max(ann, *snn))
     return fig
 
 
@@ -186,9 +209,10 @@ def flops_vs_rate_fig(rates: Sequence[float], snn: Sequence[float], ann: float,
     fig.add_scatter(x=list(rates), y=list(snn), mode="lines", name="SNN", line=dict(color=color(0), width=2))
     fig.add_scatter(x=[rates[0], rates[-1]], y=[ann, ann], mode="lines", name="ANN",
                     line=dict(color=NEUTRAL, dash="dash"))
+    lo, hi = snn[0], snn[-1]  # linear in the rate
+    marks = [(rate_now, f"now {rate_now:g}", color(1))]
+    lines = [ann, lo + (hi - lo) * rate_now]
     if even is not None:
-        fig.add_vline(x=even, line=dict(color=color(3), dash="dot"),
-                      annotation_text=f"break-even rate = {even:.3f}")
-    fig.add_vline(x=rate_now, line=dict(color=color(1), width=1), annotation_text=f"now {rate_now:g}",
-                  annotation_position="bottom right")
+        marks.insert(0, (even, f"break-even rate = {even:.3f}", color(3)))
+    _mark_lines(fig, marks, lines, 1.1 * max(ann, *snn))
     return fig

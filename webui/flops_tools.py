@@ -19,6 +19,33 @@ def parse_layers(text: str) -> list[int]:
     return layers
 
 
+def check_inputs(layers_text: str, T, rates) -> tuple[list[int] | None, dict[str, str]]:
+    """The parsed layer list and {input: message} for every bad input ("layers", "T", "F0", "F1", ...).
+
+    Nothing is clamped: a value outside its range is reported with the value as typed, so the
+    page never computes with a number other than the one in the box."""
+    errors: dict[str, str] = {}
+    try:
+        layers: list[int] | None = parse_layers(layers_text)
+    except ValueError as exc:
+        layers, errors["layers"] = None, str(exc)
+    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
+        errors["T"] = f"T must be an integer >= 1, got {T!r}"
+    for i, f in enumerate(rates):
+        if not isinstance(f, (int, float)) or not 0 <= f <= 1:
+            errors[f"F{i}"] = f"F{i} must be a firing rate in [0, 1], got {f!r}"
+    return layers, errors
+
+
+def ratio_delta(report: flops.FlopsReport) -> tuple[str, str]:
+    """(delta text, delta colour) for st.metric: the arrow points down, in green, when the SNN
+    costs less than the ANN, and up, in red, when it costs more."""
+    r = report.snn_over_ann
+    change = r - 1
+    sign = "-" if change < 0 else "+"
+    return f"{sign}{abs(change):.0%} vs the ANN ({r:.2f}x)", "inverse"
+
+
 def default_rate(i: int) -> float:
     return DEFAULT_RATES[i] if i < len(DEFAULT_RATES) else DEFAULT_RATES[-1]
 
@@ -34,9 +61,11 @@ def per_layer_rows(report: flops.FlopsReport) -> list[dict]:
     return rows
 
 
-def t_axis(t_even: float, T: int) -> list[int]:
-    top = int(min(1000, max(10, 2 * T, 2 * t_even if t_even != float("inf") else 0)))
-    return list(range(1, top + 1))
+def t_axis(t_even: float, T: int, points: int = 400) -> list[int]:
+    """Timesteps from 1 to past both T and the break-even point, at most `points` of them."""
+    top = int(max(10, 2 * T, 2 * t_even if t_even != float("inf") else 0))
+    step = max(1, -(-top // points))
+    return list(range(1, top + 1, step)) + ([top] if (top - 1) % step else [])
 
 
 def rate_sweep(layers: list[int], T: int, rates: list[float], which: int, steps: int = 101):

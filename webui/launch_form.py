@@ -55,7 +55,11 @@ def fmt_values(values: list[Any]) -> str:
 
 
 def config_widgets() -> tuple[dict[str, Any], dict[str, Any]]:
-    """Draw the form; returns (raw field values, {field: an empty slot under its widget})."""
+    """Draw the form; returns (raw field values, {field: an empty slot under its widget}).
+
+    Number boxes have no min/max: Streamlit silently refuses a typed value outside them and
+    keeps the old one, so the box would show one number and Launch queue another. RunConfig
+    checks every value instead, and its error names the field under the box."""
     values: dict[str, Any] = {}
     slots: dict[str, Any] = {}
 
@@ -81,17 +85,17 @@ def config_widgets() -> tuple[dict[str, Any], dict[str, Any]]:
         values["dataset"] = st.selectbox("Dataset", datasets, datasets.index(BASE.dataset.value), key="f_dataset"); slot("dataset")
     with training:
         st.subheader("Training")
-        values["epochs"] = st.number_input("Epochs", 0, 1000, BASE.epochs, key="f_epochs"); slot("epochs")
-        values["batch_size"] = st.number_input("Batch size", 0, 65536, BASE.batch_size, key="f_batch_size"); slot("batch_size")
-        values["lr"] = st.number_input("Learning rate", 0.0, 10.0, BASE.lr, 1e-4, format="%.4f", key="f_lr"); slot("lr")
-        values["seed"] = st.number_input("Seed", 0, 2**31 - 1, BASE.seed, key="f_seed"); slot("seed")
+        values["epochs"] = st.number_input("Epochs", value=BASE.epochs, key="f_epochs"); slot("epochs")
+        values["batch_size"] = st.number_input("Batch size", value=BASE.batch_size, key="f_batch_size"); slot("batch_size")
+        values["lr"] = st.number_input("Learning rate", value=BASE.lr, step=1e-4, format="%g", key="f_lr"); slot("lr")
+        values["seed"] = st.number_input("Seed", value=BASE.seed, key="f_seed"); slot("seed")
         values["hidden"] = parse_hidden(st.text_input("Hidden layer widths (comma-separated)",
                                                       ",".join(map(str, BASE.hidden)), key="f_hidden")); slot("hidden")
     with st.expander("Advanced: data limits, membrane start, device"):
         a, b, c = st.columns(3)
-        values["train_limit"] = a.number_input("Train samples (0 = all)", 0, 10**7, BASE.train_limit, key="f_train_limit")
-        values["test_limit"] = b.number_input("Test samples (0 = all)", 0, 10**7, BASE.test_limit, key="f_test_limit")
-        values["test_batch_size"] = c.number_input("Test batch size", 0, 65536, BASE.test_batch_size, key="f_test_batch_size")
+        values["train_limit"] = a.number_input("Train samples (0 = all)", value=BASE.train_limit, key="f_train_limit")
+        values["test_limit"] = b.number_input("Test samples (0 = all)", value=BASE.test_limit, key="f_test_limit")
+        values["test_batch_size"] = c.number_input("Test batch size", value=BASE.test_batch_size, key="f_test_batch_size")
         inits, devices = [m.value for m in MembraneInit], [d.value for d in Device]
         values["membrane_init"] = a.selectbox("Membrane start", inits, inits.index(BASE.membrane_init.value), key="f_membrane_init")
         values["device"] = b.selectbox("Device", devices, devices.index(BASE.device.value), key="f_device")
