@@ -20,9 +20,10 @@ class RunStatus(str, Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"  # stopped by its worker (shutdown); will be requeued and resumed
+    STOPPED = "stopped"  # ended early by its stop rule (spike health, `snn_core.health`); see stop_reason
 
 
-DONE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED})
+DONE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.STOPPED})
 ACTIVE_STATUSES = frozenset({RunStatus.RUNNING, RunStatus.INTERRUPTED})
 
 
@@ -31,10 +32,10 @@ def _text(value: bytes | str) -> str:
 
 
 # Record fields stored as JSON, and as floats; everything else is a plain string.
-JSON_FIELDS = ("config", "last_metrics", "best_metrics", "progress", "tags")
+JSON_FIELDS = ("config", "last_metrics", "best_metrics", "progress", "tags", "stop_rule", "health")
 FLOAT_FIELDS = ("created_at", "started_at", "finished_at")
 SETTABLE_FIELDS = ("started_at", "finished_at", "worker", "device", "error", "last_metrics", "best_metrics",
-                   "progress", "note", "tags", "pack_job")
+                   "progress", "note", "tags", "pack_job", "health", "stop_reason")
 
 
 @dataclass
@@ -56,6 +57,10 @@ class RunRecord:
     tags: list[str] = field(default_factory=list)
     note: str = ""
     pack_job: str = ""  # id of the packed job training this run with others ("" = trained alone)
+    # Chosen at launch, not a hyperparameter (outside the config and its hash): `health.StopRule` as a dict.
+    stop_rule: dict[str, Any] | None = None
+    health: dict[str, Any] | None = None  # the latest epoch's spike health on the test set (`health.epoch_health`)
+    stop_reason: str = ""  # why the stop rule ended the run (status stopped)
     schema: int = SCHEMA_VERSION
 
     @property

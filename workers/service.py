@@ -26,6 +26,7 @@ from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from snn_core.config import RunConfig, pack_groups
+from snn_core.health import StopRule
 
 from .store import DONE_STATUSES, RunRecord, RunStatus, RunStore
 
@@ -92,20 +93,32 @@ def _enqueue(conn: redis.Redis, run_id: str, at_front: bool = False) -> None:
     )
 
 
-def _register(store: RunStore, config: RunConfig | dict, force: bool, sweep_id: str | None, tags) -> SubmitResult:
+def _stop_rule(rule: StopRule | dict | None) -> dict | None:
+    """A stop rule as stored in the run record (validated); None for none."""
+    if rule is None:
+        return None
+    return (rule if isinstance(rule, StopRule) else StopRule.from_dict(rule)).to_dict()
+
+
+def _register(store: RunStore, config: RunConfig | dict, force: bool, sweep_id: str | None, tags,
+              stop_rule: dict | None = None) -> SubmitResult:
     """The run record for `config`: an identical finished, running or queued run unless `force`."""
     config = _as_config(config)  # validates: nothing reaches Redis for a bad config
     if not force:
         existing = store.find_by_hash(config.config_hash())
         if existing is not None and existing.status in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.QUEUED):
             return SubmitResult(existing, False)
-    return SubmitResult(store.create_run(config, sweep_id=sweep_id, tags=tags), True)
+    return SubmitResult(store.create_run(config, sweep_id=sweep_id, tags=tags, stop_rule=stop_rule), True)
 
 
 def submit_run(conn: redis.Redis, config: RunConfig | dict, *, force: bool = False, sweep_id: str | None = None,
-               tags=()) -> SubmitResult:
-    """Queue one run; an identical finished, running or queued run is returned unless `force`."""
-    result = _register(RunStore(conn), config, force, sweep_id, tags)
+               tags=(), stop_rule: StopRule | dict | None = None) -> SubmitResult:
+    """Queue one run; an identical finished, running or queued run is returned unless `force`.
+
+    `stop_rule` (`snn_core.health.StopRule`) ends the run early when its spike health says so; it
+    is kept in the run record, not the config, so it never changes the config hash.
+    """
+    result = _register(RunStore(conn), config, force, sweep_id, tags, _stop_rule(stop_rule))
     if result.created:
         _enqueue(conn, result.record.id)
     return result
@@ -156,13 +169,14 @@ def sweep_configs(base: RunConfig, axes: dict[str, list]) -> list[RunConfig]:
 
 
 def submit_sweep(conn: redis.Redis, base: RunConfig, axes: dict[str, list], *, force: bool = False,
-                 packed: bool = True) -> SweepResult:
+                 packed: bool = True, stop_rule: StopRule | dict | None = None) -> SweepResult:
     """Queue a sweep. With `packed`, runs that differ only in beta, V_th, z, loss or lr train as
     one packed job (one pass over the data for all of them); each keeps its own record and stream."""
     configs = sweep_configs(base, axes)
+    rule = _stop_rule(stop_rule)  # a bad rule fails here, before anything is stored
     store = RunStore(conn)
     sweep_id = store.create_sweep(base, {k: list(v) for k, v in axes.items()})
-    results = [_register(store, c, force, sweep_id, ()) for c in configs]
+    results = [_register(store, c, force, sweep_id, (), rule) for c in configs]
     store.set_sweep_runs(sweep_id, [r.record.id for r in results])
     new = [r.record for r in results if r.created]
     groups = pack_groups([r.run_config() for r in new], max_pack_size()) if packed else [[i] for i in range(len(new))]

@@ -108,10 +108,11 @@ class RunStore:
 
     # -- runs ------------------------------------------------------------------------
 
-    def create_run(self, config: RunConfig, sweep_id: str | None = None, tags: Iterable[str] = ()) -> RunRecord:
+    def create_run(self, config: RunConfig, sweep_id: str | None = None, tags: Iterable[str] = (),
+                   stop_rule: dict[str, Any] | None = None) -> RunRecord:
         record = RunRecord(
             id=_new_id(), config=config.to_dict(), config_hash=config.config_hash(), status=RunStatus.QUEUED,
-            created_at=time.time(), sweep_id=sweep_id, tags=check_tags(tags),
+            created_at=time.time(), sweep_id=sweep_id, tags=check_tags(tags), stop_rule=stop_rule,
         )
         mapping = {k: encode_field(k, v) for k, v in asdict(record).items() if v is not None}
         mapping["status"] = record.status.value
