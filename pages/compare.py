@@ -3,6 +3,7 @@
 import streamlit as st
 
 from webui import charts, connection
+from webui.run_labels import labeller
 from webui.compare_data import METRICS, groups_of, legend_fields, parcoords_rows, series_for, sweep_rows
 from webui.tables import compare_frame, differing_fields, PLACEMENT
 
@@ -27,10 +28,13 @@ if mode == "A sweep":
     axes = list(sweep["axes"])
     records = [r for r in (store.get_run(i) for i in sweep["run_ids"]) if r is not None]
 else:
-    recent = [r.id for r in store.list_runs(limit=1000)]
-    options = recent + [i for i in wanted_runs if i not in recent and store.get_run(i)]
+    listed = store.list_runs(limit=1000)
+    recent = [r.id for r in listed]
+    listed += [r for r in (store.get_run(i) for i in wanted_runs if i not in recent) if r is not None]
+    options = [r.id for r in listed]
     picked = st.multiselect("Runs", options, default=[i for i in wanted_runs if i in options], key="cmp_runs",
-                            placeholder="pick two or more runs (newest first)")
+                            format_func=labeller(listed),
+                            placeholder="pick two or more runs (newest first; type to search)")
     records = [r for r in (store.get_run(i) for i in picked) if r is not None]
 if not records:
     st.info("Pick runs to compare, or open a sweep.")

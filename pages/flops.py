@@ -6,6 +6,7 @@ import streamlit as st
 from snn_core import flops
 from snn_core.config import RunConfig
 from webui import charts, connection
+from webui.run_labels import labeller
 from workers.store import RunStore
 from webui.flops_tools import DEFAULT_LAYERS, DEFAULT_T, check_inputs, default_rate, parse_layers, per_layer_rows, \
     rate_sweep, rates_from_history, ratio_delta, t_axis
@@ -40,8 +41,7 @@ with st.expander("Use a run's measured firing rates"):
     if connection.reachable():
         runs = [r for r in connection.store_or_stop().list_runs(limit=500) if r.last_metrics]
         if runs:
-            pick = st.selectbox("Run", [r.id for r in runs], key="flops_run",
-                                format_func=lambda i: next(f"{r.id} ({r.status.value})" for r in runs if r.id == i))
+            pick = st.selectbox("Run", [r.id for r in runs], key="flops_run", format_func=labeller(runs))
             st.button("Use its firing rates", on_click=use_run, args=(pick,), key="flops_use")
         else:
             st.info("No run has finished an epoch yet.")

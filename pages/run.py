@@ -5,6 +5,7 @@ import streamlit as st
 from webui import charts, connection
 from webui.launch_form import fmt_duration
 from webui.live import cursor_for
+from webui.run_labels import labeller
 from webui.tables import label
 from workers import service
 from workers.store import DONE_STATUSES
@@ -18,8 +19,8 @@ if not run_id:
     if not recent:
         st.info("No runs yet. Launch one from the Launch page.")
         st.stop()
-    run_id = st.selectbox("Run", [r.id for r in recent], key="live_pick",
-                          format_func=lambda i: next(f"{r.id} ({r.status.value})" for r in recent if r.id == i))
+    run_id = st.selectbox("Run", [r.id for r in recent], key="live_pick", format_func=labeller(recent),
+                          placeholder="type to search: a setting, a status or an id")
     st.query_params["run"] = run_id
 record = store.get_run(run_id)
 if record is None:

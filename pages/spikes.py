@@ -4,6 +4,7 @@ import streamlit as st
 
 from webui import connection, spike_charts
 from webui.charts import layer_names
+from webui.run_labels import labeller
 from workers.store import RunStore
 
 st.title("Spikes")
@@ -22,7 +23,7 @@ ids = [r.id for r in recent] + ([run_id] if run_id and run_id not in {r.id for r
 if not ids:
     st.info("No runs yet. Launch one from the Launch page.")
     st.stop()
-run_id = st.selectbox("Run", ids, ids.index(run_id) if run_id in ids else 0, key="spk_run")
+run_id = st.selectbox("Run", ids, ids.index(run_id) if run_id in ids else 0, key="spk_run", format_func=labeller(recent))
 st.query_params["run"] = run_id
 epochs = store.probe_epochs(run_id)
 if not epochs:

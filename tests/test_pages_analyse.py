@@ -100,3 +100,16 @@ def test_unreachable_redis_is_explained_and_the_app_recovers(redis_server, store
     redis_server.restart()
     at.run()
     assert not at.exception and not at.error
+
+
+# -- Run names in pickers -----------------------------------------------------------
+
+def test_every_run_picker_names_runs_by_settings_and_outcome(store):
+    run_id = stored_run(store, RunConfig(epochs=2, beta=0.9, T=5), accs=(0.5, 0.842), probes=True)
+    name = f"beta 0.9 · T 5 · epochs 2 · bernoulli/mse · 84.2 % · "
+    pickers = {"pages/run.py": ("selectbox", "live_pick"), "pages/spikes.py": ("selectbox", "spk_run"),
+               "pages/flops.py": ("selectbox", "flops_run"), "pages/compare.py": ("multiselect", "cmp_runs")}
+    for path, (kind, key) in pickers.items():
+        at = page(path)
+        options = next(w for w in getattr(at, kind) if w.key == key).options
+        assert len(options) == 1 and options[0].startswith(name) and options[0].endswith(run_id), (path, options)
