@@ -42,7 +42,7 @@ if not records:
 
 group_seeds = st.toggle("Group runs that differ only by seed (mean with min-max band)", True, key="cmp_group")
 fields = legend_fields(records, group_seeds)
-groups = groups_of(records, group_seeds)
+groups = groups_of(records, group_seeds, fields)
 histories = {r.id: store.epoch_history(r.id) for r in records}
 
 cols = st.columns(3)

@@ -45,7 +45,17 @@ def test_compare_a_sweep_plots_accuracy_against_the_swept_value(store):
     sweep = figure(at, "Best test accuracy vs T")
     assert sweep["data"][0]["x"] == [5, 10, 20] and sweep["data"][0]["y"] == pytest.approx([0.6, 0.7, 0.8])
     dims = figure(at, "Hyperparameters")["data"][0]["dimensions"]
-    assert [d["label"] for d in dims] == ["T", "best_test_acc"]
+    assert [d["label"] for d in dims] == ["T", "best test acc %"]
+    assert dims[1]["values"] == pytest.approx([60, 70, 80])  # percent, like the table and the other charts
+
+
+def test_compare_legends_follow_the_differing_value_not_the_pick_order(store):
+    ids = {beta: stored_run(store, RunConfig(epochs=2, beta=beta), accs=(0.3, acc))
+           for beta, acc in ((0.9, 0.6), (0.5, 0.8), (0.7, 0.7))}
+    at = page("pages/compare.py", runs=",".join(ids.values()))  # picked 0.9, 0.5, 0.7
+    assert legend(figure(at, "Test accuracy per epoch")) == ["beta=0.5", "beta=0.7", "beta=0.9"]
+    dims = figure(at, "Hyperparameters")["data"][0]["dimensions"]
+    assert dims[-1]["label"] == "best test acc %" and sorted(dims[-1]["values"]) == pytest.approx([60, 70, 80])
 
 
 # -- Spikes -------------------------------------------------------------------------

@@ -146,19 +146,24 @@ def _sort_key(v):
 
 
 def parcoords_fig(rows: Sequence[dict], dims: Sequence[str]) -> go.Figure:
-    """Parallel coordinates over the differing hyperparameters, ending in best test accuracy."""
+    """Parallel coordinates over the differing hyperparameters, ending in best test accuracy (in %,
+    as every other view shows it)."""
     dimensions = []
     for d in [*dims, "best_test_acc"]:
         values = [r.get(d) for r in rows]
+        if d == "best_test_acc":
+            dimensions.append(dict(label="best test acc %", values=[100 * (v or 0) for v in values],
+                                   tickformat=".1f"))
+            continue
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             dimensions.append(dict(label=d, values=values))
         else:
             labels = sorted({str(v) for v in values})
             dimensions.append(dict(label=d, values=[labels.index(str(v)) for v in values],
                                    tickvals=list(range(len(labels))), ticktext=labels))
-    acc = [r.get("best_test_acc") or 0 for r in rows]
+    acc = [100 * (r.get("best_test_acc") or 0) for r in rows]
     fig = go.Figure(go.Parcoords(line=dict(color=acc, colorscale="Viridis", showscale=True,
-                                           colorbar=dict(title="acc")), dimensions=dimensions))
+                                           colorbar=dict(title="acc %", ticksuffix=" %")), dimensions=dimensions))
     fig.update_layout(title="Hyperparameters and best test accuracy", height=380,
                       margin=dict(l=60, r=40, t=80, b=20))
     return fig
