@@ -30,11 +30,11 @@ import torch
 from snn_core import checkpoint as ckpt_io
 from snn_core.config import RunConfig
 from snn_core.data import DataBundle, load_data
-from snn_core.health import StopRule, check_stop, epoch_health, rest_starts
 from snn_core.model import SNN
 from snn_core.recording import probe_indices, record, recording_to_dict
 from snn_core.training import BatchInfo, Callbacks, EpochMetrics, device_name, fit, fit_packed, resolve_device
 
+from .health_watch import HealthWatch
 from .service import connect, requeue_run
 from .store import DONE_STATUSES, RunStatus, RunStore
 
@@ -103,11 +103,7 @@ class Publisher:
         self.probe_labels = data.test.labels[idx]
         self.probe_model = SNN(config).to(device)
         self.cancelled = False
-        # Spike health per epoch, and the optional stop rule chosen at launch (kept in the record).
-        record = store.get_run(run_id)
-        self.stop_rule = StopRule.from_dict(record.stop_rule) if record and record.stop_rule else None
-        self.healths = {int(e["epoch"]): e["health"] for e in store.epoch_history(run_id) if e.get("health")}
-        self.stop_reason: str | None = None
+        self.health = HealthWatch(store, run_id, config)  # spike health each epoch, and the stop rule
 
     def callbacks(self) -> Callbacks:
         return Callbacks(on_batch_end=self.on_batch_end, on_epoch_end=self.on_epoch_end,
@@ -139,24 +135,13 @@ class Publisher:
 
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
         data = metrics.to_dict()
-        health = self.health_of(metrics)
+        health = self.health.observe(metrics)
         if health is not None:
             data["health"] = health
         self.store.append_metric(self.run_id, "epoch", data)
         if self.best is None or data["test_acc"] >= self.best["test_acc"]:
             self.best = data
         self.store.set_fields(self.run_id, last_metrics=data, best_metrics=self.best, health=health)
-
-    def health_of(self, metrics: EpochMetrics) -> dict[str, Any] | None:
-        """The epoch's spike health on the test set; checks the stop rule against the run so far."""
-        if not metrics.neuron_counts or not metrics.test_samples:
-            return None  # an epoch from a checkpoint written before counts were kept
-        health = epoch_health(metrics.neuron_counts, metrics.test_samples, self.config.T,
-                              rest_starts(self.config.to_dict()), epoch=metrics.epoch)
-        self.healths[metrics.epoch] = health
-        if self.stop_rule is not None and self.stop_reason is None:
-            self.stop_reason = check_stop(self.stop_rule, [self.healths[e] for e in sorted(self.healths)])
-        return health
 
     def on_checkpoint(self, state: dict[str, Any]) -> None:
         # Probes first: a checkpoint in Redis promises that everything up to it is there.
@@ -186,7 +171,7 @@ class Publisher:
     def should_stop(self) -> bool:
         if self.store.cancel_requested(self.run_id):
             self.cancelled = True
-        return self.cancelled or self.stop_reason is not None or STOP.is_set()
+        return self.cancelled or self.health.stop_reason is not None or STOP.is_set()
 
 
 def torch_threads() -> int:
@@ -249,8 +234,8 @@ def _finish(store: RunStore, run_id: str, publisher: "Publisher", stopped: bool)
     """Write a run's final status after `fit` returned."""
     if publisher.cancelled or store.cancel_requested(run_id):
         status = RunStatus.CANCELLED
-    elif stopped and publisher.stop_reason is not None:  # its stop rule ended it early: done, not requeued
-        store.set_status(run_id, RunStatus.STOPPED, finished_at=time.time(), stop_reason=publisher.stop_reason)
+    elif stopped and publisher.health.stop_reason is not None:  # its stop rule ended it early: done, not requeued
+        store.set_status(run_id, RunStatus.STOPPED, finished_at=time.time(), stop_reason=publisher.health.stop_reason)
         return RunStatus.STOPPED
     elif stopped:
         status = RunStatus.INTERRUPTED  # the worker requeues it once this horse has exited
