@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .limits import SAMPLE_LIMIT_MAX, SEED_MAX, ENV_NAMES, check_memory, current_limits, weight_count
+
 
 class Encoder(str, Enum):
     """How a [0, 1] image becomes a time-first input train [T, B, 784]."""
@@ -56,7 +58,7 @@ ENCODER_HELP = {
 # enter the config hash, so the same experiment on another machine is the same run.
 _PLACEMENT_FIELDS = ("data_dir", "device")
 
-T_MAX = 1000
+T_MAX = 1000  # the default of SPIKEBOARD_MAX_T (snn_core.limits)
 
 
 def _enum_value(enum_cls: type[Enum], name: str, value: Any) -> Enum:
@@ -72,7 +74,22 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        return False
+
+
+def _show(value: Any) -> str:
+    """repr of a bad value, cut short (a million-entry list must not become the message)."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:100] + f"... ({len(text)} characters)"
+
+
+# Which operator limit bounds each field (snn_core.limits.Limits.max_<name>).
+_LIMIT_OF = {"epochs": "epochs", "batch_size": "batch", "test_batch_size": "test_batch"}
 
 
 @dataclass(frozen=True)
@@ -109,32 +126,50 @@ class RunConfig:
         ):
             set_(name, _enum_value(enum_cls, name, getattr(self, name)))
 
+        limits = current_limits()  # the operator's (environment), never the submitter's
         if not _is_real(self.beta) or not 0 < self.beta <= 1:
-            raise ValueError(f"beta must be in (0, 1], got {self.beta!r}")
-        if not _is_int(self.T) or not 1 <= self.T <= T_MAX:
-            raise ValueError(f"T must be an integer in 1..{T_MAX}, got {self.T!r}")
+            raise ValueError(f"beta must be in (0, 1], got {_show(self.beta)}")
+        if not _is_int(self.T) or not 1 <= self.T <= limits.max_T:
+            raise ValueError(f"T must be an integer in 1..{limits.max_T}, got {_show(self.T)}")
         for name in ("z", "v_th", "lr"):
             value = getattr(self, name)
             if not _is_real(value) or value <= 0:
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+                raise ValueError(f"{name} must be a number > 0, got {_show(value)}")
             set_(name, float(value))
         set_("beta", float(self.beta))
-        for name in ("epochs", "batch_size", "test_batch_size"):
+        for name, most in (("epochs", limits.max_epochs), ("batch_size", limits.max_batch),
+                           ("test_batch_size", limits.max_test_batch)):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("train_limit", "test_limit", "seed"):
+                raise ValueError(f"{name} must be an integer >= 1, got {_show(value)}")
+            if value > most:
+                raise ValueError(f"{name} must be at most {most} ({ENV_NAMES['max_' + _LIMIT_OF[name]]}), "
+                                 f"got {_show(value)}")
+        for name, most in (("train_limit", SAMPLE_LIMIT_MAX), ("test_limit", SAMPLE_LIMIT_MAX), ("seed", SEED_MAX)):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+                raise ValueError(f"{name} must be an integer >= 0, got {_show(value)}")
+            if value > most:
+                raise ValueError(f"{name} must be an integer in 0..{most}, got {_show(value)}")
 
         hidden = self.hidden
         if isinstance(hidden, (list, tuple)) and all(_is_int(w) and w >= 1 for w in hidden):
             set_("hidden", tuple(hidden))
         else:
-            raise ValueError(f"hidden must be a list of integers >= 1, got {hidden!r}")
-        if not isinstance(self.data_dir, str):
-            raise ValueError(f"data_dir must be a string, got {self.data_dir!r}")
+            raise ValueError(f"hidden must be a list of integers >= 1, got {_show(hidden)}")
+        if len(hidden) > limits.max_layers:
+            raise ValueError(f"hidden must have at most {limits.max_layers} layers ({ENV_NAMES['max_layers']}), "
+                             f"got {len(hidden)}: {_show(hidden)}")
+        if any(w > limits.max_width for w in hidden):
+            raise ValueError(f"hidden widths must be at most {limits.max_width} ({ENV_NAMES['max_width']}), "
+                             f"got {_show(hidden)}")
+        weights = weight_count(self.hidden)
+        if weights > limits.max_weights:
+            raise ValueError(f"hidden {_show(list(hidden))} gives {weights:,} weights, more than {limits.max_weights:,} "
+                             f"({ENV_NAMES['max_weights']}: a checkpoint must fit in one Redis value)")
+        if not isinstance(self.data_dir, str) or len(self.data_dir) > 4096:
+            raise ValueError(f"data_dir must be a string (at most 4096 characters), got {_show(self.data_dir)}")
+        check_memory(self, limits)
 
     # -- serialisation -------------------------------------------------------------
 
@@ -155,10 +190,12 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"config must be an object of field: value, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(_show(k) if not isinstance(k, str) else k for k in set(data) - known)
         if unknown:
-            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)[:300]}")
         return cls(**data)
 
     @classmethod
@@ -167,6 +204,8 @@ class RunConfig:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"config is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("config is not valid JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise ValueError(f"config JSON must be an object, got {type(data).__name__}")
         return cls.from_dict(data)
