@@ -60,6 +60,7 @@ if len(epochs) > 1:
     mine = [next(p for p in h["probes"] if p["label"] == digit) for h in history]
     e, f = st.columns(2)
     e.plotly_chart(spike_charts.counts_over_epochs_fig(epochs, [p["counts"] for p in mine], digit), key="spk_hist")
+    counts = [[len(p["input"]["events"]) if p["input"]["kind"] == "spikes" else None] + [len(s) for s in p["spikes"]]
+              for p in mine]
     f.plotly_chart(spike_charts.layer_activity_fig(
-        epochs, [[len(p["input"].get("events", []))] + [len(s) for s in p["spikes"]] for p in mine], names),
-        key="spk_layers_hist")
+        epochs, [spike_charts.layer_rates(c, sizes, T) for c in counts], names), key="spk_layers_hist")

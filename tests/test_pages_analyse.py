@@ -68,7 +68,9 @@ def test_spikes_page_draws_rasters_membranes_counts_and_history(store):
     probe = recording["probes"][0]
     assert at.get("segmented_control")[0].proto.options  # the probe digits
     raster = figure(at, "Input spikes")
-    assert len(raster["data"][0]["x"]) == len(probe["input"]["events"]) > 0
+    cells = raster["data"][0]["z"]
+    assert sum(map(sum, cells)) == len(probe["input"]["events"]) > 0
+    assert all(cells[j][t] == 1 for t, j in probe["input"]["events"])
     hidden = figure(at, "Hidden 1 spikes")
     assert hidden["layout"]["title"]["text"] == f"Hidden 1 spikes: {len(probe['spikes'][0]):,} spikes"
     membranes = figure(at, "Output membrane potentials")
@@ -82,6 +84,24 @@ def test_spikes_page_draws_rasters_membranes_counts_and_history(store):
     at.segmented_control(key="spk_digit").set_value(7).run()
     assert not at.exception and "label 7" in texts(at)
     assert figure(at, "Output spike counts: predicted")["data"][0]["y"] == recording["probes"][2]["counts"]
+
+
+def test_spikes_at_small_T_keep_neurons_apart_and_compare_layers_by_rate(store):
+    config = RunConfig(epochs=2, T=5, hidden=(10,), v_th=0.2)
+    run_id = stored_run(store, config, probes=True)
+    at = page("pages/spikes.py", run=run_id)
+    hidden = figure(at, "Hidden 1 spikes")
+    # Cells with gaps, every neuron labelled, rows tall enough to read: ticks cannot merge.
+    assert hidden["data"][0]["type"] == "heatmap" and hidden["data"][0]["ygap"] >= 1
+    assert hidden["layout"]["yaxis"]["dtick"] == 1 and hidden["layout"]["xaxis"]["dtick"] == 1
+    assert hidden["layout"]["height"] >= 18 * 10
+    assert len(hidden["data"][0]["z"]) == 10 and len(hidden["data"][0]["z"][0]) == 5
+    rates = figure(at, "Firing rate per layer across epochs")
+    probes = [next(p for p in store.load_probes(run_id, e)["probes"] if p["label"] == 3) for e in (1, 2)]
+    by_name = {t["name"]: t["y"] for t in rates["data"]}
+    assert by_name["input"] == pytest.approx([len(p["input"]["events"]) / (784 * 5) for p in probes])
+    assert by_name["hidden 1"] == pytest.approx([len(p["spikes"][0]) / (10 * 5) for p in probes])
+    assert all(0 <= y <= 1 for ys in by_name.values() for y in ys)
 
 
 def test_spikes_page_without_recordings_says_so(store):

@@ -10,15 +10,29 @@ import plotly.graph_objects as go
 from webui.charts import NEUTRAL, base_fig, color
 
 
-def raster_fig(events: Sequence[Sequence[int]], n: int, T: int, title: str, height: int = 300) -> go.Figure:
-    """Spike raster: a tick at (t, neuron) for every spike of a [T, n] train."""
-    fig = base_fig(f"{title}: {len(events):,} spikes", "timestep t", "neuron", height=height)
-    fig.add_scattergl(x=[e[0] for e in events], y=[e[1] for e in events], mode="markers", name="spike",
-                      marker=dict(symbol="line-ns-open", size=max(2, min(12, 220 // max(n, 1), 600 // max(T, 1))),
-                                  color=color(0), line=dict(width=1.5, color=color(0))),
-                      hovertemplate="t=%{x}, neuron %{y}<extra></extra>")
-    fig.update_xaxes(range=[-0.5, T - 0.5])
-    fig.update_yaxes(range=[-0.5, n - 0.5])
+LABEL_EVERY_NEURON = 40  # up to this many neurons, each row is tall enough to carry its own label
+
+
+def raster_height(n: int) -> int:
+    """Figure height: at least 18 px per neuron for small layers, so each row reads on its own."""
+    return 300 if n > LABEL_EVERY_NEURON else max(260, 130 + 18 * n)
+
+
+def raster_fig(events: Sequence[Sequence[int]], n: int, T: int, title: str) -> go.Figure:
+    """Spike raster of a [T, n] train: one cell per (t, neuron), filled where it spiked.
+
+    Cells with a gap between them (not line markers, whose size would have to guess the pixel
+    spacing), so neighbouring neurons' spikes never merge into one bar at any T or width."""
+    fig = base_fig(f"{title}: {len(events):,} spikes", "timestep t", "neuron", height=raster_height(n))
+    z = [[0] * T for _ in range(n)]
+    for t, j in events:
+        z[j][t] = 1
+    gap = 1 if n <= 200 and T <= 200 else 0
+    fig.add_heatmap(z=z, x=list(range(T)), y=list(range(n)), zmin=0, zmax=1, showscale=False, xgap=gap, ygap=gap,
+                    colorscale=[[0, "rgba(0,0,0,0)"], [1, color(0)]], name="spike",
+                    hovertemplate="t=%{x}, neuron %{y}: %{z} spike<extra></extra>")
+    fig.update_xaxes(range=[-0.5, T - 0.5], dtick=1 if T <= 30 else None, showgrid=False)
+    fig.update_yaxes(range=[-0.5, n - 0.5], dtick=1 if n <= LABEL_EVERY_NEURON else None, showgrid=False)
     fig.update_layout(showlegend=False, hovermode="closest")
     return fig
 
@@ -75,11 +89,22 @@ def counts_over_epochs_fig(epochs: Sequence[int], counts: Sequence[Sequence[int]
     return fig
 
 
-def layer_activity_fig(epochs: Sequence[int], per_layer: Sequence[Sequence[int]], names: Sequence[str]) -> go.Figure:
-    """Total spikes of each layer for one probe digit, per recorded epoch."""
-    fig = base_fig("Spikes per layer across epochs", "epoch", "spikes", height=360)
+def layer_rates(counts: Sequence[int | None], sizes: Sequence[int], T: int) -> list[float | None]:
+    """Spikes per neuron per step of each layer: its spike count / (neurons x T); None stays None
+    (an analog input has no spikes to count)."""
+    return [None if c is None else c / (n * T) for c, n in zip(counts, sizes)]
+
+
+def layer_activity_fig(epochs: Sequence[int], per_layer: Sequence[Sequence[float | None]],
+                       names: Sequence[str]) -> go.Figure:
+    """Firing rate of each layer (spikes per neuron per step) for one probe digit, per recorded
+    epoch: rates, not totals, so the 784-neuron input does not flatten the small layers."""
+    fig = base_fig("Firing rate per layer across epochs", "epoch", "spikes / neuron / step", height=360)
     for i, name in enumerate(names):
-        fig.add_scatter(x=list(epochs), y=[row[i] for row in per_layer], mode="lines+markers", name=name,
-                        line=dict(color=color(i)))
+        ys = [row[i] for row in per_layer]
+        if all(y is None for y in ys):
+            continue
+        fig.add_scatter(x=list(epochs), y=ys, mode="lines+markers", name=name, line=dict(color=color(i)))
     fig.update_xaxes(dtick=1)
+    fig.update_yaxes(rangemode="tozero")
     return fig
