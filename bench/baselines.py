@@ -188,3 +188,116 @@ def snntorch_step(config: RunConfig, split: Split) -> Callable[[], None]:
         optimizer.step()
 
     return step
+
+
+# -- SpikingJelly 2.0, multi-step ----------------------------------------------------------
+
+
+def spikingjelly_available() -> bool:
+    try:
+        from spikingjelly.activation_based import neuron  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def spikingjelly_version() -> str:
+    from importlib.metadata import version
+
+    return version("spikingjelly")
+
+
+def spikingjelly_net(beta: float, v_th: float, z: float) -> nn.Module:
+    """784-10-10 in SpikingJelly's multi-step mode: `layer.Linear` + `neuron.LIFNode(step_mode="m")`.
+
+    Soft reset (v_reset=None: subtract V_th), detach_reset, sigmoid surrogate of slope z, and
+    decay_input=False with tau = 1 / (1 - beta), so H_t = beta V_{t-1} + X_t (charge, then fire).
+    """
+    from spikingjelly.activation_based import layer, neuron, surrogate
+
+    def lif():
+        return neuron.LIFNode(tau=1.0 / (1.0 - beta), decay_input=False, v_threshold=v_th, v_reset=None,
+                              surrogate_function=surrogate.Sigmoid(alpha=z), detach_reset=True, step_mode="m")
+
+    return nn.Sequential(layer.Linear(784, 10, step_mode="m"), lif(), layer.Linear(10, 10, step_mode="m"), lif())
+
+
+def spikingjelly_step(config: RunConfig, split: Split) -> Callable[[], None]:
+    """A closure that trains the SpikingJelly network on one batch per call ([T, B, 784] input)."""
+    from spikingjelly.activation_based import functional
+
+    torch.manual_seed(config.seed)
+    model = spikingjelly_net(config.beta, config.v_th, config.z)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    batches = loader(split, config.batch_size, config.seed)
+    encoder, T = config.encoder.value, config.T
+
+    def step() -> None:
+        images, labels = next(batches)
+        x = lab_encode(images.view(images.shape[0], -1), encoder, T)
+        loss = rate_mse(model(x), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        functional.reset_net(model)
+
+    return step
+
+
+# -- Norse 1.1 -----------------------------------------------------------------------------
+
+
+def norse_available() -> bool:
+    try:
+        from norse.torch import LIF  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def norse_version() -> str:
+    from importlib.metadata import version
+
+    return version("norse")
+
+
+class NorseNet(nn.Module):
+    """784-10-10 with Norse's `LIF` layers (multi-step over [T, B, N]).
+
+    Norse's LIF is current-based (a synaptic current with its own decay) and offers no sigmoid
+    surrogate, so this uses its default SuperSpike surrogate with alpha = z; the membrane decay per
+    step dt * tau_mem_inv is set to 1 - beta. A timing peer, not a numerical twin.
+    """
+
+    def __init__(self, beta: float, v_th: float, z: float):
+        super().__init__()
+        from norse.torch import LIF, LIFParameters
+
+        p = LIFParameters(tau_mem_inv=torch.as_tensor((1.0 - beta) / 1e-3), v_th=torch.as_tensor(v_th),
+                          alpha=torch.as_tensor(z), method="super")
+        self.fc1, self.fc2 = nn.Linear(784, 10), nn.Linear(10, 10)
+        self.lif1, self.lif2 = LIF(p), LIF(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        s1, _ = self.lif1(self.fc1(x))
+        s2, _ = self.lif2(self.fc2(s1))
+        return s2
+
+
+def norse_step(config: RunConfig, split: Split) -> Callable[[], None]:
+    """A closure that trains the Norse network on one batch per call."""
+    torch.manual_seed(config.seed)
+    model = NorseNet(config.beta, config.v_th, config.z)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    batches = loader(split, config.batch_size, config.seed)
+    encoder, T = config.encoder.value, config.T
+
+    def step() -> None:
+        images, labels = next(batches)
+        x = lab_encode(images.view(images.shape[0], -1), encoder, T)
+        loss = rate_mse(model(x), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step

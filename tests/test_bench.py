@@ -24,16 +24,16 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
                           timeout=timeout, check=False)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(150)  # seven implementations; slow only when other processes load the machine
 def test_quick_benchmark_writes_a_sane_table(tmp_path):
     out = tmp_path / "speed.md"
     proc = _run(["-m", "bench.speed", "--quick", "--encoders", "bernoulli,image", "--T", "5",
                  "--round-s", "0.05", "--rounds", "1", "--packed", "6", "--memory-batches", "2",
-                 "--data", "synthetic", "--out", str(out)], timeout=55)
+                 "--data", "synthetic", "--out", str(out)], timeout=140)
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = out.read_text()
     assert text in proc.stdout
-    assert "| encoder | T | implementation | ms/batch | s/epoch (60k) | vs snnTorch |" in text
+    assert "| encoder | T | implementation | ms/batch | s/epoch (60k) | vs fastest peer | vs SpikingJelly |" in text
     assert "Intel" in text or "AMD" in text or "cores" in text  # the machine line
 
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
@@ -45,14 +45,16 @@ def test_quick_benchmark_writes_a_sane_table(tmp_path):
             assert row["T"] == 5 and math.isfinite(ms) and 0.01 < ms < 5000, row
             assert row["seconds_per_epoch"] == pytest.approx(ms * 938 / 1000)
             assert f"| {encoder} | 5 | {impl} | {ms:.2f} |" in text
-        snntorch = by[(encoder, "snnTorch")]
-        assert snntorch["ms_per_batch"] is not None or "not installed" in snntorch["note"]
+        for peer in ("snnTorch", "SpikingJelly", "Norse"):  # measured, or said to be missing
+            row = by[(encoder, peer)]
+            assert row["ms_per_batch"] is not None or "not installed" in row["note"], row
         packed = by[(encoder, "Spikeboard packed x6")]
         assert packed["ms_per_batch"] is not None or "not available" in packed["note"]
 
     memory = json.loads(out.with_suffix(".json").read_text())["memory"]
     assert 50 < memory["peak_rss_mib"] < 4096, memory
     assert "peak memory of a Spikeboard run < 2 GB" in text
+    assert "T=50 one run >= 25x SpikingJelly" in text  # the targets, n/a at T=5
 
 
 def test_sweeps_vary_only_the_packable_fields():
