@@ -12,21 +12,25 @@ Layout (all under `spikeboard:`; see ARCHITECTURE.md):
     run:{id}:probes             hash    epoch -> zlib(JSON recording of the probe digits)
     run:{id}:checkpoint         string  latest checkpoint bytes
     run:{id}:cancel             string  set when a cancel was requested
-    run:{id}:lease              string  worker name, with a short TTL while a worker trains the run
+    run:{id}:lease              string  lease token (kind:holder:random), with a short TTL while a horse trains the run
+    run:{id}:fence              string  token of the last process to take the lease (no TTL; see `Fence`)
+    run:{id}:deaths             string  how many times a work horse died training the run (counter)
     runs                        zset    run id -> created time
     active                      set     ids of runs that are running or interrupted (what the reaper watches)
     confighash:{hash}           string  run id holding that config (dedup)
     sweep:{id}                  hash    axes JSON, base config JSON, created, run ids JSON
     sweeps                      zset    sweep id -> created time
+    refused                     list    jobs workers refused to run (JSON, newest first, capped)
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import uuid
 import zlib
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 import redis
@@ -36,11 +40,53 @@ from snn_core.config import RunConfig
 from .records import (ACTIVE_STATUSES, DONE_STATUSES, SCHEMA_VERSION, SETTABLE_FIELDS, RunRecord, RunStatus,
                       check_tags, decode_record, encode_field, status_of)
 
-__all__ = ["SCHEMA_VERSION", "RunStatus", "RunRecord", "RunStore", "Keys", "DONE_STATUSES", "ACTIVE_STATUSES"]
+__all__ = ["SCHEMA_VERSION", "RunStatus", "RunRecord", "RunStore", "Keys", "DONE_STATUSES", "ACTIVE_STATUSES",
+           "Fence", "LeaseLost"]
 
 PREFIX = "spikeboard:"
 METRIC_KINDS = ("batch", "epoch")
 _PIPELINE_CHUNK = 500
+REFUSED_KEEP = 200  # refused jobs kept for the operator
+_REFUSED_ENTRY_MAX = 4000  # characters of one refused job's record
+
+# Leases (see `Fence`). KEYS: lease, fence. Every taker writes its token into both; the lease
+# lapses with its TTL, the fence stays, so a holder that lapsed can tell whether anyone took over.
+_TAKE_LUA = """
+local cur = redis.call('GET', KEYS[1])
+local mode = ARGV[1]
+if mode == 'take' then
+  if cur and string.sub(cur, 1, 6) ~= 'claim:' then return 0 end
+elseif mode == 'claim' then
+  if cur then return 0 end
+else
+  local last = redis.call('GET', KEYS[2])
+  if not last or string.sub(last, 1, #ARGV[4]) ~= ARGV[4] then return 0 end
+  if cur and cur ~= last then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+"""
+# ARGV: token, ttl ms, number of commands, then each command as (argc, args...).
+_FENCED_LUA = """
+local cur = redis.call('GET', KEYS[1])
+if cur ~= ARGV[1] then
+  if cur or redis.call('GET', KEYS[2]) ~= ARGV[1] then return {0} end
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+local out = {1}
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  local n = tonumber(ARGV[i])
+  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return out
+"""
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class Keys:
@@ -50,6 +96,7 @@ class Keys:
     runs = PREFIX + "runs"
     sweeps = PREFIX + "sweeps"
     active = PREFIX + "active"
+    refused = PREFIX + "refused"
 
     @staticmethod
     def run(run_id: str) -> str:
@@ -76,6 +123,14 @@ class Keys:
         return f"{PREFIX}run:{run_id}:lease"
 
     @staticmethod
+    def fence(run_id: str) -> str:
+        return f"{PREFIX}run:{run_id}:fence"
+
+    @staticmethod
+    def horse_deaths(run_id: str) -> str:
+        return f"{PREFIX}run:{run_id}:deaths"
+
+    @staticmethod
     def confighash(config_hash: str) -> str:
         return f"{PREFIX}confighash:{config_hash}"
 
@@ -84,12 +139,49 @@ class Keys:
         return f"{PREFIX}sweep:{sweep_id}"
 
 
+    @staticmethod
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
 def _new_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The token of one lease on one run (fencing): every write made under the lease carries it, and
+    Redis checks it first, in the same script as the write. A process that lost its lease (it lapsed
+    while Redis was away, and a reaper requeued the run) has its writes refused, so it cannot write
+    after its successor started. Tokens read `kind:holder:random`, kind `horse` or `claim`."""
+
+    run_id: str
+    token: str
+    ttl_ms: int
+
+    @classmethod
+    def new(cls, run_id: str, holder: str, kind: str, ttl: float) -> "Fence":
+        return cls(run_id, f"{kind}:{holder}:{secrets.token_hex(8)}", max(1, int(ttl * 1000)))
+
+    @property
+    def holder(self) -> str:
+        return self.holder_of(self.token)
+
+    @staticmethod
+    def holder_of(token: str) -> str:
+        return token.split(":", 1)[-1].rsplit(":", 1)[0]
+
+
+class LeaseLost(RuntimeError):
+    """A write under a lease found that another process has taken the lease since."""
+
+    def __init__(self, run_id: str, holder: str | None):
+        super().__init__(f"run {run_id}: lease lost (now held by {holder or 'nobody'})")
+        self.run_id, self.holder = run_id, holder
 
 
 class RunStore:
@@ -179,8 +271,11 @@ class RunStore:
     def count_runs(self) -> int:
         return int(self.conn.zcard(Keys.runs))
 
-    def set_status(self, run_id: str, status: RunStatus | str, **fields_: Any) -> None:
-        """Set the status and any record fields at once; a field set to None is removed."""
+    def set_status(self, run_id: str, status: RunStatus | str, fence: Fence | None = None, **fields_: Any) -> None:
+        """Set the status and any record fields at once; a field set to None is removed.
+
+        With `fence` (a worker writing under a run's lease) the write happens only while the fence
+        holds the lease, else LeaseLost; the same holds for every write method that takes one."""
         unknown = sorted(set(fields_) - set(SETTABLE_FIELDS))
         if unknown:
             raise ValueError(f"cannot set run field(s) {', '.join(unknown)}; settable: {', '.join(SETTABLE_FIELDS)}")
@@ -188,36 +283,34 @@ class RunStore:
         if not self.conn.exists(key):
             raise ValueError(f"run_id not found: {run_id!r}")
         status = status_of(status)
-        self._write_fields(run_id, {"status": status, **fields_})
+        self._write_fields(run_id, {"status": status, **fields_}, fence)
 
-    def set_fields(self, run_id: str, **fields_: Any) -> None:
+    def set_fields(self, run_id: str, fence: Fence | None = None, **fields_: Any) -> None:
         """Set record fields without touching the status; a field set to None is removed."""
         unknown = sorted(set(fields_) - set(SETTABLE_FIELDS))
         if unknown:
             raise ValueError(f"cannot set run field(s) {', '.join(unknown)}; settable: {', '.join(SETTABLE_FIELDS)}")
-        self._write_fields(run_id, fields_)
+        self._write_fields(run_id, fields_, fence)
 
-    def _write_fields(self, run_id: str, fields_: dict[str, Any]) -> None:
+    def _write_fields(self, run_id: str, fields_: dict[str, Any], fence: Fence | None = None) -> None:
         key = Keys.run(run_id)
         mapping = {k: encode_field(k, v) for k, v in fields_.items() if v is not None}
         gone = [k for k, v in fields_.items() if v is None]
-        pipe = self.conn.pipeline()
-        pipe.hset(key, mapping=mapping)
+        commands: list[tuple] = []
+        if mapping:
+            commands.append(("HSET", key, *[x for kv in mapping.items() for x in kv]))
         if gone:
-            pipe.hdel(key, *gone)
+            commands.append(("HDEL", key, *gone))
         if "status" in fields_:
-            if fields_["status"] in ACTIVE_STATUSES:
-                pipe.sadd(Keys.active, run_id)
-            else:
-                pipe.srem(Keys.active, run_id)
-        pipe.execute()
+            commands.append(("SADD" if fields_["status"] in ACTIVE_STATUSES else "SREM", Keys.active, run_id))
+        self._write(fence, run_id, commands)
 
     def active_run_ids(self) -> list[str]:
         """Runs marked running or interrupted: the ones a dead worker may have left behind."""
         return sorted(_text(i) for i in self.conn.smembers(Keys.active))
 
-    def update_progress(self, run_id: str, progress: dict[str, Any]) -> None:
-        self.conn.hset(Keys.run(run_id), "progress", encode_field("progress", progress))
+    def update_progress(self, run_id: str, progress: dict[str, Any], fence: Fence | None = None) -> None:
+        self._write(fence, run_id, [("HSET", Keys.run(run_id), "progress", encode_field("progress", progress))])
 
     def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
         self.require_run(run_id)
@@ -234,7 +327,7 @@ class RunStore:
         record = self.get_run(run_id)
         pipe = self.conn.pipeline()
         pipe.delete(Keys.run(run_id), Keys.metrics(run_id), Keys.probes(run_id), Keys.checkpoint(run_id),
-                    Keys.cancel(run_id), Keys.lease(run_id))
+                    Keys.cancel(run_id), Keys.lease(run_id), Keys.fence(run_id), Keys.horse_deaths(run_id))
         pipe.zrem(Keys.runs, run_id)
         pipe.srem(Keys.active, run_id)
         pipe.execute()
@@ -250,10 +343,11 @@ class RunStore:
 
     # -- metrics stream --------------------------------------------------------------
 
-    def append_metric(self, run_id: str, kind: str, data: dict[str, Any]) -> str:
+    def append_metric(self, run_id: str, kind: str, data: dict[str, Any], fence: Fence | None = None) -> str:
         if kind not in METRIC_KINDS:
             raise ValueError(f"kind must be one of {', '.join(METRIC_KINDS)}; got {kind!r}")
-        entry_id = self.conn.xadd(Keys.metrics(run_id), {"kind": kind, "data": json.dumps(data)})
+        entry_id, = self._write(fence, run_id, [("XADD", Keys.metrics(run_id), "*", "kind", kind,
+                                                 "data", json.dumps(data))])
         return _text(entry_id)
 
     def read_metrics(self, run_id: str, after: str = "0-0", count: int | None = None) -> list[tuple[str, str, dict]]:
@@ -271,9 +365,9 @@ class RunStore:
 
     # -- probes and checkpoints ------------------------------------------------------
 
-    def save_probes(self, run_id: str, epoch: int, data: dict[str, Any]) -> None:
+    def save_probes(self, run_id: str, epoch: int, data: dict[str, Any], fence: Fence | None = None) -> None:
         blob = zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 6)
-        self.conn.hset(Keys.probes(run_id), str(int(epoch)), blob)
+        self._write(fence, run_id, [("HSET", Keys.probes(run_id), str(int(epoch)), blob)])
 
     def load_probes(self, run_id: str, epoch: int | None = None) -> dict[str, Any] | None:
         """The probe recording of `epoch`, or of the latest recorded epoch when None."""
@@ -288,8 +382,8 @@ class RunStore:
     def probe_epochs(self, run_id: str) -> list[int]:
         return sorted(int(_text(k)) for k in self.conn.hkeys(Keys.probes(run_id)))
 
-    def save_checkpoint(self, run_id: str, blob: bytes) -> None:
-        self.conn.set(Keys.checkpoint(run_id), blob)
+    def save_checkpoint(self, run_id: str, blob: bytes, fence: Fence | None = None) -> None:
+        self._write(fence, run_id, [("SET", Keys.checkpoint(run_id), blob)])
 
     def load_checkpoint(self, run_id: str) -> bytes | None:
         return self.conn.get(Keys.checkpoint(run_id))
@@ -308,20 +402,91 @@ class RunStore:
     def clear_cancel(self, run_id: str) -> None:
         self.conn.delete(Keys.cancel(run_id))
 
-    def renew_lease(self, run_id: str, worker: str, ttl: float) -> None:
-        """Say `worker` is alive and training `run_id` for the next `ttl` seconds."""
-        self.conn.set(Keys.lease(run_id), worker, px=max(1, int(ttl * 1000)))
+    def take_lease(self, run_id: str, holder: str, ttl: float) -> Fence | None:
+        """Lease `run_id` to a work horse: only if nobody holds it, or only a claim does (the reaper or
+        worker that requeued it). Returns the fence its writes must carry, or None if another horse has it."""
+        return self._lease_script("take", run_id, holder, ttl, "horse")
+
+    def claim_lease(self, run_id: str, claimer: str, ttl: float) -> Fence | None:
+        """Take the lease only if nobody holds it (so one reaper, not all, requeues a run)."""
+        return self._lease_script("claim", run_id, claimer, ttl, "claim")
+
+    def take_over_lease(self, run_id: str, worker: str, ttl: float) -> Fence | None:
+        """A worker inherits the lease of its own horse that has exited: only if that horse was the last to
+        take it (whether it still runs or lapsed). None when someone else has taken the run since."""
+        return self._lease_script("over", run_id, worker, ttl, "claim")
+
+    def renew_lease(self, fence: Fence) -> bool:
+        """Extend `fence`'s lease; False if it was lost (another process has taken the run since)."""
+        return self._fenced(fence, [("PEXPIRE", Keys.lease(fence.run_id), fence.ttl_ms)]) is not None
+
+    def holds_lease(self, fence: Fence) -> bool:
+        return self._fenced(fence, []) is not None
 
     def lease_holder(self, run_id: str) -> str | None:
-        holder = self.conn.get(Keys.lease(run_id))
-        return _text(holder) if holder is not None else None
+        """Who holds the lease now (a worker name, or `reaper:<name>`/`worker:<name>` for a claim)."""
+        token = self.conn.get(Keys.lease(run_id))
+        return Fence.holder_of(_text(token)) if token is not None else None
 
-    def claim_lease(self, run_id: str, claimer: str, ttl: float) -> bool:
-        """Take the lease only if nobody holds it (so one reaper, not all, requeues a run)."""
-        return bool(self.conn.set(Keys.lease(run_id), claimer, px=max(1, int(ttl * 1000)), nx=True))
+    def release_lease(self, fence: Fence) -> None:
+        """Drop the lease if `fence` still holds it (a lost lease is left to its new holder)."""
+        self.conn.eval(_RELEASE_LUA, 1, Keys.lease(fence.run_id), fence.token)
 
-    def release_lease(self, run_id: str) -> None:
-        self.conn.delete(Keys.lease(run_id))
+    def _lease_script(self, mode: str, run_id: str, holder: str, ttl: float, kind: str) -> Fence | None:
+        fence = Fence.new(run_id, holder, kind, ttl)
+        prefix = f"horse:{holder}:" if mode == "over" else ""
+        ok = self.conn.eval(_TAKE_LUA, 2, Keys.lease(run_id), Keys.fence(run_id), mode, fence.token,
+                            fence.ttl_ms, prefix)
+        return fence if ok else None
+
+    def _fenced(self, fence: Fence | None, commands: list[tuple]) -> list | None:
+        """Run `commands` atomically; with a fence, only while it holds the lease (None if it does not).
+
+        A fenced write retaken after a lapse (Redis was away longer than the TTL) succeeds only if
+        nobody took the lease in between: the `fence` key keeps the token of the last taker.
+        """
+        if fence is None:
+            pipe = self.conn.pipeline()
+            for command in commands:
+                pipe.execute_command(*command)
+            return pipe.execute()
+        flat: list = []
+        for command in commands:
+            flat += [len(command), *command]
+        out = self.conn.eval(_FENCED_LUA, 2, Keys.lease(fence.run_id), Keys.fence(fence.run_id), fence.token,
+                             fence.ttl_ms, len(commands), *flat)
+        return list(out[1:]) if out and out[0] == 1 else None
+
+    def _write(self, fence: Fence | None, run_id: str, commands: list[tuple]) -> list:
+        """`_fenced`, raising LeaseLost when the fence no longer holds the lease."""
+        if fence is not None and fence.run_id != run_id:
+            raise ValueError(f"fence is for run {fence.run_id!r}, not {run_id!r}")
+        out = self._fenced(fence, commands)
+        if out is None:
+            raise LeaseLost(run_id, self.lease_holder(run_id))
+        return out
+
+    # -- refused jobs and work horse deaths --------------------------------------------
+
+    def record_refused_job(self, entry: dict[str, Any]) -> None:
+        """Keep what a worker refused to run (newest first, the last REFUSED_KEEP)."""
+        pipe = self.conn.pipeline()
+        pipe.lpush(Keys.refused, json.dumps(entry, default=repr)[:_REFUSED_ENTRY_MAX])
+        pipe.ltrim(Keys.refused, 0, REFUSED_KEEP - 1)
+        pipe.execute()
+
+    def refused_jobs(self, limit: int = REFUSED_KEEP) -> list[dict[str, Any]]:
+        out = []
+        for raw in self.conn.lrange(Keys.refused, 0, max(0, limit - 1)):
+            try:
+                out.append(json.loads(raw))
+            except ValueError:
+                out.append({"raw": _text(raw)})  # cut at _REFUSED_ENTRY_MAX
+        return out
+
+    def count_horse_death(self, run_id: str, fence: Fence) -> int:
+        """Count one more death of the work horse training `run_id` (its kill count so far)."""
+        return int(self._write(fence, run_id, [("INCR", Keys.horse_deaths(run_id))])[0])
 
     # -- sweeps ----------------------------------------------------------------------
 
@@ -355,3 +520,18 @@ class RunStore:
         """All sweeps, newest first."""
         ids = [_text(i) for i in self.conn.zrevrange(Keys.sweeps, 0, -1)]
         return [s for s in (self.get_sweep(i) for i in ids) if s is not None]
+
+
+        created = time.time()
+        pipe = self.conn.pipeline()
+            "settings": json.dumps(settings, sort_keys=True), "plan": json.dumps(plan, sort_keys=True),
+        })
+        pipe.execute()
+
+        """{"id", "created_at", "studies" ({study: sweep id}), "seeds", "settings", "plan"} or None."""
+        if not raw:
+            return None
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        return {"id": data["id"], "created_at": float(data["created_at"]), "studies": json.loads(data["studies"]),
+                "seeds": int(data["seeds"]), "settings": json.loads(data["settings"]), "plan": json.loads(data["plan"])}
+

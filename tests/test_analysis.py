@@ -1,0 +1,60 @@
+"""Cost against accuracy, the Pareto front and the importance of hyperparameters, on planted runs."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from workers.analysis import cost_rows, importance, importance_rows, pareto_front, run_cost
+from workers.records import RunRecord, RunStatus
+
+
+def test_run_cost_reproduces_the_lab_hand_count():
+    # The lab: 784-10-10, T = 5, input rate 1 and hidden rate 0.25 -> ANN 15,900, SNN 78,750 FLOPs.
+    cost = run_cost({"hidden": [10], "T": 5, "encoder": "bernoulli"}, [1.0, 0.25, 0.1])
+    assert cost["ann_flops"] == 15_900 and cost["flops"] == 78_750
+    assert cost["synops"] == (784 * 1.0 * 10 + 10 * 0.25 * 10) * 5
+    # The image encoder's analog input is dense whatever its mean intensity.
+    assert run_cost({"hidden": [10], "T": 5, "encoder": "image"}, [0.13, 0.25, 0.1])["flops"] == 78_750
+    with pytest.raises(ValueError, match="firing_rates must give one rate per layer input"):
+        run_cost({"hidden": [10, 10], "T": 5}, [0.2, 0.1])
+
+
+def test_pareto_front_of_a_planted_set():
+    points = [{"id": "a", "synops": 10, "acc": 0.5}, {"id": "b", "synops": 20, "acc": 0.7},
+              {"id": "c", "synops": 20, "acc": 0.6},  # b beats it at the same cost
+              {"id": "d", "synops": 30, "acc": 0.65},  # b beats it, cheaper
+              {"id": "e", "synops": 40, "acc": 0.9}, {"id": "f", "synops": 5, "acc": 0.4},
+              {"id": "g", "synops": 10, "acc": 0.5}]  # an exact tie with a: the first is kept
+    assert [p["id"] for p in pareto_front(points)] == ["f", "a", "b", "e"]
+    assert [p["id"] for p in pareto_front(points, cost="synops", score="acc")][-1] == "e"
+    assert pareto_front([]) == []
+
+
+def record(run_id, acc, rates, **config):
+    best = {"epoch": 3, "test_acc": acc, "firing_rates": rates}
+    return RunRecord(id=run_id, config={"hidden": [10], "T": 5, "encoder": "bernoulli", **config}, config_hash="h",
+                     status=RunStatus.FINISHED, created_at=0.0, best_metrics=best, sweep_id="s1")
+
+
+def test_cost_rows_use_the_best_epoch_and_skip_runs_without_one():
+    rows = cost_rows([record("a", 0.8, [0.5, 0.2, 0.1]), RunRecord("b", {}, "h", RunStatus.QUEUED, 0.0)])
+    assert len(rows) == 1 and rows[0]["id"] == "a" and rows[0]["acc"] == 0.8 and rows[0]["sweep"] == "s1"
+    assert rows[0]["synops"] == (784 * 0.5 * 10 + 10 * 0.2 * 10) * 5
+
+
+def test_importance_finds_the_one_hyperparameter_that_drives_accuracy():
+    """A planted beta x T sweep where accuracy depends on T alone (plus noise of 0.2 points)."""
+    rnd = random.Random(0)
+    runs = [record(f"r{i}", 0.5 + 0.08 * [5, 10, 20, 50, 100].index(T) + rnd.uniform(-0.002, 0.002), [0.1, 0.1, 0.1],
+                   beta=beta, T=T)
+            for i, (beta, T) in enumerate((b, t) for b in (0.5, 0.7, 0.8, 0.9, 0.95, 0.99) for t in (5, 10, 20, 50, 100))]
+    result = {r["param"]: r for r in importance(importance_rows(runs, ["beta", "T"]), ["beta", "T"], n_boot=8)}
+    t, beta = result["T"], result["beta"]
+    assert t["low"] > 0.5 and t["share"] > 0.95  # shuffling T wrecks the fit
+    assert abs(beta["importance"]) < 0.05 and beta["low"] < 0.05 and beta["high"] < 0.1
+    with pytest.raises(ValueError, match="params must name two or more"):
+        importance([], ["beta"])
+    with pytest.raises(ValueError, match="at least 4 runs"):
+        importance(importance_rows(runs[:3], ["beta", "T"]), ["beta", "T"])
