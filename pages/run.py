@@ -4,7 +4,7 @@ import streamlit as st
 
 from webui import charts, connection
 from webui.launch_form import fmt_duration
-from webui.live import cursor_for
+from webui.live import cursor_for, progress_line
 from webui.run_labels import labeller
 from webui.tables import label
 from workers import service
@@ -27,8 +27,8 @@ if record is None:
     st.warning(f"No run with id `{run_id}`. It may have been deleted; pick another on the Runs page.")
     st.stop()
 
-st.caption(label(record.config, ["encoder", "loss", "T", "beta", "v_th", "z", "lr", "epochs", "batch_size",
-                                 "hidden", "seed"], record.id))
+st.caption(label(record.config, ["dataset", "train_limit", "test_limit", "encoder", "loss", "T", "beta", "v_th",
+                                 "z", "lr", "epochs", "batch_size", "hidden", "seed"], record.id))
 if record.pack_job and record.sweep_id:
     mates = [r.id for r in store.list_runs(sweep_id=record.sweep_id) if r.pack_job == record.pack_job]
     st.caption(f"Trains in one packed job with {len(mates) - 1} other run{'s' if len(mates) != 2 else ''} of sweep "
@@ -55,16 +55,17 @@ def live_view() -> None:
     b.metric("Worker", now.worker or "-")
     c.metric("Device", now.device or "-")
     d.metric("Duration", fmt_duration(now.duration))
-    progress = now.progress or {}
-    if progress:
-        st.progress(min(1.0, (progress.get("percent") or 0) / 100),
-                    text=f"epoch {progress.get('epoch')}/{now.config['epochs']} · batch {progress.get('batch')}"
-                         f"/{progress.get('batches')} · {progress.get('percent', 0):.0f}% · "
-                         f"ETA {fmt_duration(progress.get('eta_s'))}")
+    bar = progress_line(now.status.value, now.progress, now.config["epochs"],
+                        fmt_duration((now.progress or {}).get("eta_s")))
+    if bar is not None:
+        st.progress(bar[0], text=bar[1])
     if now.error:
-        st.error(now.error)
+        st.error(f"**This run {now.status.value}:** {now.error}", icon=":material/error:")
     st.caption(cursor.latest_text())
     epochs, n = cursor.epoch_list, now.config["epochs"]
+    if now.status in DONE_STATUSES and not cursor.batches and not epochs:
+        st.info(f"The run {now.status.value} before it recorded any metric: there is nothing to chart.")
+        return
     left, right = st.columns(2)
     left.plotly_chart(charts.train_loss_fig(cursor.batches, epochs, n), key="live_train_loss")
     right.plotly_chart(charts.epoch_fig(epochs, {"test_loss": "test loss", "train_loss": "train loss"},

@@ -295,6 +295,29 @@ def test_live_page_says_when_a_run_trains_in_a_pack(store):
     assert "packed job" not in texts(page("pages/run.py", run=solo))
 
 
+def test_live_page_stopped_runs_show_where_they_stopped_not_an_eta(store):
+    run_id = stored_run(store, RunConfig(epochs=10, T=5, dataset="fashion-mnist"), accs=(0.5,),
+                        status=RunStatus.RUNNING, batches=4)
+    store.set_fields(run_id, progress={"epoch": 9, "batch": 2, "batches": 4, "percent": 85.0, "eta_s": 10.0})
+    from workers import service
+
+    service.cancel_run(store.conn, run_id)
+    at = page("pages/run.py", run=run_id)
+    (bar,) = at.get("progress")
+    assert "ETA" not in bar.proto.text and bar.proto.text == "cancelled at epoch 9/10 · batch 2/4 · 85%"
+    assert "dataset=fashion-mnist" in texts(at)  # the caption names the data
+
+
+def test_live_page_failed_run_shows_its_error_instead_of_empty_charts(store):
+    run_id = store.create_run(RunConfig(epochs=2)).id
+    store.set_status(run_id, RunStatus.FAILED, started_at=time.time() - 7, finished_at=time.time(),
+                     worker="w-test", error="RuntimeError: CUDA is not available on this worker")
+    at = page("pages/run.py", run=run_id)
+    assert "CUDA is not available on this worker" in at.error[0].value
+    assert not at.get("plotly_chart") and not at.get("progress")
+    assert "failed before it recorded any metric" in texts(at)
+
+
 def test_live_page_unknown_run_says_so(store):
     at = page("pages/run.py", run="nosuchrun")
     assert "No run with id `nosuchrun`" in at.warning[0].value

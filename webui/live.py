@@ -38,6 +38,26 @@ class MetricCursor:
         return f"Latest: epoch {b['epoch']} · batch {b['batch']}/{b['batches']} · loss {b['loss']:.4f}"
 
 
+def progress_line(status: str, progress: dict | None, epochs: int, eta_text: str) -> tuple[float, str] | None:
+    """(fraction done, text) for the progress bar; an ETA only while the run is running.
+
+    A cancelled, failed or interrupted run says where it stopped; a finished one that it is done;
+    a queued one has no bar (None)."""
+    progress = progress or {}
+    if status == "finished":
+        return 1.0, f"finished: {epochs} epoch{'s' if epochs != 1 else ''}"
+    if not progress or status == "queued":
+        return None
+    fraction = min(1.0, (progress.get("percent") or 0) / 100)
+    where = f"epoch {progress.get('epoch')}/{epochs}"
+    if progress.get("batches"):
+        where += f" · batch {progress.get('batch')}/{progress.get('batches')}"
+    where += f" · {100 * fraction:.0f}%"
+    if status == "running":
+        return fraction, f"{where} · ETA {eta_text}"
+    return fraction, f"{status} at {where}"
+
+
 def cursor_for(state, run_id: str) -> MetricCursor:
     """The cursor kept in a session's state for `run_id` (one per run and session)."""
     key = f"metric_cursor_{run_id}"
