@@ -139,17 +139,12 @@ class Keys:
         return f"{PREFIX}sweep:{sweep_id}"
 
 
-    @staticmethod
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
 def _new_id() -> str:
     return uuid.uuid4().hex[:12]
-
-
 
 
 @dataclass(frozen=True)
@@ -520,18 +515,3 @@ class RunStore:
         """All sweeps, newest first."""
         ids = [_text(i) for i in self.conn.zrevrange(Keys.sweeps, 0, -1)]
         return [s for s in (self.get_sweep(i) for i in ids) if s is not None]
-
-
-        created = time.time()
-        pipe = self.conn.pipeline()
-            "settings": json.dumps(settings, sort_keys=True), "plan": json.dumps(plan, sort_keys=True),
-        })
-        pipe.execute()
-
-        """{"id", "created_at", "studies" ({study: sweep id}), "seeds", "settings", "plan"} or None."""
-        if not raw:
-            return None
-        data = {_text(k): _text(v) for k, v in raw.items()}
-        return {"id": data["id"], "created_at": float(data["created_at"]), "studies": json.loads(data["studies"]),
-                "seeds": int(data["seeds"]), "settings": json.loads(data["settings"]), "plan": json.loads(data["plan"])}
-
