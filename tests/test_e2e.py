@@ -183,7 +183,7 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     # Metric -> browser latency, on a run whose stream this test writes itself.
     fake = store.create_run(RunConfig(epochs=1, seed=99))
     store.set_status(fake.id, RunStatus.RUNNING, started_at=time.time(), worker="test", device="cpu")
-    store.renew_lease(fake.id, "test", ttl=120)  # so the worker's reaper leaves it alone
+    store.claim_lease(fake.id, "test", ttl=120)  # so the worker's reaper leaves it alone
     page.goto(f"{url}/run?run={fake.id}")
     page.get_by_text("No metrics yet.").wait_for()
     latencies = []

@@ -117,7 +117,7 @@ def test_checkpoint_cancel_lease_and_delete(store, redis_conn):
     assert not store.cancel_requested(run_id)
     store.request_cancel(run_id)
     assert store.cancel_requested(run_id)
-    store.renew_lease(run_id, "w1", ttl=10)
+    assert store.take_lease(run_id, "w1", ttl=10) is not None
     assert store.lease_holder(run_id) == "w1" and not store.claim_lease(run_id, "reaper", 5)
     store.set_status(run_id, RunStatus.RUNNING)
     assert store.active_run_ids() == [run_id]

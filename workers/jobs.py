@@ -3,7 +3,10 @@
 `train_run(run_id)` runs inside a work horse (see `workers.worker`). It
 
 - holds a lease on the run (a key with a short TTL, renewed by a thread) so that, if this
-  process dies, a live worker's reaper sees the run orphaned and requeues it;
+  process dies, a live worker's reaper sees the run orphaned and requeues it. Every write it
+  makes carries the lease's fence token and Redis checks it first: a horse that lost its lease
+  (Redis away longer than the TTL, the run requeued meanwhile) writes nothing more and stops
+  at its next batch, leaving the run to its new holder;
 - publishes batch-loss points (at most one per `SPIKEBOARD_METRIC_INTERVAL` seconds, 0.25 by
   default) and one entry per epoch into the run's metrics stream, and progress (epoch, batch,
   percent, ETA) into the record and `job.meta`;
@@ -18,6 +21,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -34,65 +38,78 @@ from snn_core.model import SNN
 from snn_core.recording import probe_indices, record, recording_to_dict
 from snn_core.training import BatchInfo, Callbacks, EpochMetrics, device_name, fit, fit_packed, resolve_device
 
+from .admission import check_run_id
 from .health_watch import HealthWatch
-from .service import connect, requeue_run
-from .store import DONE_STATUSES, RunStatus, RunStore
+from .service import connect, env_seconds, lease_ttl, requeue_run
+from .store import DONE_STATUSES, Fence, LeaseLost, RunStatus, RunStore
+
+log = logging.getLogger(__name__)
 
 # Set by SIGTERM in the work horse: finish the batch, checkpoint, hand the run back.
 STOP = threading.Event()
 
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {raw!r}")
-    return value
+__all__ = ["train_run", "train_pack", "Lease", "Publisher", "lease_ttl", "metric_interval", "STOP"]
 
 
 def metric_interval() -> float:
-    return _env_float("SPIKEBOARD_METRIC_INTERVAL", 0.25)
+    return env_seconds("SPIKEBOARD_METRIC_INTERVAL", 0.25)
 
 
-def lease_ttl() -> float:
-    return _env_float("SPIKEBOARD_LEASE_TTL", 15.0)
+class LeaseHeld(RuntimeError):
+    """Another work horse holds the run's lease: this one must not train it."""
 
 
 class Lease:
-    """Renews the run's lease from a thread, so a long batch or evaluation never lets it lapse."""
+    """The run's lease, renewed from a thread so a long batch or evaluation never lets it lapse.
+
+    `fence` goes with every write (see `store.Fence`). `lost` is set once a renewal finds the
+    lease taken by someone else; the horse then stops at its next batch without writing.
+    """
 
     def __init__(self, store: RunStore, run_id: str, holder: str, ttl: float):
         self.store, self.run_id, self.holder, self.ttl = store, run_id, holder, ttl
+        self.fence: Fence | None = None
+        self.lost = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
 
     def __enter__(self) -> "Lease":
-        self.store.renew_lease(self.run_id, self.holder, self.ttl)
+        self.fence = self.store.take_lease(self.run_id, self.holder, self.ttl)
+        if self.fence is None:
+            raise LeaseHeld(f"run {self.run_id} is being trained by {self.store.lease_holder(self.run_id)}")
         self._thread.start()
         return self
 
     def _loop(self) -> None:
         while not self._done.wait(self.ttl / 3):
             try:
-                self.store.renew_lease(self.run_id, self.holder, self.ttl)
-            except redis.ConnectionError:
-                continue  # Redis restarting: keep trying; the lease only lapses if we stay away
+                held = self.store.renew_lease(self.fence)
+            except redis.RedisError as exc:  # the patient connection waits out outages; anything else: retry
+                log.warning("run %s: could not renew its lease (%s); retrying", self.run_id, exc)
+                continue
+            if not held:
+                log.warning("run %s: lease lost to %s; this horse stops without writing",
+                            self.run_id, self.store.lease_holder(self.run_id))
+                self.lost.set()
+                return
 
     def __exit__(self, *exc) -> None:
         self._done.set()
         self._thread.join()
-        self.store.release_lease(self.run_id)
+        self.store.release_lease(self.fence)
 
 
 class Publisher:
-    """The `snn_core` callbacks of one run, writing into the store."""
+    """The `snn_core` callbacks of one run, writing into the store under the run's lease.
+
+    Once a write finds the lease lost (`LeaseLost`), or the lease thread says so, the publisher
+    writes nothing more and `should_stop` ends this run's training at its next batch.
+    """
 
     def __init__(self, store: RunStore, run_id: str, config: RunConfig, data: DataBundle,
-                 device: torch.device, job: rq.job.Job | None, best: dict | None):
+                 device: torch.device, job: rq.job.Job | None, best: dict | None, lease: Lease):
         self.store, self.run_id, self.config, self.job = store, run_id, config, job
+        self.lease, self.fence = lease, lease.fence
         self.interval = metric_interval()
         self.best = best
         self.last_sent = 0.0
@@ -104,10 +121,22 @@ class Publisher:
         self.probe_model = SNN(config).to(device)
         self.cancelled = False
         self.health = HealthWatch(store, run_id, config)  # spike health each epoch, and the stop rule
+        self.lost = False
 
     def callbacks(self) -> Callbacks:
         return Callbacks(on_batch_end=self.on_batch_end, on_epoch_end=self.on_epoch_end,
                          on_checkpoint=self.on_checkpoint, should_stop=self.should_stop)
+
+    def _write(self, write) -> None:
+        """Call `write()` unless the lease is lost; mark it lost when the write finds so."""
+        if self.lost or self.lease.lost.is_set():
+            self.lost = True
+            return
+        try:
+            write()
+        except LeaseLost as exc:
+            log.warning("%s; this horse stops without writing", exc)
+            self.lost = True
 
     def on_batch_end(self, info: BatchInfo) -> None:
         self.batches_this_session += 1
@@ -116,19 +145,22 @@ class Publisher:
             return
         self.last_sent = now
         step = (info.epoch - 1) * info.batches + info.batch
-        self.store.append_metric(self.run_id, "batch", {
-            "epoch": info.epoch, "batch": info.batch, "batches": info.batches, "step": step,
-            "loss": info.loss, "time": time.time(),
-        })
         total = self.config.epochs * info.batches
         rate = self.batches_this_session / max(now - self.started, 1e-9)
-        self.publish_progress({
-            "epoch": info.epoch, "batch": info.batch, "batches": info.batches,
-            "percent": round(100.0 * step / total, 2), "eta_s": round((total - step) / rate, 1),
-        })
+
+        def write():
+            self.store.append_metric(self.run_id, "batch", {
+                "epoch": info.epoch, "batch": info.batch, "batches": info.batches, "step": step,
+                "loss": info.loss, "time": time.time(),
+            }, fence=self.fence)
+            self.publish_progress({
+                "epoch": info.epoch, "batch": info.batch, "batches": info.batches,
+                "percent": round(100.0 * step / total, 2), "eta_s": round((total - step) / rate, 1),
+            })
+        self._write(write)
 
     def publish_progress(self, progress: dict[str, Any]) -> None:
-        self.store.update_progress(self.run_id, progress)
+        self.store.update_progress(self.run_id, progress, fence=self.fence)
         if self.job is not None:
             self.job.meta["progress"] = progress
             self.job.save_meta()
@@ -138,28 +170,36 @@ class Publisher:
         health = self.health.observe(metrics)
         if health is not None:
             data["health"] = health
-        self.store.append_metric(self.run_id, "epoch", data)
-        if self.best is None or data["test_acc"] >= self.best["test_acc"]:
-            self.best = data
-        self.store.set_fields(self.run_id, last_metrics=data, best_metrics=self.best, health=health)
+
+        def write():
+            self.store.append_metric(self.run_id, "epoch", data, fence=self.fence)
+            if self.best is None or data["test_acc"] >= self.best["test_acc"]:
+                self.best = data
+            self.store.set_fields(self.run_id, fence=self.fence, last_metrics=data, best_metrics=self.best,
+                                  health=health)
+        self._write(write)
 
     def on_checkpoint(self, state: dict[str, Any]) -> None:
-        # Probes first: a checkpoint in Redis promises that everything up to it is there.
-        if state["batch"] == 0 and state["epoch"] > 0:  # an epoch boundary, not a mid-epoch stop
-            self.probe_model.load_state_dict(state["model"])
-            rec = record(self.probe_model, self.probe_images, self.probe_labels, self.config, seed=state["epoch"])
-            self.store.save_probes(self.run_id, state["epoch"],
-                                   recording_to_dict(rec, state["epoch"], self.config.encoder.value))
-        self.store.save_checkpoint(self.run_id, ckpt_io.to_bytes(state))
+        def write():
+            # Probes first: a checkpoint in Redis promises that everything up to it is there.
+            if state["batch"] == 0 and state["epoch"] > 0:  # an epoch boundary, not a mid-epoch stop
+                self.probe_model.load_state_dict(state["model"])
+                rec = record(self.probe_model, self.probe_images, self.probe_labels, self.config,
+                             seed=state["epoch"])
+                self.store.save_probes(self.run_id, state["epoch"],
+                                       recording_to_dict(rec, state["epoch"], self.config.encoder.value),
+                                       fence=self.fence)
+            self.store.save_checkpoint(self.run_id, ckpt_io.to_bytes(state), fence=self.fence)
+        self._write(write)
 
     def announce_resume(self, resume: dict[str, Any]) -> None:
         """Publish what a checkpoint we resume from holds, and say where training picks up."""
         self.backfill(resume["history"])
-        self.publish_progress({
+        self._write(lambda: self.publish_progress({
             "epoch": resume["epoch"] + 1, "batch": resume["batch"], "batches": None,
             "percent": round(100.0 * resume["epoch"] / self.config.epochs, 2), "eta_s": None,
             "resumed_from": {"epoch": resume["epoch"], "batch": resume["batch"]},
-        })
+        }))
 
     def backfill(self, history: list[dict[str, Any]]) -> None:
         """Publish epochs a checkpoint holds but the stream lacks (the worker died between the two)."""
@@ -171,7 +211,9 @@ class Publisher:
     def should_stop(self) -> bool:
         if self.store.cancel_requested(self.run_id):
             self.cancelled = True
-        return self.cancelled or self.health.stop_reason is not None or STOP.is_set()
+        if self.lease.lost.is_set():
+            self.lost = True
+        return self.cancelled or self.lost or self.health.stop_reason is not None or STOP.is_set()
 
 
 def torch_threads() -> int:
@@ -187,10 +229,15 @@ def _set_threads() -> None:
     torch.set_num_threads(torch_threads())
 
 
+def _horse_name() -> str:
+    return os.environ.get("RQ_WORKER_ID") or f"pid-{os.getpid()}"
+
+
 def train_run(run_id: str) -> dict[str, Any]:
     """Train run `run_id` to its configured epochs (or until cancelled or stopped)."""
+    check_run_id(run_id)
     job = rq.get_current_job()
-    conn = job.connection if job is not None else connect()
+    conn = job.connection if job is not None else connect(patient=True)
     store = RunStore(conn)
     record = store.get_run(run_id)
     if record is None or record.status in DONE_STATUSES:
@@ -200,29 +247,49 @@ def train_run(run_id: str) -> dict[str, Any]:
         return {"run_id": run_id, "status": RunStatus.CANCELLED.value}
     _set_threads()
 
-    worker = os.environ.get("RQ_WORKER_ID") or f"pid-{os.getpid()}"
-    with Lease(store, run_id, worker, lease_ttl()):
-        try:
-            return _train(store, run_id, record.run_config(), record.started_at, record.best_metrics, worker, job)
-        except Exception as exc:
-            store.set_status(run_id, RunStatus.FAILED, finished_at=time.time(), error=f"{type(exc).__name__}: {exc}")
-            raise
+    worker = _horse_name()
+    try:
+        with Lease(store, run_id, worker, lease_ttl()) as lease:
+            record = store.get_run(run_id)  # as it is now that we hold the lease
+            if record is None or record.status in DONE_STATUSES:
+                return {"run_id": run_id, "skipped": record.status.value if record else "deleted"}
+            try:
+                return _train(store, run_id, record.run_config(), record.started_at, record.best_metrics, worker,
+                              job, lease)
+            except LeaseLost as exc:
+                log.warning("%s; this horse stops without writing", exc)
+                return {"run_id": run_id, "status": "lease lost"}
+            except Exception as exc:
+                _fail(store, lease.fence, run_id, exc)
+                raise
+    except LeaseHeld as exc:
+        log.warning("%s; not training it twice", exc)
+        return {"run_id": run_id, "skipped": str(exc)}
+
+
+def _fail(store: RunStore, fence: Fence | None, run_id: str, exc: Exception) -> None:
+    """Mark a run failed by `exc`, unless its lease has gone to another horse meanwhile."""
+    try:
+        store.set_status(run_id, RunStatus.FAILED, fence=fence, finished_at=time.time(),
+                         error=f"{type(exc).__name__}: {exc}")
+    except LeaseLost:
+        log.warning("run %s: %s, but its lease has moved on; leaving it to its holder", run_id, exc)
 
 
 def _train(store: RunStore, run_id: str, config: RunConfig, started_at: float | None, best: dict | None,
-           worker: str, job: rq.job.Job | None) -> dict[str, Any]:
+           worker: str, job: rq.job.Job | None, lease: Lease) -> dict[str, Any]:
     device = resolve_device(config.device)
-    store.set_status(run_id, RunStatus.RUNNING, started_at=started_at or time.time(), worker=worker,
-                     device=device_name(device), error=None)
+    store.set_status(run_id, RunStatus.RUNNING, fence=lease.fence, started_at=started_at or time.time(),
+                     worker=worker, device=device_name(device), error=None)
     data = load_data(config.dataset, config.data_dir, device, config.train_limit, config.test_limit)
-    publisher = Publisher(store, run_id, config, data, device, job, best)
+    publisher = Publisher(store, run_id, config, data, device, job, best, lease)
 
     resume = _load_resume(store, run_id)
     if resume is not None:
         publisher.announce_resume(resume)
     result = fit(config, publisher.callbacks(), data=data, resume=resume)
     status = _finish(store, run_id, publisher, result.stopped)
-    return {"run_id": run_id, "status": status.value, "epochs": len(result.history)}
+    return {"run_id": run_id, "status": status, "epochs": len(result.history)}
 
 
 def _load_resume(store: RunStore, run_id: str) -> dict[str, Any] | None:
@@ -230,30 +297,38 @@ def _load_resume(store: RunStore, run_id: str) -> dict[str, Any] | None:
     return ckpt_io.from_bytes(blob) if blob is not None else None
 
 
-def _finish(store: RunStore, run_id: str, publisher: "Publisher", stopped: bool) -> RunStatus:
-    """Write a run's final status after `fit` returned."""
+def _finish(store: RunStore, run_id: str, publisher: "Publisher", stopped: bool) -> str:
+    """Write a run's final status after `fit` returned ("lease lost" if it is no longer ours to write)."""
+    if publisher.lost:
+        return "lease lost"
     if publisher.cancelled or store.cancel_requested(run_id):
         status = RunStatus.CANCELLED
-    elif stopped and publisher.health.stop_reason is not None:  # its stop rule ended it early: done, not requeued
-        store.set_status(run_id, RunStatus.STOPPED, finished_at=time.time(), stop_reason=publisher.health.stop_reason)
-        return RunStatus.STOPPED
+    elif stopped and publisher.health.stop_reason is not None:
+        status = RunStatus.STOPPED  # its stop rule ended it early: done, not requeued
     elif stopped:
         status = RunStatus.INTERRUPTED  # the worker requeues it once this horse has exited
     else:
         status = RunStatus.FINISHED
-    store.set_status(run_id, status, finished_at=None if status is RunStatus.INTERRUPTED else time.time())
-    return status
+    try:
+        store.set_status(run_id, status, fence=publisher.fence, stop_reason=publisher.health.stop_reason,
+                         finished_at=None if status is RunStatus.INTERRUPTED else time.time())
+    except LeaseLost as exc:
+        log.warning("%s; its end is left to its holder", exc)
+        return "lease lost"
+    return status.value
 
 
 def train_pack(run_ids: list[str]) -> dict[str, Any]:
     """Train a sweep's compatible runs as one packed model (`snn_core.training.fit_packed`).
 
     Each run still gets its own lease, metrics stream, record, checkpoints and probes, and a
-    cancel stops only that member. Checkpoints are in the solo format, so a run of a pack
-    whose worker dies is requeued and resumed on its own, like any other run.
+    cancel (or a lost lease) stops only that member. Checkpoints are in the solo format, so a
+    run of a pack whose worker dies is requeued and resumed on its own, like any other run.
     """
+    for run_id in run_ids:
+        check_run_id(run_id)
     job = rq.get_current_job()
-    conn = job.connection if job is not None else connect()
+    conn = job.connection if job is not None else connect(patient=True)
     store = RunStore(conn)
     live = []
     for run_id in run_ids:
@@ -273,29 +348,52 @@ def train_pack(run_ids: list[str]) -> dict[str, Any]:
         return {"run_ids": run_ids, "requeued": [r.id for r in live]}
     _set_threads()
 
-    worker = os.environ.get("RQ_WORKER_ID") or f"pid-{os.getpid()}"
-    configs = [r.run_config() for r in live]
-    with contextlib.ExitStack() as leases:
+    worker = _horse_name()
+    with contextlib.ExitStack() as stack:
+        leases = []
         for record in live:
-            leases.enter_context(Lease(store, record.id, worker, lease_ttl()))
+            try:
+                leases.append(stack.enter_context(Lease(store, record.id, worker, lease_ttl())))
+            except LeaseHeld as exc:
+                log.warning("%s; the pack trains without it", exc)
+                leases.append(None)
+        members = [(r, lease) for r, lease in zip(live, leases) if lease is not None]
+        if not members:
+            return {"run_ids": run_ids, "skipped": "all held by other horses"}
+        configs = [r.run_config() for r, _ in members]
+        if len(members) == 1:
+            record, lease = members[0]
+            try:
+                return _train(store, record.id, configs[0], record.started_at, record.best_metrics, worker, job,
+                              lease)
+            except LeaseLost:
+                return {"run_ids": run_ids, "status": "lease lost"}
+            except Exception as exc:
+                _fail(store, lease.fence, record.id, exc)
+                raise
+        resumes = [_load_resume(store, r.id) for r, _ in members]
+        publishers = []
         try:
             device = resolve_device(configs[0].device)
-            for record in live:
-                store.set_status(record.id, RunStatus.RUNNING, started_at=record.started_at or time.time(),
+            for record, lease in members:
+                store.set_status(record.id, RunStatus.RUNNING, fence=lease.fence,
+                                 started_at=record.started_at or time.time(),
                                  worker=worker, device=device_name(device), error=None)
             lead = configs[0]
             data = load_data(lead.dataset, lead.data_dir, device, lead.train_limit, lead.test_limit)
-            publishers = [Publisher(store, r.id, c, data, device, job if i == 0 else None, r.best_metrics)
-                          for i, (r, c) in enumerate(zip(live, configs))]
+            publishers = [Publisher(store, r.id, c, data, device, job if i == 0 else None, r.best_metrics, lease)
+                          for i, ((r, lease), c) in enumerate(zip(members, configs))]
             if resumes[0] is not None:
                 for publisher, resume in zip(publishers, resumes):
                     publisher.announce_resume(resume)
             results = fit_packed(configs, [p.callbacks() for p in publishers], data=data,
                                  resumes=resumes if resumes[0] is not None else None)
         except Exception as exc:
-            for record in live:
-                store.set_status(record.id, RunStatus.FAILED, finished_at=time.time(),
-                                 error=f"{type(exc).__name__}: {exc}")
+            for record, lease in members:
+                if not isinstance(exc, LeaseLost):
+                    _fail(store, lease.fence, record.id, exc)
+            if isinstance(exc, LeaseLost):
+                return {"run_ids": run_ids, "status": "lease lost"}
             raise
-        statuses = {r.id: _finish(store, r.id, p, res.stopped).value for r, p, res in zip(live, publishers, results)}
+        statuses = {r.id: _finish(store, r.id, p, res.stopped) for (r, _), p, res in zip(members, publishers, results)}
     return {"run_ids": run_ids, "statuses": statuses}

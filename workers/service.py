@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
+import re
 import statistics
 import time
 from dataclasses import dataclass, fields
@@ -22,13 +24,14 @@ from rq import Queue, Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
-from rq.registry import StartedJobRegistry
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from snn_core.config import RunConfig, pack_groups
+from snn_core.limits import ENV_NAMES, check_data_dir, current_limits, largest_pack
 from snn_core.health import StopRule
 
-from .store import DONE_STATUSES, RunRecord, RunStatus, RunStore
+from .store import DONE_STATUSES, Fence, RunRecord, RunStatus, RunStore
 
 QUEUE = "spikeboard"
 JOB_FUNCTION = "workers.jobs.train_run"
@@ -45,21 +48,84 @@ FALLBACK_SAMPLE_STEPS_PER_S = 500_000.0
 PACK_MEMBER_COST = 0.35
 EVAL_SPEEDUP = 3.0  # evaluation runs forward only
 
+_log = logging.getLogger(__name__)
 
-PATIENT_RETRIES = 20  # with backoff capped at 2 s: about 30 s of Redis being away
+
+class PatientRetry(Retry):
+    """Retry a command for as long as Redis is away (backoff capped at 2 s), saying so in the log.
+
+    Workers use it: an outage of any length pauses them instead of failing a run or ending the
+    worker. `last_outage_end()` tells the reaper when Redis last came back (see `workers.worker`).
+    """
+
+    log_every_s = 30.0
+    _last_failure = float("-inf")  # monotonic time of the latest failed attempt in this process
+
+    def __init__(self, where: str):
+        super().__init__(ExponentialBackoff(cap=2.0, base=0.05), -1)
+        self.where = where
+
+    def call_with_retry(self, do, fail, is_retryable=None, with_failure_count=False):
+        state = {"since": None, "logged": 0.0}
+
+        def attempt():
+            result = do()
+            if state["since"] is not None:
+                _log.warning("Redis at %s is back after %.1f s", self.where, time.monotonic() - state["since"])
+            return result
+
+        def failed(error, *count):
+            now = time.monotonic()
+            PatientRetry._last_failure = now
+            if state["since"] is None:
+                state["since"] = now
+            if now - state["logged"] >= self.log_every_s:
+                state["logged"] = now
+                _log.warning("Redis at %s is unreachable (%s); waiting for it (retrying every <= 2 s)",
+                             self.where, error)
+            return fail(error, *count) if count else fail(error)
+
+        return super().call_with_retry(attempt, failed, is_retryable, with_failure_count)
+
+
+def last_outage_end() -> float:
+    """Monotonic time of this process's latest failed Redis attempt (-inf if none failed)."""
+    return PatientRetry._last_failure
+
+
+def redact(url: str) -> str:
+    """`url` with its password replaced by ***, for logs and messages."""
+    return re.sub(r"(redis[s]?://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def connect(url: str | None = None, *, patient: bool = False) -> redis.Redis:
     """A bytes-returning connection to `url`, else $REDIS_URL, else redis://localhost:6379/0.
 
-    `patient` (workers): commands retry for about 30 s, so a Redis restart pauses a run instead
-    of failing it. The web side stays impatient: it says at once that Redis is unreachable.
+    `patient` (workers): commands wait for Redis however long it is away (`PatientRetry`), so an
+    outage pauses a run instead of failing it. The web side stays impatient: it says at once that
+    Redis is unreachable.
     """
+    url = url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
     kwargs: dict[str, Any] = {}
     if patient:
-        kwargs["retry"] = Retry(ExponentialBackoff(cap=2.0, base=0.05), PATIENT_RETRIES)
-    return redis.Redis.from_url(url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
-                                health_check_interval=30, **kwargs)
+        kwargs["retry"] = PatientRetry(redact(url))
+    return redis.Redis.from_url(url, health_check_interval=30, **kwargs)
+
+
+def env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number > 0, got {raw!r}")
+    return value
+
+
+def lease_ttl() -> float:
+    """$SPIKEBOARD_LEASE_TTL: seconds a run's lease lasts unless its horse renews it (15)."""
+    return env_seconds("SPIKEBOARD_LEASE_TTL", 15.0)
 
 
 def queue(conn: redis.Redis, name: str = QUEUE) -> Queue:
@@ -79,11 +145,14 @@ class SweepResult:
 
 
 def _as_config(config: RunConfig | dict) -> RunConfig:
-    if isinstance(config, RunConfig):
-        return config
+    """The submitted config, validated (with this process's limits) and with a data_dir the
+    operator allows: "" (the worker's own SPIKEBOARD_DATA_DIR) or inside SPIKEBOARD_DATA_ROOTS."""
     if isinstance(config, dict):
-        return RunConfig.from_dict(config)
-    raise ValueError(f"config must be a RunConfig or a dict, got {type(config).__name__}")
+        config = RunConfig.from_dict(config)
+    elif not isinstance(config, RunConfig):
+        raise ValueError(f"config must be a RunConfig or a dict, got {type(config).__name__}")
+    check_data_dir(config.data_dir)
+    return config
 
 
 def _enqueue(conn: redis.Redis, run_id: str, at_front: bool = False) -> None:
@@ -104,11 +173,8 @@ def _register(store: RunStore, config: RunConfig | dict, force: bool, sweep_id: 
               stop_rule: dict | None = None) -> SubmitResult:
     """The run record for `config`: an identical finished, running or queued run unless `force`."""
     config = _as_config(config)  # validates: nothing reaches Redis for a bad config
-    if not force:
-        existing = store.find_by_hash(config.config_hash())
-        if existing is not None and existing.status in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.QUEUED):
-            return SubmitResult(existing, False)
-    return SubmitResult(store.create_run(config, sweep_id=sweep_id, tags=tags, stop_rule=stop_rule), True)
+    record, created = store.create_or_reuse(config, sweep_id=sweep_id, tags=tags, stop_rule=stop_rule, force=force)
+    return SubmitResult(record, created)  # the hash is claimed atomically: concurrent submits make one run
 
 
 def submit_run(conn: redis.Redis, config: RunConfig | dict, *, force: bool = False, sweep_id: str | None = None,
@@ -148,24 +214,43 @@ def sweep_configs(base: RunConfig, axes: dict[str, list]) -> list[RunConfig]:
     """The cartesian product of one or two axes over `base`; bad values raise before anything is queued."""
     known = {f.name for f in fields(RunConfig)}
     if not isinstance(axes, dict) or not 1 <= len(axes) <= 2:
-        raise ValueError(f"axes must name one or two fields, got {axes!r}")
+        raise ValueError(f"axes must name one or two fields, got {str(axes)[:200]!r}")
     for name, values in axes.items():
-        if name not in known:
-            raise ValueError(f"sweep field must be a RunConfig field, got {name!r}")
+        if not isinstance(name, str) or name not in known:
+            raise ValueError(f"sweep field must be a RunConfig field, got {str(name)[:80]!r}")
         if not isinstance(values, (list, tuple)) or not values:
-            raise ValueError(f"sweep values for {name} must be a non-empty list, got {values!r}")
+            raise ValueError(f"sweep values for {name} must be a non-empty list, got {str(values)[:200]!r}")
+    if not isinstance(base, RunConfig):
+        raise ValueError(f"base must be a RunConfig, got {type(base).__name__}")
+    size = 1
+    for values in axes.values():
+        size *= len(values)
+    most = current_limits().max_sweep
+    if size > most:
+        shape = " x ".join(f"{len(v)} {n}" for n, v in axes.items())
+        raise ValueError(f"sweep would make {size} runs ({shape}), more than {most} ({ENV_NAMES['max_sweep']})")
     names = list(axes)
     configs: list[RunConfig] = []
     for combo in itertools.product(*(axes[n] for n in names)):
         changes = dict(zip(names, combo))
         try:
-            configs.append(base.replace(**changes))
+            configs.append(_as_config(base.replace(**changes)))
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"sweep value {changes!r} is invalid: {exc}") from None
+            raise ValueError(f"sweep value {str(changes)[:200]} is invalid: {exc}") from None
     hashes = [c.config_hash() for c in configs]
     if len(set(hashes)) != len(hashes):
         raise ValueError(f"sweep axes repeat a value: {axes!r}")
     return configs
+
+
+def _packs_that_fit(configs: list[RunConfig]) -> list[list[int]]:
+    """`pack_groups` with each pack cut down until its memory estimate is within the limit."""
+    limits = current_limits()
+    out = []
+    for group in pack_groups(configs, max_pack_size()):
+        step = largest_pack(configs[group[0]], limits, len(group))
+        out += [group[i : i + step] for i in range(0, len(group), step)]
+    return out
 
 
 def submit_sweep(conn: redis.Redis, base: RunConfig, axes: dict[str, list], *, force: bool = False,
@@ -179,7 +264,7 @@ def submit_sweep(conn: redis.Redis, base: RunConfig, axes: dict[str, list], *, f
     results = [_register(store, c, force, sweep_id, (), rule) for c in configs]
     store.set_sweep_runs(sweep_id, [r.record.id for r in results])
     new = [r.record for r in results if r.created]
-    groups = pack_groups([r.run_config() for r in new], max_pack_size()) if packed else [[i] for i in range(len(new))]
+    groups = _packs_that_fit([r.run_config() for r in new]) if packed else [[i] for i in range(len(new))]
     for group in groups:
         if len(group) == 1:
             _enqueue(conn, new[group[0]].id)
@@ -188,16 +273,19 @@ def submit_sweep(conn: redis.Redis, base: RunConfig, axes: dict[str, list], *, f
     return SweepResult(sweep_id, results)
 
 
-def requeue_run(conn: redis.Redis, run_id: str) -> None:
-    """Put an interrupted or orphaned run back on the queue (in front); it resumes from its checkpoint."""
+def requeue_run(conn: redis.Redis, run_id: str, fence: Fence | None = None) -> None:
+    """Put an interrupted or orphaned run back on the queue (in front); it resumes from its checkpoint.
+
+    `fence`: the claim on the run's lease of whoever requeues it (LeaseLost if it was lost)."""
     store = RunStore(conn)
-    store.set_status(run_id, RunStatus.QUEUED, pack_job="")  # from now on it trains alone
+    store.set_status(run_id, RunStatus.QUEUED, fence=fence, pack_job="")  # from now on it trains alone
     # A dead worker's entry for this job would later be "cleaned up" by RQ as abandoned,
-    # marking the new job (same id) failed; drop it now.
+    # marking the new job (same id) failed; drop it now, and its entry among the failed.
     registry = StartedJobRegistry(QUEUE, connection=conn, serializer=JSONSerializer)
     for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
         if job_id == run_id:
             conn.zrem(registry.key, f"{job_id}:{execution_id}")
+    conn.zrem(FailedJobRegistry(QUEUE, connection=conn, serializer=JSONSerializer).key, run_id)
     _enqueue(conn, run_id, at_front=True)
 
 
@@ -235,10 +323,14 @@ def delete_run(conn: redis.Redis, run_id: str) -> None:
 
 # -- export / import -----------------------------------------------------------------
 
-def export_runs(conn: redis.Redis, fmt: str = "jsonl") -> str:
-    """All runs, newest first: JSON lines (records with epoch history) or CSV (one flat row per run)."""
+def export_runs(conn: redis.Redis, fmt: str = "jsonl", run_ids: list[str] | None = None) -> str:
+    """All runs (or those of `run_ids`), newest first: JSON lines (records with epoch history) or
+    CSV (one flat row per run)."""
     store = RunStore(conn)
     records = store.list_runs()
+    if run_ids is not None:
+        wanted = set(run_ids)
+        records = [r for r in records if r.id in wanted]
     if fmt == "jsonl":
         lines = []
         for r in records:

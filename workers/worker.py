@@ -1,6 +1,14 @@
 """The RQ worker that trains runs, and the reaper that rescues runs whose worker died.
 
-`SpikeboardWorker` is RQ's forking `Worker` with three additions:
+`SpikeboardWorker` is RQ's forking `Worker` with these additions:
+
+- Only Spikeboard's own jobs run (`workers.admission`): anything else dequeued is refused
+  before RQ imports its function, marked failed with the reason, logged, and recorded in
+  the store (`RunStore.refused_jobs`, `python -m workers refused`).
+- A horse killed alone (the OOM killer, say) has its run resumed from its checkpoint, up to
+  `SPIKEBOARD_MAX_RESUMES` (3) times, then failed with how often and by which signal.
+- Redis away: its connection waits however long (`service.PatientRetry`), and after Redis is
+  back the reaper holds off for one lease TTL, so live horses retake their leases first.
 
 - SIGTERM/SIGINT (warm shutdown) is passed on to the work horse, which finishes its batch,
   checkpoints and marks the run `interrupted`; once the horse exits the worker requeues the
@@ -27,8 +35,9 @@ import redis
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from .service import PACK_JOB_PREFIX, QUEUE, requeue_run
-from .store import RunStatus, RunStore
+from .admission import describe, refusal_reason
+from .service import QUEUE, last_outage_end, lease_ttl, requeue_run
+from .store import Fence, RunStatus, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +56,36 @@ def reap_interval() -> float:
     return value
 
 
-def reap(conn: redis.Redis, claimer: str) -> list[str]:
-    """Requeue (or mark cancelled) active runs nobody holds a lease on; returns their ids."""
+def max_resumes() -> int:
+    """$SPIKEBOARD_MAX_RESUMES: how often a run whose horse was killed alone is resumed (3)."""
+    raw = os.environ.get("SPIKEBOARD_MAX_RESUMES", "3")
+    if not raw.isdigit():
+        raise ValueError(f"SPIKEBOARD_MAX_RESUMES must be an integer >= 0, got {raw!r}")
+    return int(raw)
+
+
+def reap(conn: redis.Redis, claimer: str, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Requeue (or mark cancelled) active runs nobody holds a lease on; returns their ids.
+
+    `skip`: runs this worker's own live horse is training (it retakes a lapsed lease itself).
+    """
     store = RunStore(conn)
     rescued = []
     for run_id in store.active_run_ids():
-        if store.lease_holder(run_id) is not None:
+        if run_id in skip or store.lease_holder(run_id) is not None:
             continue
-        if not store.claim_lease(run_id, f"reaper:{claimer}", CLAIM_TTL_S):
+        claim = store.claim_lease(run_id, f"reaper:{claimer}", CLAIM_TTL_S)
+        if claim is None:
             continue  # another reaper got there first
         record = store.get_run(run_id)
         if record is None or record.status not in (RunStatus.RUNNING, RunStatus.INTERRUPTED):
-            store.release_lease(run_id)  # it ended between our reads
+            store.release_lease(claim)  # it ended between our reads
             continue
         if store.cancel_requested(run_id):
-            store.set_status(run_id, RunStatus.CANCELLED, finished_at=time.time())
+            store.set_status(run_id, RunStatus.CANCELLED, fence=claim, finished_at=time.time())
         else:
             log.warning("run %s was %s with no live worker; requeueing it to resume", run_id, record.status.value)
-            requeue_run(conn, run_id)
+            requeue_run(conn, run_id, fence=claim)
         rescued.append(run_id)
     return rescued
 
@@ -91,6 +112,8 @@ class SpikeboardWorker(Worker):
         super().__init__(list(queues), connection=connection, serializer=JSONSerializer, **kwargs)
         self._last_reaped = 0.0
         self._graceful_since: float | None = None
+        self._horse_status: int | None = None
+        self._horse_runs: frozenset[str] = frozenset()
 
     # -- shutdown ------------------------------------------------------------------
 
@@ -117,32 +140,98 @@ class SpikeboardWorker(Worker):
             return
         super().request_force_stop(signum, frame)
 
+    # -- admission -------------------------------------------------------------------
+
     def execute_job(self, job, queue) -> None:
-        super().execute_job(job, queue)
-        run_ids = job.args[0] if job.id.startswith(PACK_JOB_PREFIX) and job.args else [job.id]
+        reason = refusal_reason(job)
+        if reason is not None:
+            self._refuse(job, queue, reason)
+            return
+        run_ids = job.args[0] if job.func_name.endswith(".train_pack") else [job.args[0]]
+        self._horse_status, self._horse_runs = None, frozenset(run_ids)
+        try:
+            super().execute_job(job, queue)
+        finally:
+            self._horse_runs = frozenset()
         for run_id in run_ids:
             self._settle(run_id)
 
+    def perform_job(self, job, queue) -> bool:
+        reason = refusal_reason(job)  # again in the horse, should anything reach it another way
+        if reason is not None:
+            self.log.error("Worker %s: horse refusing job %s: %s", self.name, job.id, reason)
+            os._exit(3)
+        return super().perform_job(job, queue)
+
+    def _refuse(self, job, queue, reason: str) -> None:
+        """Fail `job` without running it (RQ's own bookkeeping for a failed job), log and record it."""
+        self.log.error("Worker %s: REFUSED job %s: %s; it was not run", self.name, job.id, reason)
+        job.webhooks = []  # a refused job calls nobody either
+        RunStore(self.connection).record_refused_job(
+            {**describe(job), "reason": reason, "worker": self.name, "at": time.time()})
+        self.prepare_execution(job)
+        self.prepare_job_execution(job, remove_from_intermediate_queue=len(self.queues) == 1)
+        self.handle_job_failure(job, queue, exc_string=f"refused by Spikeboard worker {self.name}: {reason}")
+        self.set_state("idle")
+
+    # -- after the horse ------------------------------------------------------------------
+
+    def wait_for_horse(self):
+        pid, status, rusage = super().wait_for_horse()
+        if pid:
+            self._horse_status = status
+        return pid, status, rusage
+
+    def _horse_death(self) -> str:
+        status = self._horse_status
+        if status is not None and os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            return f"signal {number} ({signal.Signals(number).name})"
+        if status is not None and os.WIFEXITED(status):
+            return f"exit status {os.WEXITSTATUS(status)}"
+        return "an unknown cause"
+
     def _settle(self, run_id: str) -> None:
-        """After the horse exits: requeue an interrupted run; close one the horse could not."""
+        """After the horse exits: requeue an interrupted run; close or resume one the horse could not.
+
+        Only while this worker's horse was the last to hold the run's lease: a run that another
+        worker took over (this horse lost its lease while Redis was away) is left to it.
+        """
         store = RunStore(self.connection)
+        claim = store.take_over_lease(run_id, self.name, CLAIM_TTL_S)
+        if claim is None:
+            return
         record = store.get_run(run_id)
         if record is None:
+            store.release_lease(claim)
             return
-        if store.lease_holder(run_id) == self.name:
-            store.release_lease(run_id)  # the horse is gone; its lease would only delay the requeue
         if record.status is RunStatus.RUNNING:  # the horse was killed before writing its end
             if store.cancel_requested(run_id):
-                store.set_status(run_id, RunStatus.CANCELLED, finished_at=time.time())
+                store.set_status(run_id, RunStatus.CANCELLED, fence=claim, finished_at=time.time())
             elif self._stop_requested:
-                store.set_status(run_id, RunStatus.INTERRUPTED)
-            else:
-                store.set_status(run_id, RunStatus.FAILED, finished_at=time.time(),
-                                 error="the work horse died before the run ended (killed, or out of memory?)")
+                store.set_status(run_id, RunStatus.INTERRUPTED, fence=claim)
+            elif self._resume_after_death(store, run_id, claim):
+                return
             record = store.get_run(run_id)
-        if record.status is RunStatus.INTERRUPTED and store.claim_lease(run_id, f"worker:{self.name}", CLAIM_TTL_S):
-            requeue_run(self.connection, run_id)
+        if record.status is RunStatus.INTERRUPTED:
+            requeue_run(self.connection, run_id, fence=claim)
             self.log.info("Worker %s: run %s checkpointed and requeued", self.name, run_id)
+        else:
+            store.release_lease(claim)
+
+    def _resume_after_death(self, store: RunStore, run_id: str, claim: Fence) -> bool:
+        """The horse died alone: requeue the run to resume from its checkpoint, or fail it past the limit."""
+        deaths, limit, cause = store.count_horse_death(run_id, claim), max_resumes(), self._horse_death()
+        if deaths <= limit:
+            self.log.warning("Worker %s: the horse training run %s died (%s); resuming it from its checkpoint "
+                             "(%d of %d resumes)", self.name, run_id, cause, deaths, limit)
+            requeue_run(self.connection, run_id, fence=claim)
+            return True
+        self.log.error("Worker %s: run %s failed: its horse died %d times", self.name, run_id, deaths)
+        store.set_status(run_id, RunStatus.FAILED, fence=claim, finished_at=time.time(),
+                         error=f"the work horse was killed {deaths} times (last by {cause}; out of memory?); "
+                               f"resumed {limit} times from its checkpoint (SPIKEBOARD_MAX_RESUMES={limit})")
+        return False
 
     # -- reaping, idle or busy -------------------------------------------------------
 
@@ -170,7 +259,10 @@ class SpikeboardWorker(Worker):
         if not self._reap_due():
             return
         self._last_reaped = time.monotonic()
+        since_outage = time.monotonic() - last_outage_end()
+        if since_outage < lease_ttl():
+            return  # Redis was away just now: give live horses one lease TTL to retake their leases
         try:
-            reap(self.connection, self.name)
+            reap(self.connection, self.name, skip=self._horse_runs)
         except redis.ConnectionError as exc:
             self.log.warning("Worker %s: reaper could not reach Redis (%s); will retry", self.name, exc)
