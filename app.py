@@ -23,6 +23,8 @@ page = st.navigation({
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
         st.Page("pages/spikes.py", title="Spikes", icon=":material/scatter_plot:", url_path="spikes"),
         st.Page("pages/flops.py", title="FLOPs", icon=":material/calculate:", url_path="flops"),
+        st.Page("pages/insights.py", title="Insights", icon=":material/insights:", url_path="insights"),
+        st.Page("pages/report.py", title="Lab report", icon=":material/summarize:", url_path="report"),
     ],
 })
 st.sidebar.caption(f"Redis: `{connection.shown_url(connection.redis_url())}`")

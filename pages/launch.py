@@ -4,14 +4,17 @@ import streamlit as st
 
 from snn_core.config import pack_groups
 
-from webui import connection
+from webui import connection, lab_presets
 from webui.launch_form import build_config, config_widgets, fmt_duration, parse_values, show_error, sweep_widgets
 from workers import service
 
 st.title("Launch a training run")
-st.caption("Defaults are the lab's baseline. A run with exactly the same settings is reused, not retrained.")
+st.caption("Defaults are the lab's: its Table 1 baseline (T=50, z=2, V_th=1.5, beta=0.7, Bernoulli, MSE, 10 epochs) "
+           "with its random membrane start; its sweeps ran from T=5, beta 0.8, z 1, V_th 1 (*Lab studies*). "
+           "A run with exactly the same settings is reused, not retrained.")
 store = connection.store_or_stop()
 conn = connection.connection()
+lab_presets.section(conn)
 
 values, slots = config_widgets()
 tags = [t.strip() for t in st.text_input("Tags (comma-separated, optional)", key="f_tags").split(",") if t.strip()]

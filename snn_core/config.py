@@ -44,8 +44,8 @@ class Device(str, Enum):
 
 
 class MembraneInit(str, Enum):
-    ZERO = "zero"  # membranes start at 0 (default)
-    KAIMING = "kaiming"  # the lab's random Kaiming-uniform start, drawn per batch
+    ZERO = "zero"  # membranes start at 0
+    KAIMING = "kaiming"  # the lab's start (default): kaiming_uniform_ on [batch, width], drawn per batch
 
 
 ENCODER_HELP = {
@@ -94,7 +94,13 @@ _LIMIT_OF = {"epochs": "epochs", "batch_size": "batch", "test_batch_size": "test
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Hyperparameters of one training run. Defaults are the course lab's baseline."""
+    """Hyperparameters of one training run.
+
+    Defaults are the lab's: its report's Table 1 baseline (T=50, z=2, V_th=1.5, beta=0.7,
+    Bernoulli, MSE on the rate, Adam 1e-3, batch 64, test batch 100, 10 epochs) and its random
+    membrane start, uniform in +-sqrt(6 / width) drawn per batch (`membrane_init=zero` starts at 0).
+    The lab's sweeps ran from another base (T=5, beta 0.8, z 1, V_th 1): see `snn_core.lab`.
+    """
 
     beta: float = 0.7  # membrane leak per step, in (0, 1]
     T: int = 50  # timesteps per sample
@@ -109,7 +115,7 @@ class RunConfig:
     test_batch_size: int = 100
     seed: int = 0
     dataset: DatasetName = DatasetName.MNIST
-    membrane_init: MembraneInit = MembraneInit.ZERO
+    membrane_init: MembraneInit = MembraneInit.KAIMING
     train_limit: int = 0  # use a fixed random subset of N training samples (0 = all)
     test_limit: int = 0  # use a fixed random subset of N test samples (0 = all)
     data_dir: str = ""  # "" = $SPIKEBOARD_DATA_DIR, else ./data
@@ -199,6 +205,11 @@ class RunConfig:
         return cls(**data)
 
     @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> "RunConfig":
+        """A config read back from storage (run record, checkpoint, export): see `stored_config`."""
+        return cls.from_dict(stored_config(data))
+
+    @classmethod
     def from_json(cls, text: str) -> "RunConfig":
         try:
             data = json.loads(text)
@@ -223,6 +234,19 @@ class RunConfig:
         """Fields whose values differ, as {name: (mine, theirs)}."""
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
+# Fields whose default changed after runs had been stored: a stored config that lacks one was
+# written before the field existed and trained with the value here, not with today's default.
+# (membrane_init became "kaiming", the lab's start; older runs started at zero.)
+LEGACY_DEFAULTS: dict[str, Any] = {"membrane_init": MembraneInit.ZERO.value}
+
+
+def stored_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored config dict with the fields it predates filled with what it trained with."""
+    if not isinstance(data, dict):
+        raise ValueError(f"config must be an object, got {type(data).__name__}")
+    return {**LEGACY_DEFAULTS, **data}
 
 
 PACKABLE_FIELDS = ("beta", "v_th", "z", "loss", "lr")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass
 
@@ -88,6 +89,19 @@ def break_even_T(layers: list[int], rates: list[float]) -> float:
     return report.ann_total / report.snn_per_step if report.snn_per_step > 0 else float("inf")
 
 
+def clean(value):
+    """`value` with every float rounded to 10 significant digits, and whole numbers as ints:
+    31460.000000000004 (float noise of M F N T) prints as 31460, 4.952830188679245 as 4.95283019."""
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if isinstance(value, float) and math.isfinite(value):
+        rounded = float(f"{value:.10g}")
+        return int(rounded) if rounded.is_integer() else rounded
+    return value
+
+
 def _ints(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
@@ -125,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({**asdict(report), "snn_over_ann": report.snn_over_ann}))
+        print(json.dumps(clean({**asdict(report), "snn_over_ann": report.snn_over_ann})))
     else:
         print(format_table(report))
     return 0

@@ -23,6 +23,9 @@ except ImportError:  # pragma: no cover - exercised on machines without numba
     numba = None
 
 ENGINES = ("auto", "torch", "numba")
+# The surrogate is defined as exactly 0 where |z (m - V_th)| >= this (it is below 2e-35 z there):
+# both engines cut at the same point, so their gradients agree everywhere (`neurons.surrogate_grad`).
+SURROGATE_CUTOFF = 80.0
 
 
 def engine() -> str:
@@ -96,13 +99,16 @@ if numba is not None:
 
     _LOG2E = np.float32(1.4426950408889634)
     _LN2 = np.float32(0.6931471805599453)
-    _Y_MAX = np.float32(80.0)  # e^-80 ~ 2e-35: the surrogate is 0 in float32 beyond it anyway
+    _Y_MAX = np.float32(SURROGATE_CUTOFF)
+    # Beyond the cutoff y becomes 127 ln 2, where 2^-n = 2^-127 is built from zero bits: exactly 0.0,
+    # so the surrogate is exactly 0 there (as in the torch path) without a separate masking pass.
+    _Y_ZERO = np.float32(127 * 0.6931471805599453)
 
     @njit(cache=True, error_model="numpy")  # numpy's float division: no zero check, so it vectorises
     def lif_backward(grad_spikes, membranes, beta, v_th, z, grad_current):
         """Surrogate and reverse scan in one pass, all [T, M] (params [M]):
 
-            local_t = g_t * z e / (1 + e)^2,   e = exp(-|z (m_t - V_th)|)
+            local_t = g_t * z e / (1 + e)^2,   e = exp(-|z (m_t - V_th)|)   (0 where |z (m_t - V_th)| >= 80)
             a_t = local_t + beta a_{t+1},  a_T = 0,  grad_current[t] = a_{t+1}
 
         z e / (1 + e)^2 equals z sig(x)(1 - sig(x)) without overflow. exp is computed as
@@ -122,7 +128,7 @@ if numba is not None:
             # arrays it must check pairwise for overlap at run time).
             for j in range(M):
                 y = abs(z[j] * (membranes[t, j] - v_th[j]))
-                poly[j] = y if y < _Y_MAX else _Y_MAX
+                poly[j] = y if y < _Y_MAX else _Y_ZERO
             for j in range(M):
                 u = poly[j] * _LOG2E
                 n = np.int32(u + np.float32(0.5))

@@ -33,13 +33,16 @@ Param = Union[float, Tensor]
 
 
 def surrogate_grad(x: Tensor, z: Param) -> Tensor:
-    """z * sig(z x) * (1 - sig(z x)), written as z * sig(z x) * sig(-z x).
+    """z * sig(z x) * (1 - sig(z x)), written as z * sig(z x) * sig(-z x); 0 where |z x| >= 80.
 
     Both sigmoids saturate to finite values (0 or 1) for any finite x, so the product
     is never NaN or inf, unlike the form exp(-zx) / (1 + exp(-zx))^2 that overflows.
+    Beyond |z x| = 80 (`kernels.SURROGATE_CUTOFF`, where it is below 2e-35 z) it is exactly 0,
+    as in the fused kernel, so both engines give the same gradient there.
     """
     zx = z * x
-    return z * torch.sigmoid(zx) * torch.sigmoid(-zx)
+    grad = z * torch.sigmoid(zx) * torch.sigmoid(-zx)
+    return grad.masked_fill_(zx.abs() >= kernels.SURROGATE_CUTOFF, 0.0)
 
 
 class SpikeFn(torch.autograd.Function):

@@ -6,9 +6,10 @@ The loop knows nothing about Redis or Streamlit. It reports through `Callbacks`
 (batch end, epoch end, checkpoint) and asks `should_stop` after every batch. All
 randomness flows from `config.seed` through explicit generators:
 
-- `shuffle`: the order of training samples (CPU generator, re-seeded per epoch from its state)
-- `encode`:  Bernoulli input draws and random initial membranes during training
-- evaluation uses its own generator seeded by (seed, epoch), so it never disturbs training
+- `init`: the initial weights; `shuffle`: the order of training samples (CPU generator, its
+  state carried across epochs); `train`: Bernoulli input draws and random initial membranes
+  during training; `eval/{epoch}`: each evaluation's, so it never disturbs training
+- each stream's seed is a hash of (stream, seed, epoch) (`streams.stream_seed`): no two coincide
 
 A checkpoint taken at any batch boundary holds everything needed to continue as if
 never interrupted: model, optimizer, generator states, the partial epoch's sums, history.
@@ -30,6 +31,7 @@ from .encoders import encode
 from .latency import step_correct
 from .model import SNN
 from .packed import PackedAdam, PackedSNN, check_packable, packed_loss
+from .streams import stream_seed
 
 
 @dataclass
@@ -230,11 +232,12 @@ def _flush_denormals(device: torch.device):
 def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: DataBundle,
                 resumes: list[dict[str, Any] | None], device: torch.device, epochs: int) -> list[FitResult]:
     lead = configs[0]
-    pack = PackedSNN(configs).to(device)
+    init = [SNN(c, torch.Generator().manual_seed(stream_seed("init", c.seed))) for c in configs]
+    pack = PackedSNN(configs, init).to(device)
     optimizer = PackedAdam(list(pack.parameters()), [c.lr for c in configs])
-    encode_gen = _generator(device, lead.seed + 1)
+    encode_gen = _generator(device, stream_seed("train", lead.seed))
     members = [_Member(c, cb, []) for c, cb in zip(configs, callbacks)]
-    shuffle_state = torch.Generator().manual_seed(lead.seed).get_state()
+    shuffle_state = torch.Generator().manual_seed(stream_seed("shuffle", lead.seed)).get_state()
     epoch_done, batch_done = 0, 0
     if any(r is not None for r in resumes):
         epoch_done, batch_done, shuffle_state = _restore(resumes, members, pack, optimizer, encode_gen)
@@ -303,7 +306,7 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # once per epoch: kernels still queued belong to it
             seconds = time.perf_counter() - started
-            results = evaluate_pack(pack, data.test, seed=lead.seed * 1000 + epoch)
+            results = evaluate_pack(pack, data.test, seed=stream_seed("eval", lead.seed, epoch))
             epoch_done, batch_done, shuffle_state = epoch, 0, shuffle.get_state()
             for k, m in enumerate(members):
                 if m.stopped:
@@ -338,7 +341,7 @@ def _restore(resumes, members, pack, optimizer, encode_gen):
     if len(points) != 1:
         raise ValueError(f"checkpoints must all be at the same (epoch, batch) to resume as one pack, got {sorted(points)}")
     for k, (ckpt, member) in enumerate(zip(resumes, members)):
-        saved = RunConfig.from_dict(ckpt["config"])
+        saved = RunConfig.from_stored(ckpt["config"])
         if saved.config_hash() != member.config.config_hash():
             diff = ", ".join(f"{f}: {a!r} -> {b!r}" for f, (a, b) in saved.diff(member.config).items())
             raise ValueError(f"checkpoint was written for another config ({diff})")

@@ -51,7 +51,7 @@ def test_pack_groups_split_incompatible_configs():
 
 @pytest.mark.parametrize("encoder", ["bernoulli", "image"])
 def test_each_member_matches_the_reference_loop(encoder):
-    configs = [RunConfig(T=10, encoder=encoder, beta=b, v_th=v, z=z) for b, v, z in [(0.7, 1.5, 2), (0.95, 0.5, 10), (0.5, 1.0, 0.5)]]
+    configs = [RunConfig(T=10, encoder=encoder, beta=b, v_th=v, z=z, membrane_init="zero") for b, v, z in [(0.7, 1.5, 2), (0.95, 0.5, 10), (0.5, 1.0, 0.5)]]
     pack = PackedSNN(configs)
     with torch.no_grad():
         for w in pack.weights:
@@ -72,7 +72,8 @@ def test_member_gradients_match_the_reference_loop(engine, encoder, K, monkeypat
     """On the numba engine the pack runs as one fused autograd node (snn_core/fused.py)."""
     monkeypatch.setenv("SPIKEBOARD_ENGINE", engine)
     params = [(0.7, 1.5, 2.0, "mse"), (0.95, 0.5, 10.0, "ce"), (0.5, 1.0, 0.5, "mse")][:K]
-    configs = [RunConfig(T=10, encoder=encoder, beta=b, v_th=v, z=z, loss=l, hidden=(16, 12)) for b, v, z, l in params]
+    configs = [RunConfig(T=10, encoder=encoder, beta=b, v_th=v, z=z, loss=l, hidden=(16, 12), membrane_init="zero")
+               for b, v, z, l in params]
     pack = PackedSNN(configs)
     with torch.no_grad():
         for w in pack.weights:

@@ -33,7 +33,7 @@ def _images(batch=8, seed=0):
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 @pytest.mark.parametrize("beta, v_th, z", PARAMS)
 def test_engine_matches_reference(encoder, loss, beta, v_th, z):
-    cfg = RunConfig(beta=beta, v_th=v_th, z=z, encoder=encoder, loss=loss, T=12, hidden=(16,))
+    cfg = RunConfig(beta=beta, v_th=v_th, z=z, encoder=encoder, loss=loss, T=12, hidden=(16,), membrane_init="zero")
     model = SNN(cfg, torch.Generator().manual_seed(1))
     with torch.no_grad():  # larger weights so that every layer actually spikes
         for layer in model.layers:

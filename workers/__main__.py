@@ -6,6 +6,8 @@
     python -m workers cancel RUN_ID
     python -m workers export [--format jsonl|csv] [--output FILE]
     python -m workers import FILE                                            ("-" reads stdin)
+    python -m workers lab --study {beta,T,z,vth,vth-wide,encoder,loss,all} [--seeds N] [--dataset D] [--dry-run]
+    python -m workers report LAB_ID --html FILE [--csv FILE] [--mac-pj 4.6] [--ac-pj 0.9]
 
 Redis is $REDIS_URL (default redis://localhost:6379/0), or --redis-url. Bad input exits 2 with
 a one-line message naming the field and the value.
@@ -19,7 +21,7 @@ import os
 import socket
 import sys
 
-COMMANDS = ("worker", "submit", "status", "cancel", "export", "import")
+COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "report")
 
 
 def _add_redis(p: argparse.ArgumentParser) -> None:
@@ -57,7 +59,73 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="add runs from an export file")
     i.add_argument("file", help='an export file, or "-" for stdin')
     _add_redis(i)
+    _add_lab_parsers(sub)
     return parser
+
+
+def _add_lab_parsers(sub) -> None:
+    from snn_core.lab import DEFAULT_SEEDS, STUDY_CHOICES
+
+    lab = sub.add_parser("lab", help="launch the course lab's studies; prints the lab id")
+    lab.add_argument("--study", required=True, choices=STUDY_CHOICES, help="one study, or all of them")
+    lab.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="runs per setting, seeds 0..N-1 (default 3)")
+    lab.add_argument("--dataset", default=None, help="mnist (the lab's, default) or fashion-mnist")
+    lab.add_argument("--dry-run", action="store_true", help="print one JSON config per distinct run; launch nothing")
+    _add_redis(lab)
+    rep = sub.add_parser("report", help="write a lab launch's report as one self-contained HTML file (+ CSV)")
+    rep.add_argument("lab_id")
+    rep.add_argument("--html", required=True, help="the HTML file to write")
+    rep.add_argument("--csv", default=None, help="also write the report's data as CSV")
+    rep.add_argument("--mac-pj", type=float, default=4.6, help="energy of a 32-bit multiply-accumulate, pJ (45 nm: 4.6)")
+    rep.add_argument("--ac-pj", type=float, default=0.9, help="energy of an accumulate, pJ (45 nm: 0.9)")
+    _add_redis(rep)
+
+
+def run_lab_command(args: argparse.Namespace) -> int:
+    """`lab` and `report`: the course lab's studies (workers.labs) and their report (workers.lab_report)."""
+    import redis
+
+    from . import labs, service
+
+    settings = {"dataset": args.dataset} if getattr(args, "dataset", None) else {}
+    if args.command == "lab" and args.dry_run:
+        from snn_core.lab import lab_configs, study_keys
+
+        seen = set()
+        for configs in lab_configs(study_keys(args.study), args.seeds, **settings).values():
+            for config in configs:
+                if config.config_hash() not in seen:
+                    seen.add(config.config_hash())
+                    print(config.to_json())
+        try:
+            plan = labs.plan_lab(service.connect(args.redis_url), args.study, args.seeds, **settings)
+            print(labs.describe_plan(plan), file=sys.stderr)
+        except redis.RedisError as exc:
+            print(f"{len(seen)} distinct runs (Redis not reachable, so how many are stored and the time "
+                  f"estimate are unknown: {exc})", file=sys.stderr)
+        return 0
+    conn = service.connect(args.redis_url)
+    if args.command == "lab":
+        plan = labs.plan_lab(conn, args.study, args.seeds, **settings)
+        print(labs.describe_plan(plan), file=sys.stderr)
+        print(labs.submit_lab(conn, plan))
+        return 0
+    from webui.lab_export import report_csv, report_html  # plotly only, no streamlit
+
+    from .lab_report import build_report
+    from .store import RunStore
+
+    energies = {"mac_pj": args.mac_pj, "ac_pj": args.ac_pj}
+    data = labs.lab_data(RunStore(conn), args.lab_id)
+    report = build_report(data, energies)
+    with open(args.html, "w", encoding="utf-8") as fh:
+        fh.write(report_html(report))
+    if args.csv:
+        with open(args.csv, "w", encoding="utf-8", newline="") as fh:
+            fh.write(report_csv(report, data))
+    print(f"report of lab {args.lab_id}: {report['finished']} of {report['runs']} runs finished; "
+          + "; ".join(f"{s['key']}: {s['verdict']}" for s in report["studies"]), file=sys.stderr)
+    return 0
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -119,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "worker")
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("lab", "report"):
+            return run_lab_command(args)
         return run_worker(args) if args.command == "worker" else run_command(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, Iterable
 
-from snn_core.config import RunConfig
+from snn_core.config import RunConfig, stored_config
 
 SCHEMA_VERSION = 1
 
@@ -88,6 +88,9 @@ class RunRecord:
             if name not in values:
                 raise ValueError(f"run record is missing {name!r}: {data!r}"[:300])
         values["status"] = status_of(values["status"])
+        # (H3, issue 9) A stored config keeps what it trained with: fields it predates read as
+        # their old defaults (membrane_init "zero"), not today's ("kaiming"). See config.LEGACY_DEFAULTS.
+        values["config"] = stored_config(values["config"])
         return cls(**values)
 
 

@@ -20,12 +20,15 @@ Layout (all under `spikeboard:`; see ARCHITECTURE.md):
     confighash:{hash}           string  run id holding that config (dedup)
     sweep:{id}                  hash    axes JSON, base config JSON, created, run ids JSON
     sweeps                      zset    sweep id -> created time
+    lab:{id}                    hash    a lab launch: studies JSON {study: sweep id}, seeds, settings JSON, plan JSON
+    labs                        zset    lab id -> created time
     refused                     list    jobs workers refused to run (JSON, newest first, capped)
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 import uuid
@@ -138,6 +141,13 @@ class Keys:
     def sweep(sweep_id: str) -> str:
         return f"{PREFIX}sweep:{sweep_id}"
 
+    # -- labs (issue 9): a lab launch and the sweeps of its studies
+    labs = PREFIX + "labs"
+
+    @staticmethod
+    def lab(lab_id: str) -> str:
+        return f"{PREFIX}lab:{lab_id}"
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -145,6 +155,9 @@ def _text(value: bytes | str) -> str:
 
 def _new_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+LAB_ID = re.compile(r"l[0-9a-f]{12}")  # what `create_lab` makes; a lab id from outside must match it
 
 
 @dataclass(frozen=True)
@@ -515,3 +528,34 @@ class RunStore:
         """All sweeps, newest first."""
         ids = [_text(i) for i in self.conn.zrevrange(Keys.sweeps, 0, -1)]
         return [s for s in (self.get_sweep(i) for i in ids) if s is not None]
+
+    # -- labs (issue 9: a lab launch groups its studies' sweeps) -----------------------
+
+    def create_lab(self, studies: dict[str, str], seeds: int, settings: dict[str, Any], plan: dict[str, Any]) -> str:
+        """Record a lab launch: {study key: sweep id}, seeds per setting, config changes, what was planned."""
+        lab_id = "l" + _new_id()
+        created = time.time()
+        pipe = self.conn.pipeline()
+        pipe.hset(Keys.lab(lab_id), mapping={
+            "id": lab_id, "created_at": repr(created), "studies": json.dumps(studies), "seeds": str(int(seeds)),
+            "settings": json.dumps(settings, sort_keys=True), "plan": json.dumps(plan, sort_keys=True),
+        })
+        pipe.zadd(Keys.labs, {lab_id: created})
+        pipe.execute()
+        return lab_id
+
+    def get_lab(self, lab_id: str) -> dict[str, Any] | None:
+        """{"id", "created_at", "studies" ({study: sweep id}), "seeds", "settings", "plan"} or None."""
+        if not isinstance(lab_id, str) or not LAB_ID.fullmatch(lab_id):
+            raise ValueError(f"lab_id must look like l + 12 hex digits, got {lab_id!r}"[:200])
+        raw = self.conn.hgetall(Keys.lab(lab_id))
+        if not raw:
+            return None
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        return {"id": data["id"], "created_at": float(data["created_at"]), "studies": json.loads(data["studies"]),
+                "seeds": int(data["seeds"]), "settings": json.loads(data["settings"]), "plan": json.loads(data["plan"])}
+
+    def list_labs(self) -> list[dict[str, Any]]:
+        """All lab launches, newest first."""
+        ids = [_text(i) for i in self.conn.zrevrange(Keys.labs, 0, -1)]
+        return [lab for lab in (self.get_lab(i) for i in ids if LAB_ID.fullmatch(i)) if lab is not None]

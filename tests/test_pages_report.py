@@ -1,0 +1,71 @@
+"""The Lab report page and the Launch page's Lab studies section, under AppTest against a real Redis."""
+
+from __future__ import annotations
+
+from snn_core.lab import STUDIES
+from tests.pagekit import figure, page, stored_run, texts, widget
+from workers import service
+from workers.store import RunStatus
+
+
+def loss_lab(store, ce_acc: float, mse_acc: float, seeds: int = 2) -> str:
+    """A lab launch of the loss study whose runs are stored as a worker stores them."""
+    study = STUDIES["loss"]
+    base = study.base.replace(epochs=2)
+    sweep_id = store.create_sweep(base, {"loss": list(study.values), "seed": list(range(seeds))})
+    ids = [stored_run(store, base.replace(loss=loss, seed=seed), accs=(0.5, acc + 0.001 * seed), sweep_id=sweep_id)
+           for loss, acc in (("mse", mse_acc), ("ce", ce_acc)) for seed in range(seeds)]
+    store.set_sweep_runs(sweep_id, ids)
+    return store.create_lab({"loss": sweep_id}, seeds, {}, {"runs": len(ids)})
+
+
+def test_report_shows_plots_table_verdict_and_flops_of_stored_runs(store):
+    lab_id = loss_lab(store, ce_acc=0.84, mse_acc=0.80)
+    at = page("pages/report.py", lab=lab_id)
+    shown = texts(at)
+    assert "4 of 4 runs finished" in shown
+    assert "> The lab: Cross-entropy beats MSE by about 3 points." in shown and "**Verdict: holds**" in shown
+    claims = at.dataframe[1].value
+    assert claims.loc[0, "verdict"] == "holds" and claims.loc[0, "numbers"].startswith("+4.00 +- 0.00 pts")
+    acc = figure(at, "Loss function: test accuracy per epoch")
+    assert [t["name"] for t in acc["data"] if t.get("showlegend", True) is not False] == \
+        ["loss=mse (2 seeds)", "loss=ce (2 seeds)"]
+    table = at.dataframe[2].value
+    assert list(table["loss"]) == ["mse", "ce"] and table.loc[1, "final test acc (mean +- sd)"] == "84.05 +- 0.07 %"
+    flops = at.dataframe[-1].value
+    assert len(flops) == 4 and set(flops["T"]) == {"50"}
+    assert flops.loc[0, "ANN energy nJ"] == f"{7940 * 4.6 / 1000:.2f}"
+    at.number_input(key="rep_mac_pj").set_value(9.2).run()
+    assert at.dataframe[-1].value.loc[0, "ANN energy nJ"] == f"{7940 * 9.2 / 1000:.2f}"
+
+
+def test_the_verdict_follows_the_stored_runs(store):
+    worse = loss_lab(store, ce_acc=0.78, mse_acc=0.80)
+    at = page("pages/report.py", lab=worse)
+    assert "**Verdict: does not hold**" in texts(at)
+    assert "The lab ran each setting once" in texts(at)  # what in the setup could explain it
+
+
+def test_report_without_a_lab_says_how_to_launch_one(store):
+    at = page("pages/report.py")
+    assert "No lab launch yet" in at.info[0].value
+
+
+def test_launch_lab_studies_plans_then_launches_one_study(store, redis_conn):
+    at = page("pages/launch.py")
+    plan = at.dataframe[0].value.set_index("study")
+    assert plan.loc["Loss function", "runs"] == 6 and plan.loc["Membrane leak beta", "runs"] == 18
+    assert plan.loc["Loss function", "already stored"] == 0
+    assert "93 runs in 7 studies" in texts(at) and "75 distinct" in texts(at)
+    widget(at, "button", "lab_launch_loss").click().run()
+    assert not at.exception
+    (lab,) = store.list_labs()
+    assert list(lab["studies"]) == ["loss"] and lab["seeds"] == 3
+    sweep = store.get_sweep(lab["studies"]["loss"])
+    runs = [store.get_run(i) for i in sweep["run_ids"]]
+    assert sorted((r.config["loss"], r.config["seed"]) for r in runs) == \
+        [("ce", 0), ("ce", 1), ("ce", 2), ("mse", 0), ("mse", 1), ("mse", 2)]
+    assert all(r.status is RunStatus.QUEUED and r.config["T"] == 50 for r in runs)
+    assert f"Lab **{lab['id']}** launched" in texts(at)
+    assert service.queue(redis_conn).count == 3  # one packed job (ce + mse) per seed
+    assert at.dataframe[0].value.set_index("study").loc["Loss function", "already stored"] == 6
