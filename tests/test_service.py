@@ -40,7 +40,8 @@ def test_bad_config_is_refused_before_redis(redis_conn):
     assert redis_conn.dbsize() == 0
 
 
-def test_identical_config_returns_the_existing_run_unless_forced(redis_conn):
+def test_identical_config_returns_the_existing_run_unless_forced(redis_conn, monkeypatch):
+    monkeypatch.setenv("SPIKEBOARD_DATA_ROOTS", "/elsewhere")  # the operator allows that data folder
     first = service.submit_run(redis_conn, RunConfig(seed=3))
     again = service.submit_run(redis_conn, RunConfig(seed=3, data_dir="/elsewhere"))  # placement only
     assert not again.created and again.record.id == first.record.id

@@ -24,6 +24,18 @@ import sys
 COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "report")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options print one line (`error: argument --beta: invalid float value: 'x'`) and exit 2,
+    not the whole usage; `--help` still prints it. Subcommand parsers inherit this class."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (python -m workers {self._command()}--help shows the options)\n")
+
+    def _command(self) -> str:
+        words = self.prog.split()[3:]  # "python -m workers submit" -> ["submit"]
+        return "".join(w + " " for w in words)
+
+
 def _add_redis(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis-url", default=None, help="Redis URL (default $REDIS_URL or redis://localhost:6379/0)")
 
@@ -31,7 +43,7 @@ def _add_redis(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from snn_core.train import build_parser as train_parser
 
-    parser = argparse.ArgumentParser(prog="python -m workers", description="Spikeboard worker and run CLI.")
+    parser = _Parser(prog="python -m workers", description="Spikeboard worker and run CLI.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     w = sub.add_parser("worker", help="train queued runs (the default command)")
@@ -165,7 +177,10 @@ def run_command(args: argparse.Namespace) -> int:
         record = service.cancel_run(conn, args.run_id)
         print(f"{record.id} {record.status.value}")
     elif args.command == "export":
-        text = service.export_runs(conn, args.format)
+        skipped: dict[str, str] = {}
+        text = service.export_runs(conn, args.format, skipped=skipped)
+        for run_id, why in skipped.items():
+            print(f"warning: left out run {run_id!r}, its record cannot be read: {why}", file=sys.stderr)
         if args.output == "-":
             sys.stdout.write(text)
         else:

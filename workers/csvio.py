@@ -1,8 +1,9 @@
-"""Runs as CSV rows and back, and restoring exported runs into a store. No torch here."""
+"""Runs as CSV rows and back (importing them: `workers.imports`). No torch here."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from dataclasses import fields
@@ -10,12 +11,36 @@ from typing import Any
 
 from snn_core.config import RunConfig
 
-from .store import DONE_STATUSES, RunRecord, RunStatus, RunStore
+from .store import RunRecord
 
 BASE_COLUMNS = ("id", "status", "config_hash", "created_at", "started_at", "finished_at", "duration", "worker",
                 "device", "error", "sweep_id", "tags", "note")
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "samples_per_s")
 CONFIG_COLUMNS = tuple(f"config.{f.name}" for f in fields(RunConfig))
+
+
+TIME_COLUMNS = ("created_at", "started_at", "finished_at")
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """Unix seconds as ISO 8601 in UTC (2026-12-01T19:05:03.250000+00:00), what spreadsheets read."""
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc).isoformat()
+
+
+def unix_time(text: str, column: str, line: int) -> float:
+    """A CSV time cell back to Unix seconds: ISO 8601 (a zone-less one is UTC), or the plain
+    seconds that older exports wrote."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"CSV line {line}: {column} must be an ISO 8601 time, got {text!r}") from None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def records_to_csv(records: list[RunRecord]) -> str:
@@ -27,6 +52,7 @@ def records_to_csv(records: list[RunRecord]) -> str:
     writer.writeheader()
     for r in records:
         row: dict[str, Any] = {c: getattr(r, c) for c in BASE_COLUMNS if c not in ("status", "tags")}
+        row.update({c: iso_time(row[c]) for c in TIME_COLUMNS})
         row.update(status=r.status.value, tags=";".join(r.tags))
         row.update({f"config.{k}": v if isinstance(v, str) else json.dumps(v) for k, v in r.config.items()})
         last = r.last_metrics or {}
@@ -49,42 +75,43 @@ def _cell(name: str, text: str, line: int) -> Any:
         raise ValueError(f"CSV line {line}: config.{name} must be a number or a JSON list, got {text!r}") from None
 
 
-def csv_to_rows(text: str) -> list[dict[str, Any]]:
-    """Rows of `records_to_csv` output as record dicts like the JSON-lines export."""
+def csv_to_rows(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line, record dict like the JSON-lines export) for each row of `records_to_csv` output.
+    A row that cannot be parsed raises ValueError naming its line and column."""
+    reader = csv.DictReader(io.StringIO(text))
     rows = []
-    for n, raw in enumerate(csv.DictReader(io.StringIO(text)), start=2):
-        missing = [c for c in ("id", "status", "created_at") if not raw.get(c)]
-        if missing:
-            raise ValueError(f"CSV line {n} lacks {', '.join(missing)}")
-        config = {c.split(".", 1)[1]: _cell(c.split(".", 1)[1], v, n) for c, v in raw.items()
-                  if c.startswith("config.") and (v or c == "config.data_dir")}
-        last = {m: float(raw[f"last.{m}"]) for m in METRIC_COLUMNS if raw.get(f"last.{m}")}
-        best = {"test_acc": float(raw["best.test_acc"])} if raw.get("best.test_acc") else None
-        num = lambda c: float(raw[c]) if raw.get(c) else None  # noqa: E731
-        rows.append({
-            "id": raw["id"], "status": raw["status"], "config": config, "config_hash": raw.get("config_hash", ""),
-            "created_at": float(raw["created_at"]), "started_at": num("started_at"),
-            "finished_at": num("finished_at"), "worker": raw.get("worker", ""), "device": raw.get("device", ""),
-            "error": raw.get("error", ""), "sweep_id": raw.get("sweep_id") or None,
-            "tags": [t for t in raw.get("tags", "").split(";") if t], "note": raw.get("note", ""),
-            "last_metrics": last or None, "best_metrics": best,
-        })
+    try:
+        for raw in reader:
+            rows.append((reader.line_num, _parse_row(raw, reader.line_num)))
+    except csv.Error as exc:
+        raise ValueError(f"CSV line {reader.line_num + 1}: {exc} (is this a Spikeboard CSV export?)") from None
     return rows
 
 
-def restore_row(store: RunStore, row: dict[str, Any]) -> int:
-    """Insert one exported run (1), or skip it when its id exists (0). Active runs come back failed."""
-    if not isinstance(row, dict) or "id" not in row:
-        raise ValueError(f"an imported run must be an object with an id, got {str(row)[:120]!r}")
-    if store.get_run(row["id"]) is not None:
-        return 0
-    config = RunConfig.from_dict(row.get("config") or {})
-    data = {k: v for k, v in row.items() if k not in ("epochs", "duration")}
-    data["config"] = config.to_dict()
-    data["config_hash"] = config.config_hash()
-    record = RunRecord.from_dict(data)
-    if record.status not in DONE_STATUSES:
-        record.error = f"imported while {record.status.value}; submit it again to train it"
-        record.status = RunStatus.FAILED
-    store.put_run(record, epochs=row.get("epochs") or [])
-    return 1
+def _number(raw: dict[str, str], column: str, line: int) -> float:
+    try:
+        return float(raw[column])
+    except ValueError:
+        raise ValueError(f"CSV line {line}: {column} must be a number, got {raw[column][:80]!r}") from None
+
+
+def _parse_row(raw: dict[str, Any], n: int) -> dict[str, Any]:
+    if None in raw:
+        raise ValueError(f"CSV line {n} has more cells than the header has columns")
+    raw = {k: v or "" for k, v in raw.items()}  # a short row's missing cells read as empty
+    missing = [c for c in ("id", "status", "created_at") if not raw.get(c)]
+    if missing:
+        raise ValueError(f"CSV line {n} lacks {', '.join(missing)}")
+    config = {c.split(".", 1)[1]: _cell(c.split(".", 1)[1], v, n) for c, v in raw.items()
+              if c.startswith("config.") and (v or c == "config.data_dir")}
+    last = {m: _number(raw, f"last.{m}", n) for m in METRIC_COLUMNS if raw.get(f"last.{m}")}
+    best = {"test_acc": _number(raw, "best.test_acc", n)} if raw.get("best.test_acc") else None
+    num = lambda c: unix_time(raw[c], c, n) if raw.get(c) else None  # noqa: E731
+    return {
+        "id": raw["id"], "status": raw["status"], "config": config, "config_hash": raw.get("config_hash", ""),
+        "created_at": num("created_at"), "started_at": num("started_at"),
+        "finished_at": num("finished_at"), "worker": raw.get("worker", ""), "device": raw.get("device", ""),
+        "error": raw.get("error", ""), "sweep_id": raw.get("sweep_id") or None,
+        "tags": [t for t in raw.get("tags", "").split(";") if t], "note": raw.get("note", ""),
+        "last_metrics": last or None, "best_metrics": best,
+    }

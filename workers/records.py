@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
@@ -25,6 +27,18 @@ class RunStatus(str, Enum):
 
 DONE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.STOPPED})
 ACTIVE_STATUSES = frozenset({RunStatus.RUNNING, RunStatus.INTERRUPTED})
+REUSABLE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.QUEUED})  # what dedup hands back
+
+# The ids the store makes (`store._new_id`: 12 hex digits; sweeps "s" + 12): nothing else may
+# come in from outside, so an imported id can never name another run's key ("<id>:checkpoint").
+RUN_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
+SWEEP_ID_PATTERN = re.compile(r"s[0-9a-f]{12}")
+TAGS_MAX, TAG_CHARS_MAX = 32, 64
+TIME_MAX = 1e10  # Unix seconds (the year 2286): later times cannot be written as dates
+
+
+class CorruptRecord(ValueError):
+    """A stored run record that cannot be read back (written by something other than Spikeboard)."""
 
 
 def _text(value: bytes | str) -> str:
@@ -113,29 +127,86 @@ def encode_field(name: str, value: Any) -> str:
 
 
 def decode_record(raw: dict) -> RunRecord | None:
-    """A record from HGETALL's reply; fields a later schema added are absent and keep defaults."""
-    data = {_text(k): _text(v) for k, v in raw.items()}
+    """A record from HGETALL's reply; fields a later schema added are absent and keep defaults.
+
+    Raises `CorruptRecord` (naming the run and the field) for a record that is not what the store
+    writes, so a caller listing many runs can leave that one out instead of failing for everyone.
+    """
+    try:
+        data = {_text(k): _text(v) for k, v in raw.items()}
+    except UnicodeDecodeError as exc:
+        raise CorruptRecord(f"run record holds bytes that are not UTF-8 text: {exc}") from None
     if "id" not in data:
         return None  # nothing, or a late progress write that outlived a deleted run
     out: dict[str, Any] = {}
     for name, value in data.items():
-        if name in JSON_FIELDS:
-            out[name] = json.loads(value)
-        elif name in FLOAT_FIELDS:
-            out[name] = float(value)
-        elif name == "schema":
-            out[name] = int(value)
-        else:
-            out[name] = value
+        try:
+            if name in JSON_FIELDS:
+                out[name] = json.loads(value)
+            elif name in FLOAT_FIELDS:
+                out[name] = float(value)
+            elif name == "schema":
+                out[name] = int(value)
+            else:
+                out[name] = value
+        except (ValueError, RecursionError) as exc:
+            raise CorruptRecord(f"run {data['id'][:40]!r}: field {name} cannot be read: {str(exc)[:120]}") from None
     out["sweep_id"] = out.get("sweep_id") or None
-    return RunRecord.from_dict(out)
+    try:
+        record = RunRecord.from_dict(out)
+        check_record_types(record)
+    except (ValueError, TypeError) as exc:
+        raise CorruptRecord(f"run {data['id'][:40]!r}: {str(exc)[:200]}") from None
+    return record
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def check_record_types(record: RunRecord) -> None:
+    """ValueError naming the first field of `record` whose type is not what the store writes."""
+    def bad(name: str, want: str) -> ValueError:
+        return ValueError(f"{name} must be {want}, got {str(getattr(record, name))[:80]!r}")
+
+    for name in ("id", "config_hash", "worker", "device", "error", "note", "pack_job", "stop_reason"):
+        if not isinstance(getattr(record, name), str):
+            raise bad(name, "a string")
+    if not isinstance(record.config, dict):
+        raise bad("config", "an object")
+    if not _finite(record.created_at) or not 0 <= record.created_at < TIME_MAX:
+        raise bad("created_at", "a time in Unix seconds")
+    for name in ("started_at", "finished_at"):
+        value = getattr(record, name)
+        if value is not None and (not _finite(value) or not 0 <= value < TIME_MAX):
+            raise bad(name, "a time in Unix seconds, or absent")
+    for name in ("last_metrics", "best_metrics", "progress", "stop_rule", "health"):
+        if getattr(record, name) is not None and not isinstance(getattr(record, name), dict):
+            raise bad(name, "an object or absent")
+    if not isinstance(record.tags, list) or not all(isinstance(t, str) for t in record.tags):
+        raise bad("tags", "a list of strings")
+    if record.sweep_id is not None and not isinstance(record.sweep_id, str):
+        raise bad("sweep_id", "a string or absent")
+    if isinstance(record.schema, bool) or not isinstance(record.schema, int) or not 1 <= record.schema <= SCHEMA_VERSION:
+        raise bad("schema", f"an integer in 1..{SCHEMA_VERSION}")
 
 
 def check_tags(tags: Iterable[str]) -> list[str]:
     if isinstance(tags, str):
         raise ValueError(f"tags must be a list of strings, got {tags!r}")
+    if not isinstance(tags, (list, tuple)):
+        raise ValueError(f"tags must be a list of strings, got {str(tags)[:80]!r}")
     tags = list(tags)
+    if len(tags) > TAGS_MAX:
+        raise ValueError(f"tags must be at most {TAGS_MAX}, got {len(tags)}")
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip():
-            raise ValueError(f"tags must be non-empty strings, got {tag!r}")
+            raise ValueError(f"tags must be non-empty strings, got {str(tag)[:80]!r}")
+        if len(tag) > TAG_CHARS_MAX:
+            raise ValueError(f"tags must be at most {TAG_CHARS_MAX} characters, got {tag[:80]!r}...")
     return [t.strip() for t in tags]

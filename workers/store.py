@@ -40,8 +40,9 @@ import redis
 
 from snn_core.config import RunConfig
 
-from .records import (ACTIVE_STATUSES, DONE_STATUSES, SCHEMA_VERSION, SETTABLE_FIELDS, RunRecord, RunStatus,
-                      check_tags, decode_record, encode_field, status_of)
+from .records import (ACTIVE_STATUSES, DONE_STATUSES, REUSABLE_STATUSES, RUN_ID_PATTERN, SCHEMA_VERSION,
+                      SETTABLE_FIELDS, CorruptRecord, RunRecord, RunStatus, check_tags, decode_record, encode_field,
+                      status_of)
 
 __all__ = ["SCHEMA_VERSION", "RunStatus", "RunRecord", "RunStore", "Keys", "DONE_STATUSES", "ACTIVE_STATUSES",
            "Fence", "LeaseLost"]
@@ -90,6 +91,24 @@ _RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Dedup, atomically: KEYS confighash, run, runs, schema; ARGV id, created, force, schema version,
+# the run-key prefix, then the record's field/value pairs. Returns the id of the run to use: a
+# reusable holder of the hash (unless force), else the new run, which takes the hash unless a
+# reusable run holds it.
+_CREATE_LUA = """
+local holder = redis.call('GET', KEYS[1])
+local reusable = false
+if holder then
+  local status = redis.call('HGET', ARGV[5] .. holder, 'status')
+  reusable = %s
+end
+if reusable and ARGV[3] ~= '1' then return holder end
+redis.call('SET', KEYS[4], ARGV[4], 'NX')
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+if not reusable then redis.call('SET', KEYS[1], ARGV[1]) end
+return ARGV[1]
+""" % " or ".join(f"status == '{s.value}'" for s in sorted(REUSABLE_STATUSES))
 
 
 class Keys:
@@ -197,6 +216,7 @@ class RunStore:
 
     def __init__(self, conn: redis.Redis):
         self.conn = conn
+        self.unreadable: dict[str, str] = {}  # filled by list_runs: id -> why its record cannot be read
 
     def ping(self) -> bool:
         return bool(self.conn.ping())
@@ -210,35 +230,83 @@ class RunStore:
 
     def create_run(self, config: RunConfig, sweep_id: str | None = None, tags: Iterable[str] = (),
                    stop_rule: dict[str, Any] | None = None) -> RunRecord:
+        """A new queued run (always; see `create_or_reuse` for dedup)."""
+        record, _ = self.create_or_reuse(config, sweep_id, tags, stop_rule, force=True)
+        return record
+
+    def create_or_reuse(self, config: RunConfig, sweep_id: str | None = None, tags: Iterable[str] = (),
+                        stop_rule: dict[str, Any] | None = None, force: bool = False) -> tuple[RunRecord, bool]:
+        """(record, created): the finished, running or queued run holding `config`'s hash unless
+        `force`, else a new queued run. One Lua script claims the hash, so concurrent submits of one
+        config make one run. The hash keeps pointing at a run worth reusing; a failed or cancelled
+        one gives way."""
         record = RunRecord(
             id=_new_id(), config=config.to_dict(), config_hash=config.config_hash(), status=RunStatus.QUEUED,
             created_at=time.time(), sweep_id=sweep_id, tags=check_tags(tags), stop_rule=stop_rule,
         )
         mapping = {k: encode_field(k, v) for k, v in asdict(record).items() if v is not None}
         mapping["status"] = record.status.value
-        holder = self.find_by_hash(record.config_hash)
-        pipe = self.conn.pipeline()
-        pipe.set(Keys.schema, SCHEMA_VERSION, nx=True)
-        pipe.hset(Keys.run(record.id), mapping=mapping)
-        pipe.zadd(Keys.runs, {record.id: record.created_at})
-        # The hash keeps pointing at a run worth reusing; a failed or cancelled one gives way.
-        if holder is None or holder.status not in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.QUEUED):
-            pipe.set(Keys.confighash(record.config_hash), record.id)
-        pipe.execute()
-        return record
+        pairs = [x for kv in mapping.items() for x in kv]
+        chosen = _text(self.conn.eval(
+            _CREATE_LUA, 4, Keys.confighash(record.config_hash), Keys.run(record.id), Keys.runs, Keys.schema,
+            record.id, repr(record.created_at), "1" if force else "0", SCHEMA_VERSION, Keys.run(""), *pairs))
+        if chosen == record.id:
+            return record, True
+        existing = self.get_run(chosen)
+        if existing is None:  # deleted between the script and this read: make a run after all
+            return self.create_or_reuse(config, sweep_id, tags, stop_rule, force=True)
+        return existing, False
 
-    def put_run(self, record: RunRecord, epochs: Iterable[dict[str, Any]] = ()) -> None:
-        """Write a whole record (an import), with its epoch metrics as stream entries."""
-        mapping = {k: encode_field(k, v) for k, v in asdict(record).items() if v is not None}
-        mapping["status"] = record.status.value
-        pipe = self.conn.pipeline()
-        pipe.hset(Keys.run(record.id), mapping=mapping)
-        pipe.zadd(Keys.runs, {record.id: record.created_at})
-        for data in epochs:
-            pipe.xadd(Keys.metrics(record.id), {"kind": "epoch", "data": json.dumps(data)})
-        if record.status is RunStatus.FINISHED:
-            pipe.set(Keys.confighash(record.config_hash), record.id, nx=True)
-        pipe.execute()
+    def put_run(self, record: RunRecord, epochs: Iterable[dict[str, Any]] = (), claim_hash: bool = True) -> int:
+        """Write one whole record (an import): `put_runs` of one."""
+        return self.put_runs([(record, list(epochs), claim_hash)])
+
+    def _run_keys(self, run_id: str) -> list[str]:
+        return [Keys.run(run_id), Keys.metrics(run_id), Keys.probes(run_id), Keys.checkpoint(run_id),
+                Keys.cancel(run_id), Keys.lease(run_id), Keys.fence(run_id), Keys.horse_deaths(run_id)]
+
+    def put_runs(self, items: list[tuple[RunRecord, list[dict[str, Any]], bool]]) -> int:
+        """Write imported runs (record, epoch metrics, may claim its config hash) all or nothing.
+
+        Runs whose id has any key already are skipped (nothing existing is touched); ids must match
+        the store's own pattern, so no id can name another run's key. One WATCH/MULTI transaction
+        writes the rest. A finished run takes its config hash for dedup only when `claim` says its
+        stored hash was its config's, and only if no run holds that hash. Returns the number written.
+        """
+        for record, _, _ in items:
+            if not isinstance(record.id, str) or not RUN_ID_PATTERN.fullmatch(record.id):
+                raise ValueError(f"id must match {RUN_ID_PATTERN.pattern}, got {str(record.id)[:80]!r}")
+        if not items:
+            return 0
+        keys = [k for record, _, _ in items for k in self._run_keys(record.id)]
+        with self.conn.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(*keys)
+                    check = self.conn.pipeline(transaction=False)
+                    for record, _, _ in items:
+                        check.exists(*self._run_keys(record.id))
+                    taken = check.execute()
+                    pipe.multi()
+                    written = 0
+                    for (record, epochs, claim), exists in zip(items, taken):
+                        if exists:
+                            continue
+                        mapping = {k: encode_field(k, v) for k, v in asdict(record).items() if v is not None}
+                        mapping["status"] = record.status.value
+                        pipe.hset(Keys.run(record.id), mapping=mapping)
+                        pipe.zadd(Keys.runs, {record.id: record.created_at})
+                        for data in epochs:
+                            pipe.xadd(Keys.metrics(record.id), {"kind": "epoch", "data": json.dumps(data)})
+                        if claim and record.status is RunStatus.FINISHED:
+                            pipe.set(Keys.confighash(record.config_hash), record.id, nx=True)
+                        written += 1
+                    if written:
+                        pipe.set(Keys.schema, SCHEMA_VERSION, nx=True)
+                    pipe.execute()
+                    return written
+                except redis.WatchError:
+                    continue  # a key changed under us: look again
 
     def get_run(self, run_id: str) -> RunRecord | None:
         return decode_record(self.conn.hgetall(Keys.run(run_id)))
@@ -253,6 +321,7 @@ class RunStore:
                   tag: str | None = None, limit: int | None = None) -> list[RunRecord]:
         """Runs newest first; filters apply before the limit."""
         wanted = status_of(status) if status is not None else None
+        self.unreadable: dict[str, str] = {}  # id -> why, for records that cannot be read back
         filtered = wanted is not None or sweep_id is not None or tag is not None
         end = -1 if filtered or limit is None else limit - 1
         ids = [_text(i) for i in self.conn.zrevrange(Keys.runs, 0, end)]
@@ -261,8 +330,12 @@ class RunStore:
             pipe = self.conn.pipeline(transaction=False)
             for run_id in ids[start : start + _PIPELINE_CHUNK]:
                 pipe.hgetall(Keys.run(run_id))
-            for raw in pipe.execute():
-                record = decode_record(raw)
+            for run_id, raw in zip(ids[start : start + _PIPELINE_CHUNK], pipe.execute()):
+                try:
+                    record = decode_record(raw)
+                except CorruptRecord as exc:
+                    self.unreadable[run_id] = str(exc)  # left out, not fatal for everyone's list
+                    continue
                 if record is None:
                     continue  # deleted between the index read and the fetch
                 if wanted is not None and record.status is not wanted:
@@ -332,7 +405,11 @@ class RunStore:
 
     def delete_run(self, run_id: str) -> None:
         """Remove the run and all its keys (metrics, probes, checkpoint, flags, index entry)."""
-        record = self.get_run(run_id)
+        try:
+            record = self.get_run(run_id)
+        except CorruptRecord:  # an unreadable record can still be deleted
+            raw_hash = self.conn.hget(Keys.run(run_id), "config_hash")
+            record = RunRecord(run_id, {}, _text(raw_hash or b""), RunStatus.FAILED, 0.0)
         pipe = self.conn.pipeline()
         pipe.delete(Keys.run(run_id), Keys.metrics(run_id), Keys.probes(run_id), Keys.checkpoint(run_id),
                     Keys.cancel(run_id), Keys.lease(run_id), Keys.fence(run_id), Keys.horse_deaths(run_id))
