@@ -518,7 +518,7 @@ class RunStore:
         self.conn.eval(_RELEASE_LUA, 1, Keys.lease(fence.run_id), fence.token)
 
     def _lease_script(self, mode: str, run_id: str, holder: str, ttl: float, kind: str) -> Fence | None:
-        fence = Fence.new(run_id, holder, kind, ttl)
+        fence = Fence.new(run_id, f"worker:{holder}" if mode == "over" else holder, kind, ttl)
         prefix = f"horse:{holder}:" if mode == "over" else ""
         ok = self.conn.eval(_TAKE_LUA, 2, Keys.lease(run_id), Keys.fence(run_id), mode, fence.token,
                             fence.ttl_ms, prefix)
