@@ -42,6 +42,9 @@ from .store import Fence, RunStatus, RunStore
 log = logging.getLogger(__name__)
 
 CLAIM_TTL_S = 30.0  # how long a reaper's claim keeps other reapers off a run it is requeueing
+# After Redis comes back, reapers wait a lease TTL plus this (the patient retry's longest pause)
+# before requeueing lapsed runs: a live horse retakes its own lease within that time.
+OUTAGE_GRACE_S = 3.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -259,9 +262,8 @@ class SpikeboardWorker(Worker):
         if not self._reap_due():
             return
         self._last_reaped = time.monotonic()
-        since_outage = time.monotonic() - last_outage_end()
-        if since_outage < lease_ttl():
-            return  # Redis was away just now: give live horses one lease TTL to retake their leases
+        if time.monotonic() - last_outage_end() < lease_ttl() + OUTAGE_GRACE_S:
+            return  # Redis was away just now: let live horses retake their lapsed leases first
         try:
             reap(self.connection, self.name, skip=self._horse_runs)
         except redis.ConnectionError as exc:
