@@ -169,3 +169,11 @@ def test_flops_verdict_reads_the_measured_rates_of_the_base_runs():
 
 def test_flops_claim_is_about_the_sweep_base():
     assert FLOPS_CLAIM.terms[0].values == (SWEEP_BASE.T,) and FLOPS_CLAIM.metric == "snn_over_ann"
+
+
+def test_flat_results_read_as_not_holding_not_as_noise():
+    """Every setting equal (seed noise of +-0.2 points only): no accuracy claim holds; they do not."""
+    for key in STUDIES:
+        report = lab_report.study_report(STUDIES[key], planted(key, lambda v, s: [0.5, 0.7, 0.8]))
+        acc = [c["verdict"] for c in report["claims"] if c["metric"] == "test_acc"]
+        assert acc and set(acc) == {FAILS}, (key, acc)

@@ -1,0 +1,99 @@
+"""`python -m workers lab` and `python -m workers report`, and the exported HTML opened offline in chromium."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snn_core.config import RunConfig
+from tests.pagekit import stored_run
+from tests.test_pages_report import loss_lab
+from workers import service
+from workers.store import RunStatus, RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.timeout(120)
+
+
+def cli(redis_url: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url}
+    return subprocess.run([sys.executable, "-m", "workers", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_lab_dry_run_prints_configs_and_launches_nothing_then_a_launch_dedups(redis_server, redis_conn):
+    store = RunStore(redis_conn)
+    existing = stored_run(store, RunConfig(loss="ce", seed=1))  # the Table 1 baseline with CE, seed 1: stored
+    out = cli(redis_server.url, "lab", "--study", "loss", "--seeds", "2", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    configs = [RunConfig.from_json(line) for line in out.stdout.splitlines()]
+    assert [(c.loss.value, c.seed, c.T, c.beta, c.v_th, c.z) for c in configs] == \
+        [("mse", 0, 50, 0.7, 1.5, 2.0), ("mse", 1, 50, 0.7, 1.5, 2.0), ("ce", 0, 50, 0.7, 1.5, 2.0),
+         ("ce", 1, 50, 0.7, 1.5, 2.0)]
+    assert "4 runs in 1 study (loss; 2 seeds each), 4 distinct; 1 already stored (reused), 3 to train" in out.stderr
+    assert store.count_runs() == 1 and not store.list_labs() and service.queue(redis_conn).count == 0
+
+    out = cli(redis_server.url, "lab", "--study", "loss", "--seeds", "2", "--dataset", "mnist")
+    assert out.returncode == 0, out.stderr
+    lab_id = out.stdout.strip()
+    lab = store.get_lab(lab_id)
+    assert lab["plan"]["stored"] == 1 and lab["plan"]["new"] == 3
+    sweep = store.get_sweep(lab["studies"]["loss"])
+    assert existing in sweep["run_ids"] and store.count_runs() == 4
+
+    bad = cli(redis_server.url, "lab", "--study", "loss", "--seeds", "0", "--dry-run")
+    assert bad.returncode == 2 and "seeds must be an integer in 1..100, got 0" in bad.stderr
+    bad = cli(redis_server.url, "report", "nope", "--html", "x.html")
+    assert bad.returncode == 2 and "lab_id must look like l + 12 hex digits, got 'nope'" in bad.stderr
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+def test_report_export_holds_every_section_and_opens_offline(redis_server, redis_conn, tmp_path):
+    store = RunStore(redis_conn)
+    lab_id = loss_lab(store, ce_acc=0.84, mse_acc=0.80)
+    html_path, csv_path = tmp_path / "report.html", tmp_path / "report.csv"
+    out = cli(redis_server.url, "report", lab_id, "--html", str(html_path), "--csv", str(csv_path), "--ac-pj", "0.5")
+    assert out.returncode == 0, out.stderr
+    assert "4 of 4 runs finished; loss: holds" in out.stderr
+    text = html_path.read_text()
+    for section in ('id="summary"', 'id="study-loss"', 'id="flops"', "Cross-entropy beats MSE by about 3 points",
+                    "0.5 pJ per accumulate"):
+        assert section in text, section
+    assert "<script src" not in text and "<link" not in text
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    assert len(rows) == 8 and {r["study"] for r in rows} == {"loss"} and rows[0]["ann_flops"] == "15900"
+
+    from playwright.sync_api import sync_playwright
+
+    fetched: list[str] = []
+
+    def guard(route):
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            fetched.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update"])
+        context = browser.new_context(offline=True)
+        context.route("**/*", guard)
+        page = context.new_page()
+        page.goto(html_path.as_uri())
+        page.wait_for_function("window.Plotly && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4")
+        titles = page.evaluate("[...document.querySelectorAll('.js-plotly-plot')].map(g => g.layout.title.text)")
+        assert "Loss function: test accuracy per epoch" in titles
+        assert "holds" in page.locator("#summary + table").inner_text()
+        page.wait_for_timeout(500)
+        browser.close()
+    assert fetched == []
