@@ -27,6 +27,7 @@ from torch import Tensor
 
 from .config import Device, RunConfig
 from .data import DataBundle, Split, load_data
+from . import fused
 from .encoders import encode
 from .latency import step_correct
 from .model import SNN
@@ -262,6 +263,7 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
             members[k].callbacks.on_checkpoint(members[k].checkpoint)
 
     losses = [c.loss for c in configs]
+    fused_step = fused.FusedStep(pack) if fused.enabled(device) else None
     workspace = _InputBuffer(lead.T, lead.layer_sizes[0], device)
     train = data.train
     batches_per_epoch = -(-len(train) // lead.batch_size)
@@ -278,11 +280,14 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
             if index <= batch_done:
                 continue  # trained before the checkpoint we resumed from
             x = encode(images, lead.encoder, lead.T, encode_gen, out=workspace.get(images.shape[0]))
-            out = pack(x, encode_gen)
-            counts = out.counts
-            loss = packed_loss(counts, labels, losses, lead.T)
-            optimizer.zero_grad()
-            loss.sum().backward()
+            if fused_step is not None:  # forward, loss and gradients in a few kernels, no graph
+                loss, counts = fused_step(x, labels, encode_gen)
+            else:  # the autograd engine (SPIKEBOARD_ENGINE=torch or numba, or not on the CPU)
+                out = pack(x, encode_gen)
+                counts = out.counts
+                loss = packed_loss(counts, labels, losses, lead.T)
+                optimizer.zero_grad()
+                loss.sum().backward()
             optimizer.step()
 
             loss = loss.detach()

@@ -1,0 +1,292 @@
+"""One fused training step of a pack on the CPU: forward, loss, backward and the gradients, no autograd.
+
+The autograd engine (`packed.PackedSNN` + `neurons.LIFScan`) builds a graph of ~40 small ops
+per step, and for the lab's 784-10-10 network their dispatch costs more than their arithmetic.
+Here the step is a handful of numba kernels on arrays laid out batch innermost,
+
+    [T, K * N, B]    time, member-major neuron, batch (64 wide: a short layer still vectorises)
+
+so that the products of the short layers (10 x 10 per member) run over 64 batch lanes instead
+of 10 neuron lanes. Per step:
+
+    I^1 = x W^1_all + b^1_all           torch's F.linear, the very op of the autograd path
+    s^l, m^l = LIF(I^l)                 kernels.lif_forward (the same float ops: identical spikes)
+    I^{l+1} = s^l W^{l+1}_k + b^{l+1}_k  linear_forward, member by member, over the batch lanes
+    loss_k, dL/dcounts                  loss_grad (MSE on the rate, or cross-entropy on counts)
+    dL/dI^l                             kernels.lif_backward (surrogate and reverse scan)
+    dW^l, db^l, dL/ds^{l-1}             linear_backward (l > 1); for l = 1 one torch product
+
+The gradients are left in each parameter's `.grad`, where `packed.PackedAdam` (one fused numba
+update per parameter) takes them, so the optimizer state and checkpoints are those of the
+autograd path. Spikes equal the autograd path's and gradients agree within float tolerance
+(tests/test_fused.py holds both against the autograd engine and the per-timestep reference).
+`SPIKEBOARD_ENGINE=torch` (or `numba`, the autograd path with the fused scans) turns it off.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import kernels
+from .config import Loss, MembraneInit
+from .encoders import is_repeated_frame
+
+if kernels.numba is not None:
+    from numba import njit
+
+    @njit(cache=True)
+    def frame_to_lanes(current, T, out):
+        """current [Tc, B, M] (Tc = 1: the same frame at every step) -> out [T, M, B]."""
+        Tc, B, M = current.shape
+        for t in range(T):
+            tc = t if Tc > 1 else 0
+            for j in range(M):
+                for b in range(B):
+                    out[t, j, b] = current[tc, b, j]
+
+    @njit(cache=True)
+    def initial_lanes(m0, K, out):
+        """m0 [B, N], one draw shared by the K members -> out [K * N, B]."""
+        B, N = m0.shape
+        for k in range(K):
+            for n in range(N):
+                for b in range(B):
+                    out[k * N + n, b] = m0[b, n]
+
+    @njit(cache=True)
+    def linear_forward(spikes, weight, bias, out):
+        """out[t, k, o, :] = sum_i W[k, o, i] s[t, k, i, :] + b[k, o]; s [T, K, Ni, B], out [T, K, No, B]."""
+        T, K, Ni, B = spikes.shape
+        No = weight.shape[1]
+        acc = np.empty(B, dtype=np.float32)
+        for t in range(T):
+            for k in range(K):
+                for o in range(No):
+                    for b in range(B):
+                        acc[b] = 0.0
+                    for i in range(Ni):
+                        w = weight[k, o, i]
+                        for b in range(B):
+                            acc[b] += w * spikes[t, k, i, b]
+                    c = bias[k, o]
+                    for b in range(B):
+                        out[t, k, o, b] = acc[b] + c
+
+    @njit(cache=True)
+    def linear_backward(grad_current, spikes, weight, grad_weight, grad_bias, grad_spikes):
+        """The product's backward, all over the batch lanes:
+
+            dW[k, o, i] = sum_{t, b} g[t, k, o, b] s[t, k, i, b]      db[k, o] = sum_{t, b} g[t, k, o, b]
+            ds[t, k, i, b] = sum_o W[k, o, i] g[t, k, o, b]
+
+        Sums over (t, b) go into a B-wide accumulator (one lane per b, vectorised without
+        reordering float additions), which is summed at the end.
+        """
+        T, K, No, B = grad_current.shape
+        Ni = spikes.shape[2]
+        acc = np.empty(B, dtype=np.float32)
+        for k in range(K):
+            for o in range(No):
+                for i in range(Ni):
+                    for b in range(B):
+                        acc[b] = 0.0
+                    for t in range(T):
+                        for b in range(B):
+                            acc[b] += grad_current[t, k, o, b] * spikes[t, k, i, b]
+                    grad_weight[k, o, i] = acc.sum()
+                for b in range(B):
+                    acc[b] = 0.0
+                for t in range(T):
+                    for b in range(B):
+                        acc[b] += grad_current[t, k, o, b]
+                grad_bias[k, o] = acc.sum()
+        for t in range(T):
+            for k in range(K):
+                for i in range(Ni):
+                    for b in range(B):
+                        acc[b] = 0.0
+                    for o in range(No):
+                        w = weight[k, o, i]
+                        for b in range(B):
+                            acc[b] += w * grad_current[t, k, o, b]
+                    for b in range(B):
+                        grad_spikes[t, k, i, b] = acc[b]
+
+    @njit(cache=True)
+    def loss_grad(spikes, labels, is_ce, counts, losses, grad_spikes):
+        """Per member k: counts [B, K, C], mean loss [K] and dL/ds [T, K, C, B] (the same at every t).
+
+        mse: mean over (B, C) of (count / T - onehot)^2;  ce: cross-entropy of the counts.
+        """
+        T, K, C, B = spikes.shape
+        for k in range(K):
+            for c in range(C):
+                for b in range(B):
+                    counts[b, k, c] = 0.0
+                for t in range(T):
+                    for b in range(B):
+                        counts[b, k, c] += spikes[t, k, c, b]
+        g = np.empty((C, B), dtype=np.float32)
+        for k in range(K):
+            total = 0.0
+            for b in range(B):
+                y = labels[b]
+                if is_ce[k]:
+                    top = counts[b, k, 0]
+                    for c in range(1, C):
+                        top = max(top, counts[b, k, c])
+                    norm = 0.0
+                    for c in range(C):
+                        norm += math.exp(np.float64(counts[b, k, c]) - top)
+                    total += math.log(norm) + top - counts[b, k, y]
+                    for c in range(C):
+                        p = math.exp(np.float64(counts[b, k, c]) - top) / norm
+                        g[c, b] = np.float32((p - (1.0 if c == y else 0.0)) / B)
+                else:
+                    for c in range(C):
+                        d = np.float64(counts[b, k, c]) / T - (1.0 if c == y else 0.0)
+                        total += d * d
+                        g[c, b] = np.float32(2.0 * d / (B * C * T))
+            losses[k] = total / B if is_ce[k] else total / (B * C)
+            for t in range(T):
+                for c in range(C):
+                    for b in range(B):
+                        grad_spikes[t, k, c, b] = g[c, b]
+
+    @njit(cache=True)
+    def first_layer_grads(grad_current, repeated, grad_bias, out):
+        """From dL/dI^1 [T, M, B]: db [M], and `out` in the autograd path's layout for dW = out^T x.
+
+        repeated: out [1, B, M] = sum_t g[t] (the frame was the same at every step);
+        else:     out [T, B, M] = g transposed, so dW = out.view(T * B, M)^T @ x.view(T * B, P).
+        """
+        T, M, B = grad_current.shape
+        acc = np.empty(B, dtype=np.float32)
+        for j in range(M):
+            for b in range(B):
+                acc[b] = 0.0
+            for t in range(T):
+                for b in range(B):
+                    acc[b] += grad_current[t, j, b]
+            if repeated:
+                for b in range(B):
+                    out[0, b, j] = acc[b]
+            grad_bias[j] = acc.sum()
+        if not repeated:
+            for t in range(T):
+                for b in range(B):
+                    for j in range(M):
+                        out[t, b, j] = grad_current[t, j, b]
+
+
+def enabled(device: torch.device) -> bool:
+    """True when training steps run fused: on the CPU, with numba, unless SPIKEBOARD_ENGINE says otherwise."""
+    return device.type == "cpu" and kernels.numba is not None and os.environ.get(
+        "SPIKEBOARD_ENGINE", "auto") in ("auto", "fused")
+
+
+class FusedStep:
+    """Training steps of one `PackedSNN` (any widths, any encoder, MSE or CE per member).
+
+    `step(x, labels, generator)` computes every member's loss and gradients for a batch and
+    leaves the gradients in the parameters' `.grad`; it returns (loss [K], counts [B, K, 10]).
+    Buffers are allocated once per batch size and reused.
+    """
+
+    def __init__(self, pack):
+        self.pack = pack
+        self.config = pack.configs[0]
+        self.K = pack.size
+        self.widths = [w.shape[1] for w in pack.weights]
+        self.is_ce = np.array([c.loss is Loss.CE for c in pack.configs], dtype=np.bool_)
+        self._buffers: dict[int, dict] = {}
+        self._params: dict[int, list] = {}
+
+    def _lane_params(self, batch: int) -> list[tuple[np.ndarray, ...]]:
+        """Per layer (beta, V_th, z) as float32 [K * N * B], each neuron's value over its B lanes."""
+        if batch not in self._params:
+            self._params[batch] = [
+                tuple(np.repeat(p.detach().cpu().numpy().astype(np.float32), batch) for p in params)
+                for params in self.pack._neuron_params]
+        return self._params[batch]
+
+    def _buffers_for(self, batch: int) -> dict:
+        if batch not in self._buffers:
+            T, K, B = self.config.T, self.K, batch
+            f32 = np.float32
+            layers = [dict(current=np.empty((T, K, n, B), f32), spikes=np.empty((T, K, n, B), f32),
+                           membranes=np.empty((T, K, n, B), f32), grad_spikes=np.empty((T, K, n, B), f32),
+                           grad_current=np.empty((T, K, n, B), f32), m0=np.zeros((K * n, B), f32))
+                      for n in self.widths]
+            grads_w = [torch.zeros_like(w) for w in self.pack.weights]
+            grads_b = [torch.zeros_like(b) for b in self.pack.biases]
+            self._buffers[batch] = dict(layers=layers, grads_w=grads_w, grads_b=grads_b,
+                                        counts=np.empty((B, K, self.widths[-1]), f32),
+                                        losses=np.empty(K, np.float64))
+        return self._buffers[batch]
+
+    def __call__(self, x: Tensor, labels: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        pack, K, T = self.pack, self.K, self.config.T
+        B = x.shape[1]
+        buf = self._buffers_for(B)
+        layers, params = buf["layers"], self._lane_params(B)
+        weights = [w.detach() for w in pack.weights]
+        biases = [b.detach() for b in pack.biases]
+        repeated = is_repeated_frame(x)
+        n_layers = len(layers)
+
+        # forward
+        w1 = weights[0].reshape(K * self.widths[0], -1)
+        first = F.linear(x[0] if repeated else x, w1, biases[0].reshape(-1))
+        first = first.unsqueeze(0) if repeated else first
+        frame_to_lanes(first.numpy(), T, layers[0]["current"].reshape(T, -1, B))
+        kaiming = self.config.membrane_init is MembraneInit.KAIMING
+        for l, layer in enumerate(layers):
+            n = self.widths[l]
+            if l > 0:
+                linear_forward(layers[l - 1]["spikes"], weights[l].numpy(), biases[l].numpy(), layer["current"])
+            if kaiming:  # as PackedSNN._initial_membrane: one draw per layer, shared by the members
+                bound = math.sqrt(6.0 / n)
+                draws = torch.rand((B, n), generator=generator)
+                initial_lanes((draws * (2 * bound) - bound).numpy(), K, layer["m0"])
+            beta, v_th, z = params[l]
+            kernels.lif_forward(layer["current"].reshape(T, -1), layer["m0"].reshape(-1), beta, v_th,
+                                layer["spikes"].reshape(T, -1), layer["membranes"].reshape(T, -1))
+
+        # loss and backward
+        out = layers[-1]
+        loss_grad(out["spikes"], labels.numpy(), self.is_ce, buf["counts"], buf["losses"], out["grad_spikes"])
+        for l in range(n_layers - 1, -1, -1):
+            layer = layers[l]
+            beta, v_th, z = params[l]
+            kernels.lif_backward(layer["grad_spikes"].reshape(T, -1), layer["membranes"].reshape(T, -1),
+                                 beta, v_th, z, layer["grad_current"].reshape(T, -1))
+            if l > 0:
+                linear_backward(layer["grad_current"], layers[l - 1]["spikes"], weights[l].numpy(),
+                                buf["grads_w"][l].numpy(), buf["grads_b"][l].numpy(), layers[l - 1]["grad_spikes"])
+        n1 = K * self.widths[0]
+        lanes = buf.setdefault("first", np.empty((1 if repeated else T, B, n1), np.float32))
+        first_layer_grads(layers[0]["grad_current"].reshape(T, n1, B), repeated,
+                          buf["grads_b"][0].numpy().reshape(-1), lanes)
+        inputs = x[0] if repeated else x.reshape(T * B, -1)
+        torch.mm(torch.from_numpy(lanes).view(-1, n1).t(), inputs, out=buf["grads_w"][0].view(n1, -1))
+
+        for p, g in zip(pack.weights, buf["grads_w"]):
+            p.grad = g
+        for p, g in zip(pack.biases, buf["grads_b"]):
+            p.grad = g
+        self._last = (T, B)
+        losses = torch.from_numpy(buf["losses"].astype(np.float32))
+        return losses, torch.from_numpy(buf["counts"].copy())
+
+    def spikes(self) -> list[Tensor]:
+        """The last step's spikes per layer as [T, B, K, N] (the autograd path's layout), for tests."""
+        T, B = self._last
+        return [torch.from_numpy(layer["spikes"].transpose(0, 3, 1, 2).copy())
+                for layer in self._buffers[B]["layers"]]

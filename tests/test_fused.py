@@ -1,0 +1,115 @@
+"""The fused training step (snn_core/fused.py) against the autograd engine and the reference loop."""
+
+import pytest
+import torch
+
+from snn_core import fused, kernels
+from snn_core.config import RunConfig
+from snn_core.encoders import encode
+from snn_core.model import snn_loss
+from snn_core.packed import PackedSNN, packed_loss
+from snn_core.training import fit_packed
+from tests.reference import reference_forward
+
+pytestmark = pytest.mark.skipif(kernels.numba is None, reason="the fused step needs numba")
+
+PARAMS = [(0.7, 1.5, 2.0, "mse"), (0.95, 0.5, 10.0, "ce"), (0.5, 1.0, 0.5, "mse")]
+
+
+def _pack(encoder, K, membrane_init="zero", hidden=(16, 12)):
+    configs = [RunConfig(T=10, encoder=encoder, beta=b, v_th=v, z=z, loss=l, hidden=hidden, membrane_init=membrane_init)
+               for b, v, z, l in PARAMS[:K]]
+    pack = PackedSNN(configs)
+    with torch.no_grad():  # larger weights so that every layer spikes
+        for w in pack.weights:
+            w.mul_(4.0)
+    return configs, pack
+
+
+@pytest.mark.parametrize("encoder", ["image", "threshold", "bernoulli"])
+@pytest.mark.parametrize("K, membrane_init", [(1, "zero"), (3, "kaiming")])
+def test_fused_step_equals_the_autograd_engine_and_the_reference(encoder, K, membrane_init, monkeypatch):
+    monkeypatch.setenv("SPIKEBOARD_ENGINE", "numba")  # the autograd engine, for the comparison
+    configs, pack = _pack(encoder, K, membrane_init)
+    images = torch.rand(6, 784, generator=torch.Generator().manual_seed(3)) ** 2
+    x = encode(images, encoder, 10, torch.Generator().manual_seed(0))
+    labels = torch.arange(6) % 10
+
+    out = pack(x, torch.Generator().manual_seed(7))
+    loss = packed_loss(out.counts, labels, [c.loss for c in configs], 10)
+    loss.sum().backward()
+    autograd = [p.grad.clone() for p in pack.parameters()]
+    for p in pack.parameters():
+        p.grad = None
+
+    step = fused.FusedStep(pack)
+    fused_loss, counts = step(x, labels, torch.Generator().manual_seed(7))  # same membrane draws
+    spikes = step.spikes()
+    for layer, (a, f) in enumerate(zip(out.spikes, spikes)):
+        assert torch.equal(a, f), layer
+        assert f.sum() > 0, "degenerate: a layer never spiked"
+    assert torch.equal(counts, out.counts)
+    torch.testing.assert_close(fused_loss, loss.detach(), rtol=1e-5, atol=1e-7)
+    for p, g in zip(pack.parameters(), autograd):
+        scale = max(1.0, g.abs().max().item())
+        assert g.abs().sum() > 0
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-5 * scale)
+
+    if membrane_init == "zero":  # and each member against the plain per-timestep loop
+        for k, config in enumerate(configs):
+            member = pack.member(k)
+            ref_spikes, _ = reference_forward(member, x)
+            for layer, ref in enumerate(ref_spikes):
+                assert torch.equal(spikes[layer][:, :, k], ref)
+            snn_loss(ref_spikes[-1].sum(0), labels, config.loss, 10).backward()
+            for l, lin in enumerate(member.layers):
+                scale = max(1.0, lin.weight.grad.abs().max().item())
+                torch.testing.assert_close(pack.weights[l].grad[k], lin.weight.grad, rtol=1e-5, atol=1e-5 * scale)
+                torch.testing.assert_close(pack.biases[l].grad[k], lin.bias.grad, rtol=1e-5, atol=1e-5 * scale)
+
+
+def test_one_hidden_layer_and_wide_layers():
+    """Any widths: one wide hidden layer, and no hidden layer other than the output's input."""
+    for hidden in ((40,), (10, 10, 10)):
+        configs, pack = _pack("bernoulli", 2, hidden=hidden)
+        x = encode(torch.rand(5, 784) ** 2, "bernoulli", 10, torch.Generator().manual_seed(1))
+        labels = torch.arange(5)
+        out = pack(x)
+        packed_loss(out.counts, labels, [c.loss for c in configs], 10).sum().backward()
+        autograd = [p.grad.clone() for p in pack.parameters()]
+        step = fused.FusedStep(pack)
+        step(x, labels)
+        assert all(torch.equal(a, f) for a, f in zip(out.spikes, step.spikes()))
+        for p, g in zip(pack.parameters(), autograd):
+            torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-5 * max(1.0, g.abs().max().item()))
+
+
+def _metrics(history):
+    return [(h.train_loss, h.train_acc, h.test_loss, h.test_acc, *h.firing_rates) for h in history]
+
+
+def test_training_fused_equals_training_on_the_autograd_engine(synthetic_data_dir, monkeypatch):
+    """Histories and weights after 2 epochs of a sweep (MSE and CE members, Bernoulli, random start)."""
+    base = RunConfig(T=8, epochs=2, data_dir=str(synthetic_data_dir), train_limit=640, test_limit=200, device="cpu",
+                     membrane_init="kaiming")
+    configs = [base, base.replace(beta=0.9, loss="ce", lr=2e-3)]
+    monkeypatch.setenv("SPIKEBOARD_ENGINE", "auto")
+    assert fused.enabled(torch.device("cpu"))
+    fast = fit_packed(configs)
+    monkeypatch.setenv("SPIKEBOARD_ENGINE", "numba")
+    assert not fused.enabled(torch.device("cpu"))
+    slow = fit_packed(configs)
+    for f, s in zip(fast, slow):
+        for row_f, row_s in zip(_metrics(f.history), _metrics(s.history)):
+            assert row_f == pytest.approx(row_s, rel=1e-4, abs=1e-5)
+        for p, q in zip(f.model.parameters(), s.model.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+        assert f.history[-1].train_loss < f.history[0].train_loss  # it learned
+
+
+def test_engine_switch(monkeypatch):
+    monkeypatch.setenv("SPIKEBOARD_ENGINE", "torch")
+    assert not fused.enabled(torch.device("cpu"))
+    monkeypatch.delenv("SPIKEBOARD_ENGINE")
+    assert fused.enabled(torch.device("cpu"))
+    assert not fused.enabled(torch.device("meta"))
