@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +23,7 @@ import torch
 from torch import Tensor
 
 from .config import DatasetName
+from .limits import check_data_dir
 
 FOLDERS = {DatasetName.MNIST: "MNIST", DatasetName.FASHION_MNIST: "FashionMNIST"}
 FILES = {
@@ -35,23 +37,40 @@ class DataNotFoundError(FileNotFoundError):
     """The dataset's files are missing and could not be downloaded."""
 
 
+class CorruptDataError(ValueError):
+    """A dataset file is there but damaged (truncated download, not gzip, wrong size)."""
+
+
 def resolve_data_dir(data_dir: str = "") -> Path:
     """The config's data_dir, else $SPIKEBOARD_DATA_DIR, else ./data."""
     return Path(data_dir or os.environ.get("SPIKEBOARD_DATA_DIR") or DEFAULT_DATA_DIR).expanduser()
 
 
+def worker_data_dir(data_dir: str) -> str:
+    """The folder a worker reads a submitted run's data from: its own $SPIKEBOARD_DATA_DIR (else
+    ./data) when the run names none; a run's data_dir only inside this worker's
+    $SPIKEBOARD_DATA_ROOTS. So a submitter never chooses what path a worker reads or creates."""
+    check_data_dir(data_dir)
+    return str(resolve_data_dir(data_dir))
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file (optionally gzipped) into a uint8 array of its declared shape."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
+    fix = ("delete it so it is downloaded again (or put a good copy there; SPIKEBOARD_DATA_DIR / --data-dir "
+           "chooses the folder)")
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # a truncated or damaged download
+        raise CorruptDataError(f"{path} is damaged ({type(exc).__name__}: {exc}); {fix}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+        raise CorruptDataError(f"{path} is not an unsigned-byte IDX file; {fix}")
     ndim = raw[3]
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path} holds {data.size} bytes, its header declares shape {shape}")
+        raise CorruptDataError(f"{path} holds {data.size} bytes, its header declares shape {shape}; {fix}")
     return data.reshape(shape)
 
 

@@ -56,3 +56,26 @@ def test_bad_input_exits_2_naming_field_and_value(redis_server, redis_conn):
     out = cli(redis_server, "status", "nope")
     assert out.returncode == 2 and "run_id not found: 'nope'" in out.stderr
     assert redis_conn.dbsize() == 0
+
+
+def test_a_bad_option_prints_one_line(redis_server, redis_conn):
+    for args, message in ((("submit", "--bogus"), "error: unrecognized arguments: --bogus"),
+                          (("submit", "--beta", "x"), "error: argument --beta: invalid float value: 'x'"),
+                          (("export", "--format", "xml"), "error: argument --format: invalid choice: 'xml'"),
+                          (("status",), "error: the following arguments are required: run_id")):
+        out = cli(redis_server, *args)
+        assert out.returncode == 2 and out.stderr.startswith(message), out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "usage:" in cli(redis_server, "submit", "--help").stdout  # help still shows everything
+    assert redis_conn.dbsize() == 0
+
+
+def test_submitted_limits_and_data_dir_are_refused_before_redis(redis_server, redis_conn):
+    for args, message in ((("--hidden", "1000000"), "hidden widths must be at most 16384"),
+                          (("--epochs", "1000000"), "epochs must be at most 1000"),
+                          (("--seed", str(2**60)), "seed must be an integer in 0..2147483647"),
+                          (("--data-dir", "/etc"), "data_dir must be empty")):
+        out = cli(redis_server, "submit", *args)
+        assert out.returncode == 2 and message in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+    assert redis_conn.dbsize() == 0

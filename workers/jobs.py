@@ -33,7 +33,8 @@ import torch
 
 from snn_core import checkpoint as ckpt_io
 from snn_core.config import RunConfig
-from snn_core.data import DataBundle, load_data
+from snn_core.data import DataBundle, load_data, worker_data_dir
+from snn_core.limits import check_fits
 from snn_core.model import SNN
 from snn_core.recording import probe_indices, record, recording_to_dict
 from snn_core.training import BatchInfo, Callbacks, EpochMetrics, device_name, fit, fit_packed, resolve_device
@@ -281,7 +282,8 @@ def _train(store: RunStore, run_id: str, config: RunConfig, started_at: float | 
     device = resolve_device(config.device)
     store.set_status(run_id, RunStatus.RUNNING, fence=lease.fence, started_at=started_at or time.time(),
                      worker=worker, device=device_name(device), error=None)
-    data = load_data(config.dataset, config.data_dir, device, config.train_limit, config.test_limit)
+    check_fits(config, device)  # H2: a clear failure reason, not an allocation crash
+    data = load_data(config.dataset, worker_data_dir(config.data_dir), device, config.train_limit, config.test_limit)
     publisher = Publisher(store, run_id, config, data, device, job, best, lease)
 
     resume = _load_resume(store, run_id)
@@ -380,7 +382,8 @@ def train_pack(run_ids: list[str]) -> dict[str, Any]:
                                  started_at=record.started_at or time.time(),
                                  worker=worker, device=device_name(device), error=None)
             lead = configs[0]
-            data = load_data(lead.dataset, lead.data_dir, device, lead.train_limit, lead.test_limit)
+            check_fits(lead, device, members=len(configs))
+            data = load_data(lead.dataset, worker_data_dir(lead.data_dir), device, lead.train_limit, lead.test_limit)
             publishers = [Publisher(store, r.id, c, data, device, job if i == 0 else None, r.best_metrics, lease)
                           for i, ((r, lease), c) in enumerate(zip(members, configs))]
             if resumes[0] is not None:

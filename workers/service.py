@@ -31,6 +31,7 @@ from snn_core.config import RunConfig, pack_groups
 from snn_core.limits import ENV_NAMES, check_data_dir, current_limits, largest_pack
 from snn_core.health import StopRule
 
+from .records import CorruptRecord
 from .store import DONE_STATUSES, Fence, RunRecord, RunStatus, RunStore
 
 QUEUE = "spikeboard"
@@ -311,8 +312,11 @@ def cancel_run(conn: redis.Redis, run_id: str) -> RunRecord:
 
 def delete_run(conn: redis.Redis, run_id: str) -> None:
     """Cancel the run if it is active, then remove it, its metrics and its RQ job."""
-    record = RunStore(conn).require_run(run_id)
-    if record.status not in DONE_STATUSES:
+    try:
+        record = RunStore(conn).require_run(run_id)
+    except CorruptRecord:
+        record = None  # unreadable (not written by Spikeboard): nothing to cancel, still deletable
+    if record is not None and record.status not in DONE_STATUSES:
         cancel_run(conn, run_id)
     try:
         Job.fetch(run_id, connection=conn, serializer=JSONSerializer).delete()
