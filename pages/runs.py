@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from webui import connection
-from webui.tables import runs_frame
+from webui import connection, insights
+from webui.tables import runs_frame, runs_style
 from workers import service
 from workers.store import RunStatus
 
@@ -24,29 +24,30 @@ f1, f2, f3, f4 = st.columns([3, 2, 2, 2])
 status_pick = f1.multiselect("Status", statuses, key="runs_status", on_change=fresh_selection, placeholder="any status")
 sweeps = store.list_sweeps()
 sweep_pick = f2.selectbox("Sweep", [None, *[s["id"] for s in sweeps]], key="runs_sweep", on_change=fresh_selection,
-                          format_func=lambda s: "any sweep" if s is None else s)
-records = store.list_runs(sweep_id=sweep_pick)
-tags = sorted({t for r in records for t in r.tags})
+                          format_func=lambda s: "any sweep" if s is None else f"{s}: " + " x ".join(
+                              next(w["axes"] for w in sweeps if w["id"] == s)))
+everything = store.list_runs()
+tags = sorted({t for r in everything for t in r.tags})
 tag_pick = f3.selectbox("Tag", [None, *tags], key="runs_tag", on_change=fresh_selection, format_func=lambda t: "any tag" if t is None else t)
 limit = f4.selectbox("Show", [200, 1000, 10000], key="runs_limit", on_change=fresh_selection, format_func=lambda n: f"newest {n:,}")
-records = [r for r in records if (not status_pick or r.status.value in status_pick)
-           and (tag_pick is None or tag_pick in r.tags)]
-shown = records[:limit]
-st.caption(f"{len(records):,} matching of {store.count_runs():,} runs; showing {len(shown):,}. "
-           "Select rows to act on them.")
+sweep = next((s for s in sweeps if s["id"] == sweep_pick), None)
 
-table = st.dataframe(
-    runs_frame(shown), hide_index=True, on_select="rerun", selection_mode="multi-row", key=f"runs_table_{st.session_state.runs_gen}",
-    column_config={
-        "best test acc": st.column_config.NumberColumn(format="percent"),
-        "last test acc": st.column_config.NumberColumn(format="percent"),
-        "progress": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent"),
-        "duration s": st.column_config.NumberColumn(format="%.1f"),
-        "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-    })
-selected = [shown[i].id for i in table.selection.rows if i < len(shown)]
 
-if selected:
+prefetched = {"records": everything}  # this full run's read; the fragment's own reruns read afresh
+
+
+def matching(records: list) -> list:
+    """The runs the filters select, newest first. A sweep's runs include those it reused from
+    earlier identical runs (their records belong to no sweep, or to another one)."""
+    if sweep is not None:
+        members = set(sweep["run_ids"])
+        records = [r for r in records if r.id in members or r.sweep_id == sweep["id"]]
+    return [r for r in records if (not status_pick or r.status.value in status_pick)
+            and (tag_pick is None or tag_pick in r.tags)]
+
+
+def actions(selected: list[str]) -> None:
+    """Open, compare, cancel, delete, tag or note the selected runs."""
     st.subheader(f"{len(selected)} selected: {', '.join(selected[:8])}{' ...' if len(selected) > 8 else ''}")
     a, b = st.columns(2)
     a.page_link("pages/run.py", label=f"Open {selected[0]} live", icon=":material/monitoring:",
@@ -79,9 +80,68 @@ if selected:
                 store.set_note(run_id, note)
             st.rerun()
 
-st.divider()
-e1, e2, _ = st.columns([1, 1, 3])
-e1.download_button("Export CSV", lambda: service.export_runs(conn, fmt="csv"), "spikeboard-runs.csv",
-                   "text/csv", key="runs_export_csv", icon=":material/download:", on_click="ignore")
-e2.download_button("Export JSONL", lambda: service.export_runs(conn, fmt="jsonl"), "spikeboard-runs.jsonl",
-                   "application/x-ndjson", key="runs_export_jsonl", icon=":material/download:", on_click="ignore")
+
+def export(ids: list[str], filtered: bool) -> None:
+    """Download the runs the filters select (every field; times in ISO 8601)."""
+    what = "the runs shown" if filtered else "all runs"
+    e1, e2, _ = st.columns([1, 1, 3])
+    e1.download_button("Export CSV", lambda: service.export_runs(conn, fmt="csv", run_ids=ids), "spikeboard-runs.csv",
+                       "text/csv", key="runs_export_csv", icon=":material/download:", on_click="ignore",
+                       help=f"{what} ({len(ids):,}), every field, times in ISO 8601")
+    e2.download_button("Export JSONL", lambda: service.export_runs(conn, fmt="jsonl", run_ids=ids),
+                       "spikeboard-runs.jsonl", "application/x-ndjson", key="runs_export_jsonl",
+                       icon=":material/download:", on_click="ignore", help=f"{what} ({len(ids):,}) with their epochs")
+
+
+@st.fragment(run_every=3.0)
+@connection.guarded
+def runs_table() -> None:
+    """The table, refreshed every few seconds: new runs and progress appear without a reload.
+    While rows are selected the rows stay as they are (selections are row positions)."""
+    records = matching(prefetched.pop("records", None) or store.list_runs())
+    shown = records[:limit]
+    key = f"runs_table_{st.session_state.runs_gen}"
+    picked = (st.session_state.get(key) or {}).get("selection", {}).get("rows", [])
+    before = st.session_state.get("runs_shown_ids")
+    note = ""
+    if picked and before is not None and [r.id for r in shown] != before:
+        by_id = {r.id: r for r in records}
+        if all(i in by_id for i in before):
+            fresh = len(shown) - len(set(r.id for r in shown) & set(before))
+            shown = [by_id[i] for i in before]
+            note = f" {fresh} new run{'s' if fresh != 1 else ''} will show once the selection is cleared." if fresh else ""
+        else:  # a selected row's run is gone: positions no longer mean the same runs
+            fresh_selection()
+            key, picked = f"runs_table_{st.session_state.runs_gen}", []
+    st.session_state.runs_shown_ids = [r.id for r in shown]
+    st.caption(f"{len(records):,} matching of {store.count_runs():,} runs; showing {len(shown):,}. "
+               f"Select rows to act on them.{note}")
+    table = st.dataframe(
+        runs_style(insights.with_flags(runs_frame(shown), shown)), hide_index=True, on_select="rerun", selection_mode="multi-row", key=key,
+        column_config={
+            "id": st.column_config.TextColumn(width="small"),
+            "status": st.column_config.TextColumn(width="small"),
+            "best test acc": st.column_config.NumberColumn("best acc", width="small"),
+            "last test acc": st.column_config.NumberColumn("last acc", width="small"),
+            "progress": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent", width="small"),
+            "duration s": st.column_config.NumberColumn("time s", width="small"),
+            "settings": st.column_config.TextColumn(width="medium", help="what the run changes from the baseline"),
+            "hidden": st.column_config.TextColumn(width="small"),
+            "encoder/loss": st.column_config.TextColumn("enc/loss", width="small"),
+            "dataset": st.column_config.TextColumn(width="small"),
+            "sweep": st.column_config.TextColumn(width="small"),
+            "tags": st.column_config.TextColumn(width="small"),
+            "error": st.column_config.TextColumn(width="medium"),
+            "note": st.column_config.TextColumn(width="small"),
+            "worker": st.column_config.TextColumn(width="small"),
+            "device": st.column_config.TextColumn(width="small"),
+            "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss", width="small"),
+        })
+    selected = [shown[i].id for i in table.selection.rows if i < len(shown)]
+    if selected:
+        actions(selected)
+    st.divider()
+    export([r.id for r in records], bool(status_pick or sweep or tag_pick))
+
+
+runs_table()

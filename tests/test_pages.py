@@ -201,8 +201,10 @@ def test_runs_table_filters_and_actions(store):
     table = at.dataframe[0].value
     assert list(table["id"]) == [queued, failed, done]  # newest first
     row = table.set_index("id").loc[done]
-    assert (row["status"], row["beta"], row["best test acc"], row["last test acc"]) == ("finished", 0.9, 0.8, 0.8)
-    assert (row["worker"], row["device"]) == ("w-test", "cpu") and row["duration s"] > 0
+    assert (row["status"], row["settings"], row["best test acc"], row["last test acc"]) == (
+        "finished", "beta 0.9 · epochs 2", 0.8, 0.8)
+    assert (row["worker"], row["device"], row["hidden"], row["tags"]) == ("w-test", "cpu", "10", "")
+    assert row["duration s"] > 0
 
     widget(at, "multiselect", "runs_status").set_value(["finished"]).run()
     assert list(at.dataframe[0].value["id"]) == [done]
@@ -231,6 +233,50 @@ def test_runs_table_filters_and_actions(store):
     widget(at, "button", "runs_delete").click().run()
     assert not at.exception and store.get_run(done) is None and store.count_runs() == 2
     assert [b.label for b in at.get("download_button")] == ["Export CSV", "Export JSONL"]
+
+
+def test_runs_sweep_filter_includes_the_runs_a_sweep_reused(store):
+    from workers import service
+
+    earlier = service.submit_run(store.conn, RunConfig(epochs=1, T=5, beta=0.7)).record.id
+    result = service.submit_sweep(store.conn, RunConfig(epochs=1, T=5), {"beta": [0.7, 0.9]})
+    assert [r.created for r in result.results] == [False, True]  # beta 0.7 reused the earlier run
+    at = page("pages/runs.py")
+    widget(at, "selectbox", "runs_sweep").set_value(result.sweep_id).run()
+    ids = set(at.dataframe[0].value["id"])
+    assert ids == {earlier, result.results[1].record.id}
+    assert "2 matching of 2 runs" in texts(at)
+
+
+def test_runs_export_follows_the_filter_with_iso_times(store):
+    import csv
+    import io
+
+    from workers import service
+
+    done = stored_run(store, RunConfig(epochs=2, beta=0.9), accs=(0.6, 0.8))
+    store.create_run(RunConfig(epochs=3, seed=2))
+    at = page("pages/runs.py")
+    widget(at, "multiselect", "runs_status").set_value(["finished"]).run()
+    (csv_button, _) = at.get("download_button")
+    assert "the runs shown (1)" in csv_button.proto.help
+    rows = list(csv.DictReader(io.StringIO(service.export_runs(store.conn, "csv", run_ids=[done]))))
+    assert [r["id"] for r in rows] == [done]
+    created = rows[0]["created_at"]
+    assert created.startswith("20") and created.endswith("+00:00") and "T" in created, created
+    assert abs(__import__("datetime").datetime.fromisoformat(created).timestamp() - store.get_run(done).created_at) < 1e-3
+    assert service.import_runs(store.conn, service.export_runs(store.conn, "csv", run_ids=[done])) == 0  # parses back
+
+
+def test_runs_table_shows_blanks_not_none():
+    from webui.tables import runs_frame, runs_style
+    from workers.store import RunRecord
+
+    config = RunConfig()
+    queued = RunRecord(id="q1", config=config.to_dict(), config_hash=config.config_hash(), status=RunStatus.QUEUED,
+                       created_at=time.time())
+    html = runs_style(runs_frame([queued])).to_html()
+    assert "None" not in html and "nan" not in html.lower()
 
 
 def test_runs_page_stays_fast_with_thousands_of_runs(store):

@@ -23,25 +23,42 @@ def _fmt(value: Any) -> Any:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
 
 
+RUNS_COLUMNS = ["id", "status", "best test acc", "last test acc", "progress", "duration s", "settings", "hidden",
+                "encoder/loss", "dataset", "sweep", "tags", "error", "note", "worker", "device", "created"]
+
+
 def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """One row per run: status, key hyperparameters, accuracy, progress and where it ran."""
+    """One row per run, narrow enough for the page: outcome first, then the settings the run
+    changes from the baseline in one column (as in the pickers), hidden widths, sweep, tags and
+    error. Missing text is "" (never "None"); missing numbers are NaN, shown blank by `runs_style`.
+    The CSV export holds every field."""
+    from webui.run_labels import SHORT, changed_fields
+
     rows = []
     for r in records:
         progress = r.progress or {}
-        row = {"id": r.id, "status": r.status.value,
-               "created": dt.datetime.fromtimestamp(r.created_at)}
-        row.update({p: _fmt(r.config.get(p)) for p in KEY_PARAMS})
-        row.update({
+        settings = [f for f in changed_fields(r.config) if f not in ("hidden", "dataset")]
+        rows.append({
+            "id": r.id, "status": r.status.value,
             "best test acc": _acc(r.best_metrics), "last test acc": _acc(r.last_metrics),
             "progress": (progress.get("percent") or 0) / 100 if progress else None,
-            "duration s": r.duration, "worker": r.worker, "device": r.device,
-            "sweep": r.sweep_id or "", "tags": ", ".join(r.tags), "note": r.note, "error": r.error,
+            "duration s": r.duration,
+            "settings": " · ".join(f"{SHORT[f]} {_fmt(r.config[f])}".strip() for f in settings),
+            "hidden": _fmt(r.config.get("hidden", "")), "encoder/loss": f"{r.config.get('encoder')}/{r.config.get('loss')}",
+            "dataset": r.config.get("dataset", ""), "sweep": r.sweep_id or "", "tags": ", ".join(r.tags),
+            "error": r.error or "", "note": r.note or "", "worker": r.worker or "", "device": r.device or "",
+            "created": dt.datetime.fromtimestamp(r.created_at),
         })
-        rows.append(row)
-    # Outcome first, so the accuracy is visible without scrolling the table sideways.
-    columns = ["id", "status", "best test acc", "last test acc", "progress", "duration s", *KEY_PARAMS,
-               "worker", "device", "created", "sweep", "tags", "note", "error"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=RUNS_COLUMNS)
+    for c in ("best test acc", "last test acc", "progress", "duration s"):
+        frame[c] = pd.to_numeric(frame[c], errors="coerce")  # None -> NaN, kept numeric for sorting
+    return frame
+
+
+def runs_style(frame: pd.DataFrame):
+    """The runs table as shown: percentages, seconds, and blanks where a value is missing."""
+    return frame.style.format({"best test acc": "{:.1%}", "last test acc": "{:.1%}", "duration s": "{:.1f}"},
+                              na_rep="")
 
 
 def differing_fields(configs: Sequence[dict], ignore: Sequence[str] = ()) -> list[str]:
