@@ -6,8 +6,10 @@ Used by the one-command stack (`python -m workers.stack`) and by the tests. No t
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -64,3 +66,47 @@ def start_redis(data_dir: str | os.PathLike, port: int | None = None, appendonly
                 proc.kill()
                 raise RuntimeError(f"redis-server did not start on port {port}; see {data_dir / 'redis.log'}")
             time.sleep(0.05)
+
+
+def load_or_create_password(path: str | os.PathLike) -> str:
+    """The password kept in `path` (owner-only, 0600), generated there the first time.
+
+    A file anyone else can read is tightened back to 0600 (and said so); an empty one is an error.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            print(f"stack: {path} was readable by others (mode {mode:o}); set it to 0600", flush=True)
+            path.chmod(0o600)
+        password = path.read_text().strip()
+        if not password:
+            raise RuntimeError(f"{path} is empty: delete it to have a new Redis password generated")
+        return password
+    password = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    return password
+
+
+def server_pid(url: str) -> int | None:
+    """The process id of the redis-server answering at `url`, or None if none answers."""
+    try:
+        return int(redis.Redis.from_url(url, socket_connect_timeout=2).info("server")["process_id"])
+    except redis.RedisError:
+        return None
+
+
+def shutdown_if_ours(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> bool:
+    """SHUTDOWN (AOF flushed) the server at `url` only if it is `proc`; True if it was and stopped."""
+    if proc.poll() is not None or server_pid(url) != proc.pid:
+        return False
+    try:
+        redis.Redis.from_url(url).shutdown(nosave=False)
+    except redis.ConnectionError:
+        pass  # SHUTDOWN closes the connection it arrives on: that is the success case
+    proc.wait(timeout=timeout)
+    return True
