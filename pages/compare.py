@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from webui import charts, connection
+from webui import charts, connection, insights
 from webui.run_labels import labeller
 from webui.compare_data import METRICS, groups_of, legend_fields, parcoords_rows, series_for, sweep_rows
 from webui.tables import compare_frame, differing_fields, PLACEMENT
@@ -48,6 +48,7 @@ histories = {r.id: store.epoch_history(r.id) for r in records}
 cols = st.columns(3)
 for col, (key, (title, y, pct)) in zip(cols, METRICS.items()):
     col.plotly_chart(charts.overlay_fig(series_for(groups, histories, fields, key), title, y, pct), key=f"cmp_{key}")
+insights.latency_compare(records, histories, fields)
 
 all_fields = differing_fields([r.config for r in records], ignore=PLACEMENT)
 st.subheader("Differences and results")

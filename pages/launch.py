@@ -5,6 +5,7 @@ import streamlit as st
 from snn_core.config import pack_groups
 
 from webui import connection, lab_presets
+from webui import insights
 from webui.launch_form import build_config, config_widgets, fmt_duration, parse_values, show_error, sweep_widgets
 from workers import service
 
@@ -18,6 +19,7 @@ lab_presets.section(conn)
 
 values, slots = config_widgets()
 tags = [t.strip() for t in st.text_input("Tags (comma-separated, optional)", key="f_tags").split(",") if t.strip()]
+stop_rule = insights.stop_rule_input()
 sweep = st.toggle("Sweep mode: launch a grid of runs", key="sweep_mode")
 config = build_config(values, slots)
 
@@ -49,7 +51,7 @@ if sweep:
                     f"in beta, V_th, z, loss or learning rate train together as one packed model), about "
                     f"**{fmt_duration(estimate)}** to train them all with the workers running now.")
         if st.button(f"Launch sweep of {len(configs)} runs", type="primary", key="launch_sweep"):
-            result = service.submit_sweep(conn, config, axes)
+            result = service.submit_sweep(conn, config, axes, stop_rule=stop_rule)
             for r in result.results:
                 if tags and r.created:
                     store.set_tags(r.record.id, tags)
@@ -61,6 +63,7 @@ if sweep:
 elif config is not None:
     st.caption(f"Estimated training time: {fmt_duration(service.estimate_seconds(conn, [config]))}")
     if st.button("Launch run", type="primary", key="launch_run"):
-        st.session_state.launch_result = service.submit_run(conn, config, tags=tags)
+        st.session_state.launch_result = service.submit_run(conn, config, tags=tags, stop_rule=stop_rule)
     if st.session_state.get("launch_result") is not None:
         show_run_result(st.session_state.launch_result)
+        insights.again_after_reuse(conn, st.session_state.launch_result)

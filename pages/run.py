@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from webui import charts, connection
+from webui import charts, connection, insights
 from webui.launch_form import fmt_duration
 from webui.live import cursor_for, progress_line
 from webui.run_labels import labeller
@@ -61,6 +61,7 @@ def live_view() -> None:
         st.progress(bar[0], text=bar[1])
     if now.error:
         st.error(f"**This run {now.status.value}:** {now.error}", icon=":material/error:")
+    insights.health_banner(now)
     st.caption(cursor.latest_text())
     epochs, n = cursor.epoch_list, now.config["epochs"]
     if now.status in DONE_STATUSES and not cursor.batches and not epochs:
@@ -73,8 +74,11 @@ def live_view() -> None:
     left.plotly_chart(charts.epoch_fig(epochs, {"test_acc": "test accuracy", "train_acc": "train accuracy"},
                                        "Accuracy per epoch", "accuracy", percent=True, n_epochs=n), key="live_acc")
     right.plotly_chart(charts.firing_rate_fig(epochs, n), key="live_rates")
+    insights.run_charts(epochs, "live")
 
 
 live_view()
 st.page_link("pages/spikes.py", label="Spike rasters of this run", icon=":material/scatter_plot:",
              query_params={"run": run_id})
+with st.expander("Train again", icon=":material/replay:"):
+    insights.train_again(store.conn, record, "run_again")

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from workers.analysis import cost_rows, importance, importance_rows, pareto_front, run_cost
+from workers.analysis import (cost_rows, determinism, importance, importance_rows, next_free_seed, pareto_front,
+                              run_cost)
 from workers.records import RunRecord, RunStatus
 
 
@@ -58,3 +59,22 @@ def test_importance_finds_the_one_hyperparameter_that_drives_accuracy():
         importance([], ["beta"])
     with pytest.raises(ValueError, match="at least 4 runs"):
         importance(importance_rows(runs[:3], ["beta", "T"]), ["beta", "T"])
+
+
+def test_determinism_finds_the_first_differing_metric():
+    a = [{"epoch": 1, "test_acc": 0.5, "train_loss": 1.0, "epoch_seconds": 3.0},
+         {"epoch": 2, "test_acc": 0.6, "train_loss": 0.8, "epoch_seconds": 3.0}]
+    same = [dict(e, epoch_seconds=9.0) for e in a]  # wall-clock may differ
+    other = [a[0], dict(a[1], test_acc=0.61)]
+    assert determinism({"x": a, "y": same}) == {"runs": 2, "epochs": 2, "identical": True, "first_difference": None}
+    diff = determinism({"x": a, "y": same, "z": other})
+    assert not diff["identical"] and diff["first_difference"] == {"run": "z", "epoch": 2, "metric": "test_acc",
+                                                                  "values": [0.6, 0.61]}
+    assert determinism({"x": a})["identical"]
+
+
+def test_next_free_seed_skips_the_seeds_taken():
+    runs = [record("a", 0.5, [0.1] * 3, seed=0), record("b", 0.5, [0.1] * 3, seed=4),
+            record("c", 0.5, [0.1] * 3, seed=9, beta=0.5)]  # another config
+    assert next_free_seed(runs, runs[0].config) == 5
+    assert next_free_seed(runs, {**runs[0].config, "T": 50}) == 1

@@ -119,3 +119,44 @@ def importance_rows(records: Sequence[RunRecord], params: Sequence[str]) -> list
     """Rows for `importance`: each run's values of `params` and its best test accuracy."""
     return [{**{p: r.config.get(p) for p in params}, "acc": r.best_metrics["test_acc"], "id": r.id}
             for r in records if (r.best_metrics or {}).get("test_acc") is not None]
+
+
+# Metrics a same-seed rerun must reproduce exactly (wall-clock fields are left out).
+REPRODUCED = ("train_loss", "train_acc", "test_loss", "test_acc", "firing_rates", "latency_acc", "neuron_counts")
+
+
+def determinism(histories: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Whether runs of one config (same seed) trained alike: compares their epochs pairwise
+    with the first run's, on `REPRODUCED`, over the epochs both have.
+
+    {"runs": n, "epochs": compared, "identical": bool, "first_difference": None or
+     {"run", "epoch", "metric", "values": [first's, other's]}}
+    """
+    ids = list(histories)
+    out: dict[str, Any] = {"runs": len(ids), "epochs": 0, "identical": True, "first_difference": None}
+    if len(ids) < 2:
+        return out
+    ref = {int(e["epoch"]): e for e in histories[ids[0]]}
+    for other in ids[1:]:
+        for e in histories[other]:
+            epoch = int(e["epoch"])
+            if epoch not in ref:
+                continue
+            out["epochs"] = max(out["epochs"], epoch)
+            for key in REPRODUCED:
+                a, b = ref[epoch].get(key), e.get(key)
+                if a is not None and b is not None and a != b:
+                    out.update(identical=False, first_difference={"run": other, "epoch": epoch, "metric": key,
+                                                                  "values": [a, b]})
+                    return out
+    return out
+
+
+def next_free_seed(records: Sequence[RunRecord], config: dict[str, Any]) -> int:
+    """One more than the largest seed among runs whose config equals `config` but for the seed."""
+    def key(c: dict[str, Any]) -> str:
+        return repr(sorted((k, repr(v)) for k, v in c.items() if k not in ("seed", "data_dir", "device")))
+
+    mine = key(config)
+    seeds = [int(r.config.get("seed", 0)) for r in records if key(r.config) == mine]
+    return max([int(config.get("seed", 0)), *seeds]) + 1

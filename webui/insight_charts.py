@@ -1,0 +1,131 @@
+"""Figures and rows for the analyses no other tool shows about a spiking network: spike health,
+decision latency, cost against accuracy with its Pareto front, and hyperparameter importance.
+Plotly and plain rows only (no Redis, no torch); `webui.insights` lays them out."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import plotly.graph_objects as go
+
+from snn_core.latency import decision_step, latest_curve
+from webui.charts import NEUTRAL, base_fig, color
+from webui.tables import label
+from workers.records import RunRecord
+
+HAND_FLOPS = {"ANN (lab, by hand)": 15_900, "SNN T=5, rates 1 and 0.25 (lab, by hand)": 78_750}
+COST_AXES = {"synops": "synaptic operations per inference", "flops": "SNN FLOPs per inference"}
+
+
+def health_text(health: dict[str, Any] | None) -> str:
+    """'epoch 3: output silent; hidden 1: 6/10 saturated', or '' when the run is healthy (or unmeasured)."""
+    if not health or not health.get("flags"):
+        return ""
+    return f"epoch {health.get('epoch')}: " + "; ".join(health["flags"])
+
+
+def health_fig(history: Sequence[dict]) -> go.Figure:
+    """Share of silent and saturated neurons per layer, per epoch (test set)."""
+    fig = base_fig("Spike health per epoch (test set)", "epoch", "share of the layer's neurons")
+    epochs = [e for e in history if e.get("health")]
+    names = [l["name"] for l in epochs[-1]["health"]["layers"]] if epochs else []
+    for i, name in enumerate(names):
+        for kind, dash in (("silent", "solid"), ("saturated", "dot")):
+            ys = [next((l[f"{kind}_share"] for l in e["health"]["layers"] if l["name"] == name), None) for e in epochs]
+            fig.add_scatter(x=[e["epoch"] for e in epochs], y=ys, mode="lines+markers", name=f"{name} {kind}",
+                            line=dict(color=color(i + 2), dash=dash))
+    fig.update_yaxes(tickformat=".0%", range=[-0.02, 1.02])
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+def health_rows(health: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return [{"layer": l["name"], "neurons": l["size"], "silent": l["silent"], "saturated": l["saturated"]}
+            for l in (health or {}).get("layers", [])]
+
+
+def latency_fig(history: Sequence[dict], fraction: float = 0.9) -> go.Figure:
+    """Test accuracy after the first t of T steps, one line per epoch (the latest bold)."""
+    fig = base_fig("Decision latency: test accuracy reading the output after t steps", "steps read (t)", "accuracy")
+    epochs = [e for e in history if e.get("latency_acc")]
+    for i, e in enumerate(epochs):
+        last = i == len(epochs) - 1
+        curve = e["latency_acc"]
+        fig.add_scatter(x=list(range(1, len(curve) + 1)), y=curve, mode="lines", name=f"epoch {e['epoch']}",
+                        line=dict(color=color(0) if last else NEUTRAL, width=3 if last else 1),
+                        opacity=1 if last else 0.5)
+    if epochs:
+        curve = epochs[-1]["latency_acc"]
+        step = decision_step(curve, fraction)
+        fig.add_vline(x=step, line=dict(color=color(3), dash="dash"),
+                      annotation_text=f"{fraction:.0%} of final at t={step}", annotation_position="bottom right")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    return fig
+
+
+def latency_overlay_fig(records: Sequence[RunRecord], histories: dict[str, list[dict]], fields: Sequence[str],
+                        fraction: float = 0.9, relative: bool = False) -> go.Figure:
+    """Each run's latest latency curve; x as steps, or as the share t/T of its own T when `relative`."""
+    fig = base_fig("Decision latency per run (latest epoch)", "share of T read (t/T)" if relative else "steps read (t)",
+                   "accuracy")
+    for i, (r, row) in enumerate(zip(records, latency_rows(records, histories, fields, fraction))):
+        got = latest_curve(histories.get(r.id, []))
+        if got is None:
+            continue
+        curve = got[1]
+        T = len(curve)
+        xs = [t / T for t in range(1, T + 1)] if relative else list(range(1, T + 1))
+        fig.add_scatter(x=xs, y=curve, mode="lines", name=f"{row['run']} ({fraction:.0%} at t={row['decides_at']})",
+                        line=dict(color=color(i)))
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    return fig
+
+
+def latency_rows(records: Sequence[RunRecord], histories: dict[str, list[dict]], fields: Sequence[str],
+                 fraction: float = 0.9) -> list[dict[str, Any]]:
+    """Per run with a curve: its label, T, final accuracy and the step it reaches `fraction` of it."""
+    rows = []
+    for r in records:
+        got = latest_curve(histories.get(r.id, []))
+        if got is None:
+            continue
+        epoch, curve = got
+        step = decision_step(curve, fraction)
+        rows.append({"id": r.id, "run": label(r.config, fields, r.id), "epoch": epoch, "T": len(curve),
+                     "final acc": curve[-1], "acc at t=1": curve[0], "decides at t": step,
+                     "decides_at": step, "share of T": step / len(curve)})
+    return rows
+
+
+def cost_fig(rows: Sequence[dict], front: Sequence[dict], cost: str, names: dict[str, str],
+             hand: bool = True) -> go.Figure:
+    """Every run at (cost per inference, best test accuracy), the Pareto front joined and named."""
+    fig = base_fig(f"Best test accuracy against {COST_AXES[cost]}", COST_AXES[cost], "best test accuracy", height=420)
+    on_front = {p["id"] for p in front}
+    rest = [r for r in rows if r["id"] not in on_front]
+    fig.add_scatter(x=[r[cost] for r in rest], y=[r["acc"] for r in rest], mode="markers", name="runs",
+                    marker=dict(color=NEUTRAL, size=8), text=[names.get(r["id"], r["id"]) for r in rest],
+                    hovertemplate="%{text}<br>%{x:,.0f}<br>%{y:.1%}<extra></extra>")
+    fig.add_scatter(x=[p[cost] for p in front], y=[p["acc"] for p in front], mode="lines+markers+text",
+                    name="Pareto front", line=dict(color=color(3), width=2), marker=dict(size=10),
+                    text=[names.get(p["id"], p["id"]) for p in front], textposition="top left",
+                    hovertemplate="%{text}<br>%{x:,.0f}<br>%{y:.1%}<extra></extra>")
+    if hand and cost == "flops":
+        for i, (name, value) in enumerate(HAND_FLOPS.items()):
+            fig.add_vline(x=value, line=dict(color=color(4 + i), dash="dash"), annotation_text=name,
+                          annotation_position="top right" if i else "bottom right")
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def importance_fig(result: Sequence[dict], level: float = 0.9) -> go.Figure:
+    """One bar per hyperparameter: mean importance, with its bootstrap interval as the error bar."""
+    fig = base_fig(f"Importance for best test accuracy (drop in R², {level:.0%} bootstrap interval)",
+                   "hyperparameter", "importance")
+    fig.add_bar(x=[r["param"] for r in result], y=[r["importance"] for r in result], marker_color=color(0),
+                error_y=dict(type="data", symmetric=False, array=[r["high"] - r["importance"] for r in result],
+                             arrayminus=[r["importance"] - r["low"] for r in result]),
+                text=[f"{r['share']:.0%}" for r in result], textposition="outside", name="importance")
+    return fig
