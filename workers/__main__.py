@@ -8,6 +8,7 @@
     python -m workers import FILE                                            ("-" reads stdin)
     python -m workers lab --study {beta,T,z,vth,vth-wide,encoder,loss,all} [--seeds N] [--dataset D] [--dry-run]
     python -m workers report LAB_ID --html FILE [--csv FILE] [--mac-pj 4.6] [--ac-pj 0.9]
+    python -m workers refused                                                jobs workers refused, as JSON lines
 
 Redis is $REDIS_URL (default redis://localhost:6379/0), or --redis-url. Bad input exits 2 with
 a one-line message naming the field and the value.
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import socket
 import sys
 
-COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "report")
+COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "report", "refused")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="add runs from an export file")
     i.add_argument("file", help='an export file, or "-" for stdin')
     _add_redis(i)
+
+    r = sub.add_parser("refused", help="jobs workers refused to run (not Spikeboard's), newest first, as JSON lines")
+    _add_redis(r)
     _add_lab_parsers(sub)
     return parser
 
@@ -146,6 +151,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from .devices import describe_device
 
     print(f"spikeboard worker: training on {describe_device()}", flush=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stdout)
     conn = connect(args.redis_url, patient=True)
     name = args.name or f"{socket.gethostname()}.{os.getpid()}"
     worker = SpikeboardWorker(args.queues or [QUEUE], connection=conn, name=name)
@@ -193,6 +199,9 @@ def run_command(args: argparse.Namespace) -> int:
             with open(args.file, encoding="utf-8") as fh:
                 text = fh.read()
         print(f"imported {service.import_runs(conn, text)} run(s)")
+    elif args.command == "refused":
+        for entry in RunStore(conn).refused_jobs():
+            print(json.dumps(entry, sort_keys=True))
     return 0
 
 
