@@ -97,7 +97,10 @@ def config_widgets() -> tuple[dict[str, Any], dict[str, Any]]:
         values["test_limit"] = b.number_input("Test samples (0 = all)", value=BASE.test_limit, key="f_test_limit")
         values["test_batch_size"] = c.number_input("Test batch size", value=BASE.test_batch_size, key="f_test_batch_size")
         inits, devices = [m.value for m in MembraneInit], [d.value for d in Device]
-        values["membrane_init"] = a.selectbox("Membrane start", inits, inits.index(BASE.membrane_init.value), key="f_membrane_init")
+        values["membrane_init"] = a.selectbox(
+            "Membrane start", inits, inits.index(BASE.membrane_init.value), key="f_membrane_init",
+            help="kaiming (the lab's, default): each batch, membranes start uniform in +-sqrt(6 / width). "
+                 "zero: they start at 0 (Spikeboard's default before; stored runs keep the start they trained with).")
         values["device"] = b.selectbox("Device", devices, devices.index(BASE.device.value), key="f_device")
         for name in ("train_limit", "test_limit", "test_batch_size", "membrane_init", "device"):
             slot(name)
