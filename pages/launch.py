@@ -6,7 +6,8 @@ from snn_core.config import pack_groups
 
 from webui import connection, lab_presets
 from webui import insights
-from webui.launch_form import build_config, config_widgets, fmt_duration, parse_values, show_error, sweep_widgets
+from webui.launch_form import build_config, config_widgets, confirm_long, estimate_text, parse_values, show_error, \
+    sweep_widgets
 from workers import service
 
 st.title("Launch a training run")
@@ -45,12 +46,13 @@ if sweep:
         except ValueError as exc:
             show_error(str(exc), {})
     if configs:
-        estimate = service.estimate_seconds(conn, configs, packed=True)
+        estimate = service.estimate(conn, configs, packed=True)
         jobs = len(pack_groups(configs, service.max_pack_size()))
         st.markdown(f"**{len(configs)} runs** in **{jobs} job{'s' if jobs > 1 else ''}** (runs that differ only "
-                    f"in beta, V_th, z, loss or learning rate train together as one packed model), about "
-                    f"**{fmt_duration(estimate)}** to train them all with the workers running now.")
-        if st.button(f"Launch sweep of {len(configs)} runs", type="primary", key="launch_sweep"):
+                    f"in beta, V_th, z, loss or learning rate train together as one packed model), "
+                    f"{estimate_text(estimate)} to train them all with the workers running now.")
+        sure = confirm_long(estimate, f"This sweep of {len(configs)} runs", "launch_sweep_long")
+        if st.button(f"Launch sweep of {len(configs)} runs", type="primary", key="launch_sweep", disabled=not sure):
             result = service.submit_sweep(conn, config, axes, stop_rule=stop_rule)
             for r in result.results:
                 if tags and r.created:
@@ -61,8 +63,10 @@ if sweep:
             st.page_link("pages/compare.py", label=f"Compare sweep {result.sweep_id}",
                          icon=":material/compare_arrows:", query_params={"sweep": result.sweep_id})
 elif config is not None:
-    st.caption(f"Estimated training time: {fmt_duration(service.estimate_seconds(conn, [config]))}")
-    if st.button("Launch run", type="primary", key="launch_run"):
+    estimate = service.estimate(conn, [config])
+    st.caption(f"Estimated training time: {estimate_text(estimate)}.")
+    sure = confirm_long(estimate, "This run", "launch_run_long")
+    if st.button("Launch run", type="primary", key="launch_run", disabled=not sure):
         st.session_state.launch_result = service.submit_run(conn, config, tags=tags, stop_rule=stop_rule)
     if st.session_state.get("launch_result") is not None:
         show_run_result(st.session_state.launch_result)

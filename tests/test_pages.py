@@ -155,6 +155,21 @@ def test_launch_typed_out_of_range_numbers_are_launched_or_refused_never_replace
         assert not [b for b in at.button if b.key == "launch_run"] and store.count_runs() == 0
 
 
+def test_launch_estimate_rests_on_measured_runs_and_hours_need_a_confirmation(store):
+    stored_run(store, RunConfig(epochs=2, seed=7), accs=(0.5, 0.6))  # trained here: 30 s on 1,000 samples
+    at = page("pages/launch.py")
+    widget(at, "number_input", "f_epochs").set_value(2).run()
+    caption = next(c.value for c in at.caption if c.value.startswith("Estimated training time"))
+    assert "about **30s**" in caption and "from 1 run measured here" in caption, caption
+    assert not widget(at, "button", "launch_run").disabled
+    widget(at, "text_input", "f_hidden").set_value("16384").run()
+    assert "This run is estimated at **" in at.warning[0].value and "h " in at.warning[0].value
+    assert widget(at, "button", "launch_run").disabled  # not before the confirmation
+    widget(at, "checkbox", "launch_run_long").check().run()
+    widget(at, "button", "launch_run").click().run()
+    assert not at.exception and [r.config["hidden"] for r in store.list_runs()][0] == [16384]
+
+
 def test_launch_sweep_shows_count_and_estimate_then_launches_the_grid(store):
     at = page("pages/launch.py")
     widget(at, "toggle", "sweep_mode").set_value(True).run()

@@ -143,29 +143,6 @@ def test_export_and_import_round_trip_in_both_formats(redis_conn, redis_server, 
         service.import_runs(redis_conn, "{nope")
 
 
-def test_estimate_uses_measured_throughput(redis_conn):
-    config = RunConfig(T=10, epochs=2, train_limit=1000, test_limit=300)
-    fallback = service.estimate_seconds(redis_conn, [config])
-    expected = 2 * 10 * (1000 + 300 / service.EVAL_SPEEDUP) / service.FALLBACK_SAMPLE_STEPS_PER_S
-    assert fallback == pytest.approx(expected)
-    store = RunStore(redis_conn)
-    run_id = store.create_run(RunConfig(T=20)).id
-    store.set_status(run_id, RunStatus.FINISHED, last_metrics={"samples_per_s": 1000.0})
-    assert service.estimate_seconds(redis_conn, [config]) == pytest.approx(
-        2 * 10 * (1000 + 100) / 20_000.0)
-    assert service.estimate_seconds(redis_conn, [config, config]) == pytest.approx(2 * 2 * 10 * 1100 / 20_000.0)
-    # a sweep packed into one job costs one run plus PACK_MEMBER_COST per further member
-    sweep = [config, config.replace(beta=0.9), config.replace(beta=0.5)]
-    assert service.estimate_seconds(redis_conn, sweep, packed=True) == pytest.approx(
-        (1 + 2 * service.PACK_MEMBER_COST) * 2 * 10 * 1100 / 20_000.0)
-    # runs with the same encoder are preferred as the measure
-    other = store.create_run(RunConfig(T=20, encoder="image")).id
-    store.set_status(other, RunStatus.FINISHED, last_metrics={"samples_per_s": 5000.0})
-    assert service.estimate_seconds(redis_conn, [config.replace(encoder="image")]) == pytest.approx(
-        2 * 10 * 1100 / 100_000.0)
-    assert service.estimate_seconds(redis_conn, [config]) == pytest.approx(2 * 10 * 1100 / 20_000.0)
-
-
 def test_store_and_service_do_not_import_torch():
     code = ("import sys; import workers.store, workers.service, workers.csvio, workers.stack; "
             "bad = [m for m in ('torch', 'streamlit') if m in sys.modules]; assert not bad, bad")

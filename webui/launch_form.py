@@ -132,6 +132,24 @@ def sweep_widgets() -> dict[str, str]:
     return texts
 
 
+LONG_S = 3600.0  # a launch estimated at this or more asks for a confirmation first
+
+
+def estimate_text(est) -> str:
+    """'about **1m 40s** (50s to 2m 05s; from 3 runs measured here)' for a `workers.estimates.Estimate`."""
+    return (f"about **{fmt_duration(est.seconds)}** ({fmt_duration(est.low)} to {fmt_duration(est.high)}; "
+            f"{est.basis})")
+
+
+def confirm_long(est, what: str, key: str) -> bool:
+    """True unless `est` runs to an hour or more and the user has not ticked the confirmation."""
+    if est.seconds < LONG_S:
+        return True
+    st.warning(f"{what} is estimated at **{fmt_duration(est.seconds)}** (up to {fmt_duration(est.high)}). "
+               "Check the settings, or confirm to launch it anyway.", icon=":material/hourglass_top:")
+    return st.checkbox(f"Yes, launch it: about {fmt_duration(est.seconds)}", key=key)
+
+
 def fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"

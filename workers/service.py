@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import statistics
 import time
 from dataclasses import dataclass, fields
 from typing import Any
@@ -32,6 +31,8 @@ from snn_core.limits import ENV_NAMES, check_data_dir, current_limits, largest_p
 from snn_core.health import StopRule
 
 from .records import CorruptRecord
+from . import estimates
+from .estimates import Estimate
 from .store import DONE_STATUSES, Fence, RunRecord, RunStatus, RunStore
 
 QUEUE = "spikeboard"
@@ -40,14 +41,6 @@ PACK_JOB_FUNCTION = "workers.jobs.train_pack"
 PACK_JOB_PREFIX = "pack-"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 RESULT_TTL_S = 24 * 3600  # RQ's own job hashes; the run record in our store is what lasts
-MNIST_SIZES = (60_000, 10_000)  # train, test samples when a config sets no limit
-# Sample-timesteps per second on one CPU core when no finished run has been measured yet.
-# (Measured with bench.speed: baseline Bernoulli T=50 ~800k on one thread, image ~1.9M.)
-FALLBACK_SAMPLE_STEPS_PER_S = 500_000.0
-# Each further member of a packed job adds about this fraction of one run's time on a 2-core
-# CPU (bench.speed, packs of 6 at T=50: 0.35 for image/threshold, 0.26 for Bernoulli).
-PACK_MEMBER_COST = 0.35
-EVAL_SPEEDUP = 3.0  # evaluation runs forward only
 
 _log = logging.getLogger(__name__)
 
@@ -375,36 +368,23 @@ def import_runs(conn: redis.Redis, text: str) -> int:
 
 # -- estimates -----------------------------------------------------------------------
 
-def _sample_steps_per_s(store: RunStore, encoder: str) -> float:
-    """Median training throughput (samples x timesteps per second) of finished solo runs,
-    those with the same encoder when there are any (Bernoulli costs more than image)."""
-    rates: dict[str, list[float]] = {}
-    for record in store.list_runs(status=RunStatus.FINISHED, limit=100):
-        metrics = record.last_metrics or {}
-        if metrics.get("samples_per_s") and not record.pack_job:
-            rate = float(metrics["samples_per_s"]) * int(record.config.get("T", 1))
-            rates.setdefault(record.config.get("encoder", ""), []).append(rate)
-    same = rates.get(encoder) or [r for rs in rates.values() for r in rs]
-    return statistics.median(same) if same else FALLBACK_SAMPLE_STEPS_PER_S
+ESTIMATE_RUNS = 300  # the newest runs an estimate learns from (reading a few hundred records is quick)
+
+
+def estimate(conn: redis.Redis, configs: list[RunConfig], packed: bool = False) -> Estimate:
+    """How long the live workers (at least one) take to train `configs`: seconds, a range and
+    what it rests on (`workers.estimates`: the data the runs use and what this machine measured).
+
+    With `packed`, runs that `submit_sweep` would pack together cost one run plus a measured
+    fraction of it for every further member."""
+    records = RunStore(conn).list_runs(limit=ESTIMATE_RUNS)
+    workers = Worker.count(connection=conn, queue=queue(conn))
+    return estimates.estimate(configs, records, workers=workers, packed=packed, max_pack=max_pack_size())
 
 
 def estimate_seconds(conn: redis.Redis, configs: list[RunConfig], packed: bool = False) -> float:
-    """Wall-clock seconds to train `configs`, shared among the live workers (at least one).
-
-    With `packed`, runs that `submit_sweep` would pack together cost one run's time plus
-    PACK_MEMBER_COST of it for every further member.
-    """
-    store = RunStore(conn)
-    groups = pack_groups(configs, max_pack_size()) if packed else [[i] for i in range(len(configs))]
-    total = 0.0
-    for group in groups:
-        c = configs[group[0]]
-        n_train = c.train_limit or MNIST_SIZES[0]
-        n_test = c.test_limit or MNIST_SIZES[1]
-        one = c.epochs * c.T * (n_train + n_test / EVAL_SPEEDUP) / _sample_steps_per_s(store, c.encoder.value)
-        total += one * (1 + PACK_MEMBER_COST * (len(group) - 1))
-    workers = Worker.count(connection=conn, queue=queue(conn))
-    return total / max(1, workers)
+    """`estimate(...).seconds`."""
+    return estimate(conn, configs, packed).seconds
 
 
 def live_workers(conn: redis.Redis) -> list[dict[str, Any]]:

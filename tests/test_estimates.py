@@ -1,0 +1,108 @@
+"""Training-time estimates (workers.estimates) on planted runs whose answers are known, and
+through the service against a real Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from snn_core.config import RunConfig
+from workers import estimates, service
+from workers.estimates import estimate, units_per_sample, work
+from workers.store import RunRecord, RunStatus, RunStore
+
+
+def finished(config: RunConfig, duration: float, n_train: int, n_test: int, pack_job: str = "", id: str = "r"):
+    """A finished run as a worker leaves it: wall time, and the samples it saw in its metrics."""
+    epoch_s = duration / config.epochs * 0.7
+    return RunRecord(id=id, config=config.to_dict(), config_hash=config.config_hash(), status=RunStatus.FINISHED,
+                     created_at=1e9, started_at=1e9, finished_at=1e9 + duration, pack_job=pack_job,
+                     last_metrics={"epoch": config.epochs, "samples_per_s": n_train / epoch_s,
+                                   "epoch_seconds": epoch_s, "test_samples": n_test, "test_acc": 0.8})
+
+
+def test_the_data_actually_used_sets_the_work_not_an_assumed_60k():
+    base = RunConfig(epochs=3)
+    runs = [finished(base.replace(seed=1), duration=14.0, n_train=5000, n_test=10000)]  # MNIST-5k here
+    assert estimates.dataset_sizes(runs) == {"mnist": (5000, 10000)}
+    est = estimate([base], runs)
+    assert est.seconds == pytest.approx(14.0)  # the same work as the measured run
+    assert est.basis.startswith("from 1 run measured here") and est.measured == 1
+    assert est.low < 14.0 < est.high and est.high / est.low < 2
+    # A limit below the dataset's size is what a run uses; above it, the dataset's size is.
+    assert estimate([base.replace(train_limit=2500)], runs).seconds == pytest.approx(
+        14.0 * (2500 + 10000 / 3) / (5000 + 10000 / 3))
+    assert estimate([base.replace(train_limit=50_000)], runs).seconds == pytest.approx(14.0)
+
+
+def test_wide_networks_cost_in_proportion_to_their_work_and_say_it_is_extrapolated():
+    base = RunConfig(epochs=3)
+    runs = [finished(base.replace(seed=1), duration=14.0, n_train=5000, n_test=10000)]
+    wide = base.replace(hidden=(16384,))
+    est = estimate([wide], runs)
+    ratio = units_per_sample(wide) / units_per_sample(base)
+    assert ratio > 200 and est.seconds == pytest.approx(14.0 * ratio) and est.seconds > 3600  # an hour, not a second
+    assert f"extrapolated {ratio:.0f}x" in est.basis and est.high / est.low > 8 and est.rough
+
+
+def test_nearest_runs_of_the_same_encoder_calibrate_and_others_carry_over():
+    base = RunConfig(epochs=1, T=10)
+    slow_image = finished(base.replace(encoder="image"), duration=100.0, n_train=5000, n_test=10000, id="i")
+    bern = finished(base, duration=10.0, n_train=5000, n_test=10000, id="b")
+    assert estimate([base], [slow_image, bern]).seconds == pytest.approx(10.0)
+    carried = estimate([base.replace(encoder="threshold")], [bern])
+    expected = 10.0 * work(base.replace(encoder="threshold"), {"mnist": (5000, 10000)}) / work(base, {"mnist": (5000, 10000)})
+    assert carried.seconds == pytest.approx(expected * estimates.FALLBACK_S_PER_UNIT["threshold"]
+                                            / estimates.FALLBACK_S_PER_UNIT["bernoulli"])
+    assert "no threshold run measured yet" in carried.basis
+
+
+def test_nothing_measured_is_a_rough_guess_that_says_so():
+    est = estimate([RunConfig(epochs=1)], [])
+    assert est.measured == 0 and est.rough and "no run measured here yet" in est.basis
+    assert "size of mnist not seen here yet" in est.basis
+    assert est.low == pytest.approx(est.seconds / 3) and est.high == pytest.approx(est.seconds * 3)
+
+
+def test_packed_members_cost_what_finished_packs_measured():
+    base = RunConfig(epochs=1, T=10)
+    solo = finished(base, duration=10.0, n_train=5000, n_test=10000, id="solo")
+    # A finished pack of three took 20 s: each further member added 0.5 of a run.
+    pack = [finished(base.replace(beta=b), duration=20.0, n_train=5000, n_test=10000, pack_job="pack-x", id=f"p{b}")
+            for b in (0.5, 0.8, 0.9)]
+    sweep = [base.replace(beta=b) for b in (0.6, 0.75, 0.85, 0.95)]
+    est = estimate(sweep, [solo, *pack], packed=True)
+    assert est.seconds == pytest.approx(10.0 * (1 + 0.5 * 3))
+    assert "packed members cost 0.50 of a run each (from 1 pack measured here)" in est.basis
+    assert estimate(sweep, [solo], packed=True).seconds == pytest.approx(
+        10.0 * (1 + estimates.FALLBACK_PACK_MEMBER_COST * 3))
+
+
+def test_jobs_spread_over_workers():
+    base = RunConfig(epochs=1, T=10)
+    runs = [finished(base, duration=10.0, n_train=5000, n_test=10000)]
+    configs = [base.replace(seed=s) for s in range(4)]
+    assert estimate(configs, runs, workers=1).seconds == pytest.approx(40.0)
+    assert estimate(configs, runs, workers=2).seconds == pytest.approx(20.0)
+    assert estimate(configs[:1], runs, workers=4).seconds == pytest.approx(10.0)  # one job: one worker
+
+
+def test_service_estimate_reads_the_stores_finished_runs(redis_conn):
+    store = RunStore(redis_conn)
+    config = RunConfig(epochs=2, T=10)
+    rec = store.create_run(config)
+    planted = finished(config, duration=30.0, n_train=2000, n_test=500)
+    store.set_status(rec.id, RunStatus.FINISHED, started_at=time.time() - 30, finished_at=time.time(),
+                     last_metrics=planted.last_metrics)
+    est = service.estimate(redis_conn, [config.replace(seed=5)])
+    assert est.seconds == pytest.approx(30.0, rel=1e-3) and est.measured == 1
+    assert service.estimate_seconds(redis_conn, [config.replace(seed=5)]) == pytest.approx(est.seconds)
+
+
+def test_a_run_without_test_sizes_still_tells_the_training_split():
+    config = RunConfig(epochs=1)
+    run = finished(config, duration=20.0, n_train=1000, n_test=0)
+    run.last_metrics.pop("test_samples")
+    assert estimates.dataset_sizes([run]) == {"mnist": (1000, 10000)}
+    assert estimate([config], [run]).seconds == pytest.approx(20.0)

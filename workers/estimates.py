@@ -1,0 +1,219 @@
+"""How long runs will take, from what this machine measured, and how sure that is.
+
+Work is counted in units per sample (no torch needed, so the web side can count it):
+
+    units(config) = T (A 64 / B + N + k S_step) + k S_once
+
+with T timesteps, batch size B, N spiking neurons (hidden + output), S_step the synapses
+multiplied every step (every layer for Bernoulli input; all but the first for image and
+threshold input, whose frame repeats) and S_once those multiplied once per sample. A is the
+per-step overhead of a batch of 64 (autograd, dispatch) in neuron-equivalents and k the cost of
+a synapse against a neuron-step; both are rough constants, and the measured runs calibrate the
+scale. A run costs
+
+    work = epochs (n_train + n_test / EVAL_SPEEDUP) units
+
+with n_train, n_test the samples the run really uses: the dataset's size as finished runs
+measured it here (workers load the data; the web side has none), or the config's limit.
+
+Finished solo runs give seconds per unit (their wall time, start to finish: data loading,
+evaluation, probes and checkpoints included). An estimate uses the runs of the same encoder
+whose work per sample is nearest, says how many, and widens its range when it extrapolates
+far or has nothing measured. Packed jobs cost one run plus a measured fraction of it for every
+further member (from finished packs; the benchmark's figure until one has finished).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Sequence
+
+from snn_core.config import RunConfig, pack_groups
+
+from .records import RunRecord, RunStatus
+
+OVERHEAD_A = 2000.0  # neuron-equivalents of per-step overhead for a batch of 64
+SYNAPSE_K = 0.05  # a synapse's multiply-add against a neuron's step (fwd + bwd)
+EVAL_SPEEDUP = 3.0  # evaluation runs forward only
+NEAREST = 5  # measured runs an estimate uses
+DEFAULT_SIZES = {"mnist": (60_000, 10_000), "fashion-mnist": (60_000, 10_000)}
+# Seconds per unit when nothing was measured here: the benchmark's baseline (784-10-10, batch
+# 64, T = 50, Bernoulli, 3.4 ms a batch on a 2-core Xeon) with ~30 % for evaluation and
+# bookkeeping; image and threshold input cost about 0.37 of Bernoulli's.
+FALLBACK_S_PER_UNIT = {"bernoulli": 4.4e-11, "image": 1.6e-11, "threshold": 1.7e-11}
+# Each further member of a packed job adds about this fraction of one run (bench.speed, packs
+# of 6 at T = 50: 0.26 for Bernoulli, 0.35 for image and threshold), until a pack is measured.
+FALLBACK_PACK_MEMBER_COST = 0.35
+
+
+def units_per_sample(config: RunConfig | dict) -> float:
+    """Work units of one training sample through all T steps (see the module docstring)."""
+    c = config if isinstance(config, RunConfig) else RunConfig.from_stored(config)
+    sizes = c.layer_sizes
+    pairs = [m * n for m, n in zip(sizes[:-1], sizes[1:])]
+    neurons = sum(sizes[1:])
+    first_every_step = c.encoder.value == "bernoulli"
+    s_step = sum(pairs[1:]) + (pairs[0] if first_every_step else 0)
+    s_once = 0 if first_every_step else pairs[0]
+    return c.T * (OVERHEAD_A * 64 / c.batch_size + neurons + SYNAPSE_K * s_step) + SYNAPSE_K * s_once
+
+
+def _seen(record: RunRecord) -> tuple[int | None, int | None]:
+    """(train, test) samples a finished run used, from its last epoch's metrics."""
+    m = record.last_metrics or {}
+    train = round(m["samples_per_s"] * m["epoch_seconds"]) if m.get("samples_per_s") and m.get("epoch_seconds") else None
+    test = int(m["test_samples"]) if m.get("test_samples") else None
+    return train, test
+
+
+def dataset_sizes(records: Sequence[RunRecord]) -> dict[str, tuple[int, int]]:
+    """Full (train, test) sizes of each dataset, as finished runs here found them: a run without
+    a limit (or one that saw fewer samples than its limit) used the whole split. A dataset whose
+    training split was seen is listed; a test size no run reported is the usual 10,000."""
+    found: dict[str, list[int | None]] = {}
+    for r in records:
+        train, test = _seen(r)
+        cfg = r.config
+        sizes = found.setdefault(cfg.get("dataset", "mnist"), [None, None])
+        if train and (not cfg.get("train_limit") or train < cfg["train_limit"]):
+            sizes[0] = max(sizes[0] or 0, train)
+        if test and (not cfg.get("test_limit") or test < cfg["test_limit"]):
+            sizes[1] = max(sizes[1] or 0, test)
+    return {d: (s[0], s[1] or DEFAULT_SIZES.get(d, (0, 10_000))[1]) for d, s in found.items() if s[0]}
+
+
+def samples(config: RunConfig, sizes: dict[str, tuple[int, int]]) -> tuple[int, int, bool]:
+    """(train, test) samples `config` uses, and whether the dataset's size was measured here."""
+    known = config.dataset.value in sizes
+    full = sizes.get(config.dataset.value) or DEFAULT_SIZES.get(config.dataset.value, (60_000, 10_000))
+    train = min(config.train_limit, full[0]) if config.train_limit else full[0]
+    test = min(config.test_limit, full[1]) if config.test_limit else full[1]
+    return train, test, known or (bool(config.train_limit) and bool(config.test_limit))
+
+
+def work(config: RunConfig, sizes: dict[str, tuple[int, int]]) -> float:
+    train, test, _ = samples(config, sizes)
+    return config.epochs * (train + test / EVAL_SPEEDUP) * units_per_sample(config)
+
+
+@dataclass
+class Measured:
+    """A finished solo run as a calibration point."""
+
+    encoder: str
+    per_sample: float  # units per sample
+    s_per_unit: float
+
+
+def measured_runs(records: Sequence[RunRecord], sizes: dict[str, tuple[int, int]]) -> list[Measured]:
+    out = []
+    for r in records:
+        if r.status is not RunStatus.FINISHED or r.pack_job or not r.duration or r.duration <= 0:
+            continue
+        try:
+            config = RunConfig.from_stored(r.config)
+        except ValueError:
+            continue  # a stored config this version no longer accepts: not a calibration point
+        train, test = _seen(r)
+        n_train, n_test, _ = samples(config, sizes)
+        units = config.epochs * ((train or n_train) + (test or n_test) / EVAL_SPEEDUP) * units_per_sample(config)
+        out.append(Measured(config.encoder.value, units_per_sample(config), r.duration / units))
+    return out
+
+
+@dataclass
+class Estimate:
+    """Seconds to train some runs: a central figure, a range, and what it rests on."""
+
+    seconds: float
+    low: float
+    high: float
+    basis: str  # e.g. "from 3 runs measured here" or "no run measured here yet: rough"
+    measured: int  # runs measured here that it rests on (0: a guess from the benchmark)
+
+    @property
+    def rough(self) -> bool:
+        return self.measured == 0 or self.high > 2.5 * self.low
+
+
+def _solo(config: RunConfig, runs: list[Measured], sizes) -> tuple[float, float, float, int, str]:
+    """(seconds, low, high, runs used, basis) for one config trained alone."""
+    w = work(config, sizes)
+    enc = config.encoder.value
+    same = [m for m in runs if m.encoder == enc]
+    scale, note = 1.0, ""
+    if not same and runs:  # another encoder was measured: carry its speed over by the benchmark's ratio
+        same = runs
+        scale = statistics.median(FALLBACK_S_PER_UNIT[enc] / FALLBACK_S_PER_UNIT[m.encoder] for m in runs)
+        note = f"no {enc} run measured yet, scaled from other encoders"
+    if not same:
+        s = w * FALLBACK_S_PER_UNIT[enc]
+        return s, s / 3, s * 3, 0, "no run measured here yet: a rough guess from the benchmark"
+    upc = units_per_sample(config)
+    near = sorted(same, key=lambda m: abs(math.log(m.per_sample / upc)))[:NEAREST]
+    rates = [m.s_per_unit * scale for m in near]
+    far = max(m.per_sample / upc if m.per_sample > upc else upc / m.per_sample for m in near[:1])
+    widen = 1.25 if far < 4 else 2.0 if far < 50 else 3.0
+    if note:
+        widen = max(widen, 2.0)
+    s = w * statistics.median(rates)
+    basis = f"from {len(near)} run{'s' if len(near) != 1 else ''} measured here"
+    if far >= 4:
+        basis += f", extrapolated {far:.0f}x in work per sample"
+    if note:
+        basis += f" ({note})"
+    return s, w * min(rates) / widen, w * max(rates) * widen, len(near), basis
+
+
+def pack_member_cost(records: Sequence[RunRecord], runs: list[Measured], sizes) -> tuple[float, int]:
+    """(fraction of one run that each further member of a pack adds, packs measured)."""
+    packs: dict[str, list[RunRecord]] = {}
+    for r in records:
+        if r.pack_job:
+            packs.setdefault(r.pack_job, []).append(r)
+    costs = []
+    for members in packs.values():
+        done = [r for r in members if r.status is RunStatus.FINISHED and r.duration]
+        if len(members) < 2 or len(done) < len(members):
+            continue
+        try:
+            lead = RunConfig.from_stored(done[0].config)
+        except ValueError:
+            continue
+        solo, _, _, used, _ = _solo(lead, runs, sizes)
+        if used:
+            wall = statistics.median(r.duration for r in done)
+            costs.append(min(2.0, max(0.0, (wall / solo - 1) / (len(members) - 1))))
+    return (statistics.median(costs), len(costs)) if costs else (FALLBACK_PACK_MEMBER_COST, 0)
+
+
+def estimate(configs: Sequence[RunConfig], records: Sequence[RunRecord], workers: int = 1, packed: bool = False,
+             max_pack: int = 0) -> Estimate:
+    """Wall-clock seconds for `workers` workers to train `configs` (packed as `submit_sweep` would),
+    from the finished runs in `records`."""
+    sizes = dataset_sizes(records)
+    runs = measured_runs(records, sizes)
+    groups = pack_groups(list(configs), max_pack) if packed else [[i] for i in range(len(configs))]
+    member, packs_measured = pack_member_cost(records, runs, sizes) if any(len(g) > 1 for g in groups) else (0.0, 0)
+    jobs, lows, highs, used, bases = [], [], [], 0, []
+    for group in groups:
+        s, lo, hi, n, basis = _solo(configs[group[0]], runs, sizes)
+        factor = 1 + member * (len(group) - 1)
+        jobs.append(s * factor)
+        lows.append(lo * factor)
+        highs.append(hi * factor)
+        used = max(used, n)
+        bases.append(basis)
+    w = max(1, workers)
+    span = lambda xs: max(max(xs, default=0.0), sum(xs) / w)  # noqa: E731  (jobs spread over workers)
+    basis = max(set(bases), key=bases.count) if bases else "nothing to train"
+    unknown = sorted({c.dataset.value for c in configs if not samples(c, sizes)[2]})
+    if unknown:
+        basis += f"; size of {', '.join(unknown)} not seen here yet, assumed 60,000 + 10,000"
+    if any(len(g) > 1 for g in groups):
+        basis += (f"; packed members cost {member:.2f} of a run each"
+                  + (f" (from {packs_measured} pack{'s' if packs_measured != 1 else ''} measured here)"
+                     if packs_measured else " (benchmark figure)"))
+    return Estimate(span(jobs), span(lows), span(highs), basis, used)
