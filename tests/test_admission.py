@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from rq import Callback, Queue
 from rq.job import Job, JobStatus
@@ -12,10 +17,11 @@ from workers import service
 from workers.admission import check_run_id
 from workers.store import RunStatus, RunStore
 
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(90)
 
 
-def test_foreign_jobs_are_refused_before_they_run_and_recorded(redis_conn, workers, tmp_path):
+def test_foreign_jobs_are_refused_before_they_run_and_recorded(redis_server, redis_conn, workers, tmp_path):
     marker = tmp_path / "pwned"
     queue = Queue(service.QUEUE, serializer=JSONSerializer, connection=redis_conn)
     foreign = [
@@ -46,6 +52,10 @@ def test_foreign_jobs_are_refused_before_they_run_and_recorded(redis_conn, worke
     assert log.count("REFUSED job") == len(foreign), log[-3000:]
     # The worker refused and went on: Spikeboard's own job still trained.
     assert RunStore(redis_conn).get_run(ours).status is RunStatus.FINISHED
+    shown = subprocess.run([sys.executable, "-m", "workers", "refused", "--redis-url", redis_server.url],
+                           cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0 and len(shown.stdout.splitlines()) == len(foreign), shown.stderr
+    assert json.loads(shown.stdout.splitlines()[-1])["job_id"] == foreign[0].id  # newest first
 
 
 def test_run_ids_are_checked_against_the_pattern():
