@@ -36,6 +36,7 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from .admission import describe, refusal_reason
+from .devices import offered_devices
 from .service import QUEUE, last_outage_end, lease_ttl, requeue_run
 from .store import Fence, RunStatus, RunStore
 
@@ -111,12 +112,14 @@ def _horse_stop(signum, frame) -> None:
 class SpikeboardWorker(Worker):
     def __init__(self, queues=(QUEUE,), *, connection: redis.Redis, reap_every: float | None = None, **kwargs):
         self.reap_every = reap_every if reap_every is not None else reap_interval()
+        self.max_resumes, self.lease_ttl = max_resumes(), lease_ttl()  # a bad setting stops the worker at start
         kwargs.setdefault("job_monitoring_interval", max(1, int(self.reap_every)))
         super().__init__(list(queues), connection=connection, serializer=JSONSerializer, **kwargs)
         self._last_reaped = 0.0
         self._graceful_since: float | None = None
         self._horse_status: int | None = None
         self._horse_runs: frozenset[str] = frozenset()
+        self.devices = offered_devices()  # published at every reap, with a TTL (RunStore.offer_devices)
 
     # -- shutdown ------------------------------------------------------------------
 
@@ -224,7 +227,7 @@ class SpikeboardWorker(Worker):
 
     def _resume_after_death(self, store: RunStore, run_id: str, claim: Fence) -> bool:
         """The horse died alone: requeue the run to resume from its checkpoint, or fail it past the limit."""
-        deaths, limit, cause = store.count_horse_death(run_id, claim), max_resumes(), self._horse_death()
+        deaths, limit, cause = store.count_horse_death(run_id, claim), self.max_resumes, self._horse_death()
         if deaths <= limit:
             self.log.warning("Worker %s: the horse training run %s died (%s); resuming it from its checkpoint "
                              "(%d of %d resumes)", self.name, run_id, cause, deaths, limit)
@@ -262,7 +265,11 @@ class SpikeboardWorker(Worker):
         if not self._reap_due():
             return
         self._last_reaped = time.monotonic()
-        if time.monotonic() - last_outage_end() < lease_ttl() + OUTAGE_GRACE_S:
+        try:
+            RunStore(self.connection).offer_devices(self.name, self.devices, ttl=3 * self.reap_every + 5)
+        except redis.ConnectionError:
+            pass  # Redis is away: the offer lapses, and the next reap renews it
+        if time.monotonic() - last_outage_end() < self.lease_ttl + OUTAGE_GRACE_S:
             return  # Redis was away just now: let live horses retake their lapsed leases first
         try:
             reap(self.connection, self.name, skip=self._horse_runs)
