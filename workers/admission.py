@@ -13,15 +13,13 @@ No torch here: the worker's parent process calls this before forking its work ho
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rq.exceptions import DeserializationError
 
+from .records import RUN_ID_PATTERN  # what `store._new_id` makes; imports are held to it too
 from .service import JOB_FUNCTION, PACK_JOB_FUNCTION, PACK_JOB_PREFIX, max_pack_size
 
-# What `store._new_id` makes: 12 lowercase hex digits. Checked before an id builds a key or a job.
-RUN_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
 ALLOWED_FUNCTIONS = (JOB_FUNCTION, PACK_JOB_FUNCTION)
 
 
