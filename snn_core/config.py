@@ -66,7 +66,7 @@ def _enum_value(enum_cls: type[Enum], name: str, value: Any) -> Enum:
         return enum_cls(value)
     except ValueError:
         choices = ", ".join(member.value for member in enum_cls)
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}") from None
+        raise ValueError(f"{name} must be one of {choices}; got {_show(value)}") from None
 
 
 def _is_int(value: Any) -> bool:
@@ -249,17 +249,18 @@ def stored_config(data: dict[str, Any]) -> dict[str, Any]:
     return {**LEGACY_DEFAULTS, **data}
 
 
-PACKABLE_FIELDS = ("beta", "v_th", "z", "loss", "lr")
-"""Fields that may differ between the members of a packed sweep (`snn_core.packed`)."""
+PACKABLE_FIELDS = ("beta", "v_th", "z", "loss", "lr", "seed")
+"""Fields that may differ between the members of a packed sweep (`snn_core.packed`): members of one
+seed share an input stream; each seed's stream has its own data order and draws, as its solo run."""
 # Placement and bookkeeping fields that may differ without changing the data stream.
 _PACK_FREE_FIELDS = ("data_dir", "device", "epochs")
 
 
 def check_packable(configs: list[RunConfig]) -> None:
-    """Raise ValueError naming the first field (other than beta, v_th, z, loss, lr) that differs.
+    """Raise ValueError naming the first field (other than beta, v_th, z, loss, lr, seed) that differs.
 
-    Members of a pack must see the same batches and input spikes as their solo runs, so
-    everything that shapes the data stream (T, encoder, batch size, data, seed, widths) is equal.
+    Members of a pack train in lockstep, one batch of each seed's stream at a time, so everything
+    else that shapes the data and the network (T, encoder, batch size, data, widths) is equal.
     """
     if not configs:
         raise ValueError("configs must hold at least one run, got an empty list")

@@ -46,7 +46,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     try:
         hidden = tuple(int(w) for w in args.hidden.split(",")) if args.hidden else ()
     except ValueError:
-        raise ValueError(f"hidden must be comma-separated integers, got {args.hidden!r}") from None
+        raise ValueError(f"hidden must be comma-separated integers, got {args.hidden[:100]!r}") from None
     fields = {k: v for k, v in vars(args).items() if k not in ("save", "hidden")}
     return RunConfig(hidden=hidden, **fields)
 

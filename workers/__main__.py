@@ -31,6 +31,7 @@ class _Parser(argparse.ArgumentParser):
     not the whole usage; `--help` still prints it. Subcommand parsers inherit this class."""
 
     def error(self, message: str):
+        message = message if len(message) <= 300 else message[:280] + "... (cut short)"
         self.exit(2, f"error: {message} (python -m workers {self._command()}--help shows the options)\n")
 
     def _command(self) -> str:

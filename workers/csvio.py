@@ -39,7 +39,7 @@ def unix_time(text: str, column: str, line: int) -> float:
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"CSV line {line}: {column} must be an ISO 8601 time, got {text!r}") from None
+        raise ValueError(f"CSV line {line}: {column} must be an ISO 8601 time, got {text[:80]!r}") from None
     return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
@@ -72,7 +72,7 @@ def _cell(name: str, text: str, line: int) -> Any:
     try:
         return json.loads(text)  # numbers, lists, and strings that an older export quoted as JSON
     except json.JSONDecodeError:
-        raise ValueError(f"CSV line {line}: config.{name} must be a number or a JSON list, got {text!r}") from None
+        raise ValueError(f"CSV line {line}: config.{name} must be a number or a JSON list, got {text[:80]!r}") from None
 
 
 def csv_to_rows(text: str) -> list[tuple[int, dict[str, Any]]]:

@@ -113,7 +113,7 @@ def status_of(value: Any) -> RunStatus:
         return RunStatus(value)
     except ValueError:
         choices = ", ".join(s.value for s in RunStatus)
-        raise ValueError(f"status must be one of {choices}; got {value!r}") from None
+        raise ValueError(f"status must be one of {choices}; got {str(value)[:80]!r}") from None
 
 
 def encode_field(name: str, value: Any) -> str:
@@ -198,7 +198,7 @@ def check_record_types(record: RunRecord) -> None:
 
 def check_tags(tags: Iterable[str]) -> list[str]:
     if isinstance(tags, str):
-        raise ValueError(f"tags must be a list of strings, got {tags!r}")
+        raise ValueError(f"tags must be a list of strings, got {tags[:80]!r}")
     if not isinstance(tags, (list, tuple)):
         raise ValueError(f"tags must be a list of strings, got {str(tags)[:80]!r}")
     tags = list(tags)
