@@ -310,6 +310,43 @@ def test_web_image_serves_and_renders_from_its_own_files(redis_server, tmp_path)
         proc.wait(timeout=15)
 
 
+EVERY_PAGE = """
+import sys
+from pathlib import Path
+from streamlit.testing.v1 import AppTest
+pages = sorted(str(p) for p in Path("pages").glob("*.py"))
+at = AppTest.from_file("app.py", default_timeout=60).run()
+assert not at.exception, [e.value for e in at.exception]
+for path in pages:
+    at.switch_page(path)
+    at.query_params["run"] = sys.argv[1]
+    at.run()
+    assert not at.exception, (path, [e.value for e in at.exception])
+    assert not at.error, (path, [e.value for e in at.error])
+print("ok", len(pages))
+"""
+
+
+@pytest.mark.timeout(90)
+def test_web_image_runs_every_page_from_its_own_files(redis_server, redis_conn, tmp_path):
+    from snn_core.config import RunConfig
+    from workers.store import RunStatus, RunStore
+
+    store = RunStore(redis_conn)
+    run_id = store.create_run(RunConfig(epochs=1)).id
+    store.append_metric(run_id, "epoch", {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_loss": 1.0,
+                                          "test_acc": 0.5, "firing_rates": [0.2, 0.1, 0.1], "epoch_seconds": 1.0,
+                                          "samples_per_s": 10.0})
+    store.set_status(run_id, RunStatus.FINISHED, started_at=time.time() - 1, finished_at=time.time())
+    app = lay_out("Dockerfile.web", tmp_path / "img")
+    block = requirement_names(ROOT / "requirements.txt") - requirement_names(ROOT / "requirements-web.txt")
+    env = image_env("Dockerfile.web", tmp_path, block, REDIS_URL=redis_server.url)
+    out = subprocess.run([sys.executable, "-c", EVERY_PAGE, run_id], cwd=app, env=env, capture_output=True,
+                         text=True, timeout=80)
+    n_pages = len(list((ROOT / "pages").glob("*.py")))
+    assert out.returncode == 0 and out.stdout.split() == ["ok", str(n_pages)], out.stderr[-3000:]
+
+
 @pytest.mark.timeout(90)
 def test_worker_image_trains_a_run_from_its_own_files(redis_server, synthetic_data_dir, tmp_path):
     from snn_core.config import RunConfig
@@ -321,7 +358,9 @@ def test_worker_image_trains_a_run_from_its_own_files(redis_server, synthetic_da
     assert cmd[1:3] == ["-m", "workers"]
     conn = service.connect(redis_server.url)
     run = service.submit_run(conn, RunConfig(T=4, epochs=1, train_limit=64, test_limit=32, batch_size=32)).record
-    env = image_env("Dockerfile", tmp_path, set(), REDIS_URL=redis_server.url,
+    # The plain PyTorch engine: numba would compile its kernels afresh in this new folder (~20 s), and what
+    # is checked here is which files the image holds (snn_core.kernels and numba are imported either way).
+    env = image_env("Dockerfile", tmp_path, set(), REDIS_URL=redis_server.url, SPIKEBOARD_ENGINE="torch",
                     SPIKEBOARD_DATA_DIR=str(synthetic_data_dir), SPIKEBOARD_TORCH_THREADS="1", OMP_NUM_THREADS="1")
     out = subprocess.run([*cmd, "--burst"], cwd=app, env=env, capture_output=True, text=True, timeout=75)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
