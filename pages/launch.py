@@ -18,11 +18,18 @@ store = connection.store_or_stop()
 conn = connection.connection()
 lab_presets.section(conn)
 
-values, slots = config_widgets()
+values, slots = config_widgets(service.offered_devices(conn))
 tags = [t.strip() for t in st.text_input("Tags (comma-separated, optional)", key="f_tags").split(",") if t.strip()]
 stop_rule = insights.stop_rule_input()
 sweep = st.toggle("Sweep mode: launch a grid of runs", key="sweep_mode")
 config = build_config(values, slots)
+if config is not None:
+    try:  # a device no live worker offers is refused; with no worker at all, the run would wait
+        if note := service.check_device(conn, config):
+            st.warning(note, icon=":material/hourglass_empty:")
+    except ValueError as exc:
+        show_error(str(exc), slots)
+        config = None
 
 
 def show_run_result(result) -> None:

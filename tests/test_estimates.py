@@ -12,6 +12,8 @@ from workers import estimates, service
 from workers.estimates import estimate, units_per_sample, work
 from workers.store import RunRecord, RunStatus, RunStore
 
+S = estimates.START_S  # a job's fixed start, on top of its work
+
 
 def finished(config: RunConfig, duration: float, n_train: int, n_test: int, pack_job: str = "", id: str = "r"):
     """A finished run as a worker leaves it: wall time, and the samples it saw in its metrics."""
@@ -32,7 +34,7 @@ def test_the_data_actually_used_sets_the_work_not_an_assumed_60k():
     assert est.low < 14.0 < est.high and est.high / est.low < 2
     # A limit below the dataset's size is what a run uses; above it, the dataset's size is.
     assert estimate([base.replace(train_limit=2500)], runs).seconds == pytest.approx(
-        14.0 * (2500 + 10000 / 3) / (5000 + 10000 / 3))
+        S + (14.0 - S) * (2500 + 10000 / 3) / (5000 + 10000 / 3))
     assert estimate([base.replace(train_limit=50_000)], runs).seconds == pytest.approx(14.0)
 
 
@@ -42,7 +44,7 @@ def test_wide_networks_cost_in_proportion_to_their_work_and_say_it_is_extrapolat
     wide = base.replace(hidden=(16384,))
     est = estimate([wide], runs)
     ratio = units_per_sample(wide) / units_per_sample(base)
-    assert ratio > 200 and est.seconds == pytest.approx(14.0 * ratio) and est.seconds > 3600  # an hour, not a second
+    assert ratio > 200 and est.seconds == pytest.approx(S + (14.0 - S) * ratio) and est.seconds > 1800  # not 1 s
     assert f"extrapolated {ratio:.0f}x" in est.basis and est.high / est.low > 8 and est.rough
 
 
@@ -53,8 +55,8 @@ def test_nearest_runs_of_the_same_encoder_calibrate_and_others_carry_over():
     assert estimate([base], [slow_image, bern]).seconds == pytest.approx(10.0)
     carried = estimate([base.replace(encoder="threshold")], [bern])
     expected = 10.0 * work(base.replace(encoder="threshold"), {"mnist": (5000, 10000)}) / work(base, {"mnist": (5000, 10000)})
-    assert carried.seconds == pytest.approx(expected * estimates.FALLBACK_S_PER_UNIT["threshold"]
-                                            / estimates.FALLBACK_S_PER_UNIT["bernoulli"])
+    assert carried.seconds == pytest.approx(S + (expected - S * expected / 10.0) * estimates.FALLBACK_S_PER_UNIT[
+        "threshold"] / estimates.FALLBACK_S_PER_UNIT["bernoulli"])
     assert "no threshold run measured yet" in carried.basis
 
 
@@ -62,21 +64,22 @@ def test_nothing_measured_is_a_rough_guess_that_says_so():
     est = estimate([RunConfig(epochs=1)], [])
     assert est.measured == 0 and est.rough and "no run measured here yet" in est.basis
     assert "size of mnist not seen here yet" in est.basis
-    assert est.low == pytest.approx(est.seconds / 3) and est.high == pytest.approx(est.seconds * 3)
+    busy = est.seconds - S
+    assert est.low == pytest.approx(S / 2 + busy / 3) and est.high == pytest.approx(2 * S + busy * 3)
 
 
 def test_packed_members_cost_what_finished_packs_measured():
     base = RunConfig(epochs=1, T=10)
     solo = finished(base, duration=10.0, n_train=5000, n_test=10000, id="solo")
-    # A finished pack of three took 20 s: each further member added 0.5 of a run.
-    pack = [finished(base.replace(beta=b), duration=20.0, n_train=5000, n_test=10000, pack_job="pack-x", id=f"p{b}")
-            for b in (0.5, 0.8, 0.9)]
+    # A finished pack of three took twice a solo run's work: each further member added 0.5 of a run.
+    pack = [finished(base.replace(beta=b), duration=S + 2 * (10.0 - S), n_train=5000, n_test=10000,
+                     pack_job="pack-x", id=f"p{b}") for b in (0.5, 0.8, 0.9)]
     sweep = [base.replace(beta=b) for b in (0.6, 0.75, 0.85, 0.95)]
     est = estimate(sweep, [solo, *pack], packed=True)
-    assert est.seconds == pytest.approx(10.0 * (1 + 0.5 * 3))
+    assert est.seconds == pytest.approx(S + (10.0 - S) * (1 + 0.5 * 3))
     assert "packed members cost 0.50 of a run each (from 1 pack measured here)" in est.basis
     assert estimate(sweep, [solo], packed=True).seconds == pytest.approx(
-        10.0 * (1 + estimates.FALLBACK_PACK_MEMBER_COST * 3))
+        S + (10.0 - S) * (1 + estimates.FALLBACK_PACK_MEMBER_COST * 3))
 
 
 def test_jobs_spread_over_workers():

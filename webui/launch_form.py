@@ -54,7 +54,21 @@ def fmt_values(values: list[Any]) -> str:
     return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
-def config_widgets() -> tuple[dict[str, Any], dict[str, Any]]:
+def device_choices(offers: dict[str, list[str]] | None) -> tuple[list[str], str]:
+    """The devices the form offers and a line saying why: those the live workers train on
+    ({worker: devices}); every device, with a warning, when no worker is running."""
+    if not offers:
+        return [d.value for d in Device], ("No worker is running now: a run waits in the queue until one starts "
+                                           "(and fails there if it lacks the device).")
+    have = {d for devices in offers.values() for d in devices}
+    order = [d.value for d in Device if d.value in have or d.value == "auto"]
+    gpus = [w for w, ds in offers.items() if "cuda" in ds]
+    n = len(offers)
+    note = f"{n} live worker{'s' if n != 1 else ''} offer{'s' if n == 1 else ''}: {', '.join(order)}"
+    return order, note + ("" if gpus else " (no GPU on any of them: cuda is not offered).")
+
+
+def config_widgets(offers: dict[str, list[str]] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Draw the form; returns (raw field values, {field: an empty slot under its widget}).
 
     Number boxes have no min/max: Streamlit silently refuses a typed value outside them and
@@ -101,7 +115,10 @@ def config_widgets() -> tuple[dict[str, Any], dict[str, Any]]:
             "Membrane start", inits, inits.index(BASE.membrane_init.value), key="f_membrane_init",
             help="kaiming (the lab's, default): each batch, membranes start uniform in +-sqrt(6 / width). "
                  "zero: they start at 0 (Spikeboard's default before; stored runs keep the start they trained with).")
-        values["device"] = b.selectbox("Device", devices, devices.index(BASE.device.value), key="f_device")
+        devices, device_note = device_choices(offers)
+        values["device"] = b.selectbox("Device", devices, devices.index(BASE.device.value), key="f_device",
+                                       help=device_note)
+        b.caption(device_note)
         for name in ("train_limit", "test_limit", "test_batch_size", "membrane_init", "device"):
             slot(name)
     return values, slots

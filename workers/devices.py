@@ -27,6 +27,19 @@ def describe_device() -> str:
     return f"cpu ({torch_threads()} torch thread{'s' if torch_threads() > 1 else ''} per run)"
 
 
+def offered_devices() -> list[str]:
+    """Config devices this worker can train on: always auto and cpu, cuda and mps when present."""
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    import torch
+
+    out = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        out.append("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        out.append("mps")
+    return out
+
+
 def _gpu_name() -> str:
     smi = shutil.which("nvidia-smi")
     if smi is None:

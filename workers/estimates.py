@@ -16,8 +16,8 @@ scale. A run costs
 with n_train, n_test the samples the run really uses: the dataset's size as finished runs
 measured it here (workers load the data; the web side has none), or the config's limit.
 
-Finished solo runs give seconds per unit (their wall time, start to finish: data loading,
-evaluation, probes and checkpoints included). An estimate uses the runs of the same encoder
+Finished solo runs give seconds per unit (their wall time, start to finish, less START_S for
+the job's start: evaluation, probes and checkpoints included). An estimate uses the runs of the same encoder
 whose work per sample is nearest, says how many, and widens its range when it extrapolates
 far or has nothing measured. Packed jobs cost one run plus a measured fraction of it for every
 further member (from finished packs; the benchmark's figure until one has finished).
@@ -38,11 +38,13 @@ OVERHEAD_A = 2000.0  # neuron-equivalents of per-step overhead for a batch of 64
 SYNAPSE_K = 0.05  # a synapse's multiply-add against a neuron's step (fwd + bwd)
 EVAL_SPEEDUP = 3.0  # evaluation runs forward only
 NEAREST = 5  # measured runs an estimate uses
+START_S = 1.5  # a job's fixed cost: the work horse forks, loads the data, records probes, checkpoints
 DEFAULT_SIZES = {"mnist": (60_000, 10_000), "fashion-mnist": (60_000, 10_000)}
 # Seconds per unit when nothing was measured here: the benchmark's baseline (784-10-10, batch
-# 64, T = 50, Bernoulli, 3.4 ms a batch on a 2-core Xeon) with ~30 % for evaluation and
-# bookkeeping; image and threshold input cost about 0.37 of Bernoulli's.
-FALLBACK_S_PER_UNIT = {"bernoulli": 4.4e-11, "image": 1.6e-11, "threshold": 1.7e-11}
+# 64, T = 50, Bernoulli: 3.4 ms a batch of 64 on a 2-core Xeon, 5.3e-5 s a sample, 120,850
+# units) with ~30 % for evaluation and bookkeeping; image and threshold input cost about 0.37
+# of Bernoulli's.
+FALLBACK_S_PER_UNIT = {"bernoulli": 5.7e-10, "image": 2.1e-10, "threshold": 2.2e-10}
 # Each further member of a packed job adds about this fraction of one run (bench.speed, packs
 # of 6 at T = 50: 0.26 for Bernoulli, 0.35 for image and threshold), until a pack is measured.
 FALLBACK_PACK_MEMBER_COST = 0.35
@@ -119,7 +121,8 @@ def measured_runs(records: Sequence[RunRecord], sizes: dict[str, tuple[int, int]
         train, test = _seen(r)
         n_train, n_test, _ = samples(config, sizes)
         units = config.epochs * ((train or n_train) + (test or n_test) / EVAL_SPEEDUP) * units_per_sample(config)
-        out.append(Measured(config.encoder.value, units_per_sample(config), r.duration / units))
+        busy = max(r.duration - START_S, 0.3 * r.duration)
+        out.append(Measured(config.encoder.value, units_per_sample(config), busy / units))
     return out
 
 
@@ -139,7 +142,7 @@ class Estimate:
 
 
 def _solo(config: RunConfig, runs: list[Measured], sizes) -> tuple[float, float, float, int, str]:
-    """(seconds, low, high, runs used, basis) for one config trained alone."""
+    """(seconds, low, high, runs used, basis) of the work of one config trained alone (START_S apart)."""
     w = work(config, sizes)
     enc = config.encoder.value
     same = [m for m in runs if m.encoder == enc]
@@ -184,7 +187,7 @@ def pack_member_cost(records: Sequence[RunRecord], runs: list[Measured], sizes) 
             continue
         solo, _, _, used, _ = _solo(lead, runs, sizes)
         if used:
-            wall = statistics.median(r.duration for r in done)
+            wall = statistics.median(r.duration for r in done) - START_S
             costs.append(min(2.0, max(0.0, (wall / solo - 1) / (len(members) - 1))))
     return (statistics.median(costs), len(costs)) if costs else (FALLBACK_PACK_MEMBER_COST, 0)
 
@@ -201,9 +204,9 @@ def estimate(configs: Sequence[RunConfig], records: Sequence[RunRecord], workers
     for group in groups:
         s, lo, hi, n, basis = _solo(configs[group[0]], runs, sizes)
         factor = 1 + member * (len(group) - 1)
-        jobs.append(s * factor)
-        lows.append(lo * factor)
-        highs.append(hi * factor)
+        jobs.append(START_S + s * factor)
+        lows.append(START_S / 2 + lo * factor)
+        highs.append(2 * START_S + hi * factor)
         used = max(used, n)
         bases.append(basis)
     w = max(1, workers)

@@ -178,6 +178,7 @@ def submit_run(conn: redis.Redis, config: RunConfig | dict, *, force: bool = Fal
     `stop_rule` (`snn_core.health.StopRule`) ends the run early when its spike health says so; it
     is kept in the run record, not the config, so it never changes the config hash.
     """
+    check_device(conn, _as_config(config))  # refuses a device no live worker has
     result = _register(RunStore(conn), config, force, sweep_id, tags, _stop_rule(stop_rule))
     if result.created:
         _enqueue(conn, result.record.id)
@@ -252,6 +253,8 @@ def submit_sweep(conn: redis.Redis, base: RunConfig, axes: dict[str, list], *, f
     """Queue a sweep. With `packed`, runs that differ only in beta, V_th, z, loss or lr train as
     one packed job (one pass over the data for all of them); each keeps its own record and stream."""
     configs = sweep_configs(base, axes)
+    for config in {c.device: c for c in configs}.values():
+        check_device(conn, config)  # refuses a device no live worker has, before anything is stored
     rule = _stop_rule(stop_rule)  # a bad rule fails here, before anything is stored
     store = RunStore(conn)
     sweep_id = store.create_sweep(base, {k: list(v) for k, v in axes.items()})
@@ -388,8 +391,35 @@ def estimate_seconds(conn: redis.Redis, configs: list[RunConfig], packed: bool =
 
 
 def live_workers(conn: redis.Redis) -> list[dict[str, Any]]:
-    """Workers registered on the queue: name, state, current run id, device (from its name)."""
+    """Workers registered on the queue: name, state, current run id, and the devices it offers."""
+    offers = RunStore(conn).offered_devices()
     out = []
     for worker in Worker.all(connection=conn, queue=queue(conn)):
-        out.append({"name": worker.name, "state": worker.get_state(), "run_id": worker.get_current_job_id()})
+        out.append({"name": worker.name, "state": worker.get_state(), "run_id": worker.get_current_job_id(),
+                    "devices": offers.get(worker.name, [])})
     return out
+
+
+def offered_devices(conn: redis.Redis) -> dict[str, list[str]]:
+    """{worker name: config devices it trains on} for the live workers (each renews its offer)."""
+    return RunStore(conn).offered_devices()
+
+
+def check_device(conn: redis.Redis, config: RunConfig) -> str | None:
+    """Refuse a run whose device no live worker offers (ValueError naming the field and value).
+
+    RQ hands a run to whichever worker is free, so a cuda run on a queue of CPU-only workers would
+    fail seconds later on one of them: it is refused here instead. When no worker is live at all
+    the run is accepted (one that has the device may start later) and the note returned says so;
+    None when some live worker offers the device, or for "auto"."""
+    device = config.device.value
+    if device == "auto":
+        return None
+    offers = offered_devices(conn)
+    if not offers:
+        return f"No worker is running now: the run waits in the queue until a worker that offers {device} starts."
+    if any(device in devices for devices in offers.values()):
+        return None
+    have = sorted({d for devices in offers.values() for d in devices})
+    raise ValueError(f"device must be one a live worker offers ({', '.join(have)}), got {device!r}: "
+                     f"no running worker has {device}; start one that does, or pick auto")

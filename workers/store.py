@@ -23,6 +23,8 @@ Layout (all under `spikeboard:`; see ARCHITECTURE.md):
     lab:{id}                    hash    a lab launch: studies JSON {study: sweep id}, seeds, settings JSON, plan JSON
     labs                        zset    lab id -> created time
     refused                     list    jobs workers refused to run (JSON, newest first, capped)
+    workers                     zset    worker name -> when its device offer lapses (renewed while it lives)
+    worker_devices              hash    worker name -> JSON list of the devices it trains on
 """
 
 from __future__ import annotations
@@ -119,6 +121,8 @@ class Keys:
     sweeps = PREFIX + "sweeps"
     active = PREFIX + "active"
     refused = PREFIX + "refused"
+    workers = PREFIX + "workers"  # zset: worker name -> time its device offer lapses
+    worker_devices = PREFIX + "worker_devices"  # hash: worker name -> JSON list of devices it trains on
 
     @staticmethod
     def run(run_id: str) -> str:
@@ -550,6 +554,29 @@ class RunStore:
         if out is None:
             raise LeaseLost(run_id, self.lease_holder(run_id))
         return out
+
+    # -- devices the live workers offer -----------------------------------------------
+
+    def offer_devices(self, worker: str, devices: list[str], ttl: float) -> None:
+        """Say `worker` trains on `devices` for the next `ttl` seconds (renewed while it lives)."""
+        now = time.time()
+        pipe = self.conn.pipeline()
+        pipe.zadd(Keys.workers, {worker: now + ttl})
+        pipe.hset(Keys.worker_devices, worker, json.dumps(sorted(devices)))
+        pipe.execute()
+
+    def offered_devices(self) -> dict[str, list[str]]:
+        """{worker: devices} of the workers whose offer has not lapsed; lapsed ones are dropped."""
+        now = time.time()
+        gone = [_text(w) for w in self.conn.zrangebyscore(Keys.workers, "-inf", now)]
+        if gone:
+            pipe = self.conn.pipeline()
+            pipe.zrem(Keys.workers, *gone)
+            pipe.hdel(Keys.worker_devices, *gone)
+            pipe.execute()
+        live = [_text(w) for w in self.conn.zrangebyscore(Keys.workers, now, "+inf")]
+        offers = self.conn.hmget(Keys.worker_devices, live) if live else []
+        return {w: json.loads(o) for w, o in zip(live, offers) if o is not None}
 
     # -- refused jobs and work horse deaths --------------------------------------------
 
