@@ -43,7 +43,8 @@ with cost_tab:
     st.caption(f"Each run at its best epoch: test accuracy against the {ic.COST_AXES[cost]} its measured firing "
                "rates imply (`snn_core.flops`; the image encoder's analog input counts as dense). The Pareto front "
                "joins the runs no other run beats on both. Dashed lines: the FLOPs the lab counted by hand.")
-    st.dataframe(rows_frame([{"run": names[p["id"]], **p} for p in front], drop=("sweep",)), hide_index=True,
+    st.dataframe(rows_frame([{"#": i, "run": names[p["id"]], **p} for i, p in enumerate(front, start=1)],
+                            drop=("sweep",)), hide_index=True,
                  key="ins_front", column_config={"acc": st.column_config.NumberColumn("best test acc", format="percent"),
                                                  "synops": st.column_config.NumberColumn(format="%,.0f"),
                                                  "flops": st.column_config.NumberColumn(format="%,.0f"),
@@ -64,10 +65,11 @@ with latency_tab:
 
 with health_tab:
     table = [{"run": names[r.id], "id": r.id, "status": r.status.value, "epoch": (r.health or {}).get("epoch"),
+              "flags": ic.health_text(r.health) or ("ok" if r.health else "not measured"),
               **{f"{l['name']} silent": f"{l['silent']}/{l['size']}" for l in (r.health or {}).get("layers", [])},
-              **{f"{l['name']} saturated": f"{l['saturated']}/{l['size']}" for l in (r.health or {}).get("layers", [])},
-              "flags": ic.health_text(r.health) or ("ok" if r.health else "not measured")}
+              **{f"{l['name']} saturated": f"{l['saturated']}/{l['size']}" for l in (r.health or {}).get("layers", [])}}
              for r in records]
+    table.sort(key=lambda row: row["flags"] in ("ok", "not measured"))  # flagged runs first
     st.dataframe(rows_frame(table), hide_index=True, key="ins_health_table")
     pick = st.selectbox("Run", [r.id for r in records], key="ins_health_run", format_func=lambda i: names[i])
     st.plotly_chart(ic.health_fig(histories[pick]), key="ins_health_fig")

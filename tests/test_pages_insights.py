@@ -60,9 +60,10 @@ def test_insights_page_cost_latency_health_and_importance(store, synthetic_data_
     front = next(t for t in cost["data"] if t["name"] == "Pareto front")
     others = next(t for t in cost["data"] if t["name"] == "runs")
     assert len(front["x"]) + len(others["x"]) == 6 and front["x"] == sorted(front["x"])
-    assert all(name.startswith("beta=") for name in front["text"])  # the front's runs are named
+    assert front["text"] == [str(i) for i in range(1, len(front["x"]) + 1)]  # numbered on the chart
+    assert all(name.startswith("beta=") for name in front["hovertext"])  # and named
     table = frame_with(at, "ann_flops")
-    assert list(table["run"]) == front["text"]
+    assert list(table["run"]) == front["hovertext"] and list(table["#"]) == list(range(1, len(front["x"]) + 1))
 
     at.radio(key="ins_cost").set_value("flops").run()
     cost = figure(at, "Best test accuracy against SNN FLOPs")
@@ -78,7 +79,7 @@ def test_insights_page_cost_latency_health_and_importance(store, synthetic_data_
     assert health.loc[silent, "output silent"] == "10/10" and "output silent" in health.loc[silent, "flags"]
 
     importance = figure(at, "Importance for best test accuracy")
-    assert sorted(importance["data"][0]["x"]) == ["beta", "v_th"]
+    assert sorted(x.split(" ")[0] for x in importance["data"][0]["x"]) == ["beta", "v_th"]
     imp = frame_with(at, "param").set_index("param")
     assert imp.loc["v_th", "importance"] > imp.loc["beta", "importance"]  # V_th = 8 kills the run; beta hardly matters
     assert (imp["low"] <= imp["importance"]).all() and (imp["importance"] <= imp["high"]).all()

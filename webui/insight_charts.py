@@ -67,7 +67,12 @@ def latency_overlay_fig(records: Sequence[RunRecord], histories: dict[str, list[
                         fraction: float = 0.9, relative: bool = False) -> go.Figure:
     """Each run's latest latency curve; x as steps, or as the share t/T of its own T when `relative`."""
     fig = base_fig("Decision latency per run (latest epoch)", "share of T read (t/T)" if relative else "steps read (t)",
-                   "accuracy")
+                   "accuracy", height=460)
+    if len(records) > 6:  # many runs: a legend column on the right keeps the plot its size
+        fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02, font=dict(size=10)))
+    Ts = [len(c[1]) for c in (latest_curve(histories.get(r.id, [])) for r in records) if c]
+    if Ts and not relative and max(Ts) >= 10 * min(Ts):
+        fig.update_xaxes(type="log")  # T from 5 to 100: the early steps, where decisions happen, stay visible
     for i, (r, row) in enumerate(zip(records, latency_rows(records, histories, fields, fraction))):
         got = latest_curve(histories.get(r.id, []))
         if got is None:
@@ -106,10 +111,13 @@ def cost_fig(rows: Sequence[dict], front: Sequence[dict], cost: str, names: dict
     fig.add_scatter(x=[r[cost] for r in rest], y=[r["acc"] for r in rest], mode="markers", name="runs",
                     marker=dict(color=NEUTRAL, size=8), text=[names.get(r["id"], r["id"]) for r in rest],
                     hovertemplate="%{text}<br>%{x:,.0f}<br>%{y:.1%}<extra></extra>")
+    # Front runs are numbered on the chart (names of close points would overprint each other) and
+    # named in the hover and in the table below it, whose "#" column gives the number.
     fig.add_scatter(x=[p[cost] for p in front], y=[p["acc"] for p in front], mode="lines+markers+text",
                     name="Pareto front", line=dict(color=color(3), width=2), marker=dict(size=10),
-                    text=[names.get(p["id"], p["id"]) for p in front], textposition="top left",
-                    hovertemplate="%{text}<br>%{x:,.0f}<br>%{y:.1%}<extra></extra>")
+                    text=[str(i) for i in range(1, len(front) + 1)], textposition="top center",
+                    hovertext=[names.get(p["id"], p["id"]) for p in front],
+                    hovertemplate="#%{text} %{hovertext}<br>%{x:,.0f}<br>%{y:.1%}<extra></extra>")
     if hand and cost == "flops":
         for i, (name, value) in enumerate(HAND_FLOPS.items()):
             fig.add_vline(x=value, line=dict(color=color(4 + i), dash="dash"), annotation_text=name,
@@ -124,8 +132,8 @@ def importance_fig(result: Sequence[dict], level: float = 0.9) -> go.Figure:
     """One bar per hyperparameter: mean importance, with its bootstrap interval as the error bar."""
     fig = base_fig(f"Importance for best test accuracy (drop in R², {level:.0%} bootstrap interval)",
                    "hyperparameter", "importance")
-    fig.add_bar(x=[r["param"] for r in result], y=[r["importance"] for r in result], marker_color=color(0),
+    fig.add_bar(x=[f"{r['param']} ({r['share']:.0%} of the total)" for r in result], y=[r["importance"] for r in result],
+                marker_color=color(0), name="importance",
                 error_y=dict(type="data", symmetric=False, array=[r["high"] - r["importance"] for r in result],
-                             arrayminus=[r["importance"] - r["low"] for r in result]),
-                text=[f"{r['share']:.0%}" for r in result], textposition="outside", name="importance")
+                             arrayminus=[r["importance"] - r["low"] for r in result]))
     return fig
