@@ -78,3 +78,18 @@ def test_next_free_seed_skips_the_seeds_taken():
             record("c", 0.5, [0.1] * 3, seed=9, beta=0.5)]  # another config
     assert next_free_seed(runs, runs[0].config) == 5
     assert next_free_seed(runs, {**runs[0].config, "T": 50}) == 1
+
+
+def test_importance_runs_without_torch():
+    """The web side computes importances: scikit-learn must not bring torch in."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; sys.path.insert(0, '.'); from workers.analysis import importance\n"
+            "rows = [{'beta': 0.5 + 0.1 * (i % 3), 'T': 5 * (1 + i // 3), 'acc': 0.1 * (i // 3)} for i in range(9)]\n"
+            "importance(rows, ['beta', 'T'], n_boot=2)\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] == 'torch']; assert not bad, bad[:3]")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -7,7 +7,7 @@ import sys
 def test_snn_core_imports_no_redis_rq_or_streamlit():
     code = (
         "import sys, importlib\n"
-        "for m in ['config','neurons','encoders','model','data','training','recording','checkpoint','flops','train','packed','kernels']:\n"
+        "for m in ['config','neurons','encoders','model','data','training','recording','checkpoint','flops','train','packed','kernels','health','latency']:\n"
         "    importlib.import_module('snn_core.' + m)\n"
         "bad = [m for m in ('redis', 'rq', 'streamlit') if m in sys.modules]\n"
         "assert not bad, bad\n"
