@@ -61,3 +61,13 @@ def test_a_bad_stop_rule_is_refused_before_anything_is_stored(redis_conn):
     with pytest.raises(ValueError, match="stop rule layer must be one of"):
         service.submit_sweep(redis_conn, RunConfig(), {"beta": [0.5, 0.9]}, stop_rule={"layer": "input"})
     assert store.count_runs() == 0 and store.list_sweeps() == []
+
+
+def test_every_run_of_a_sweep_carries_its_stop_rule(redis_conn):
+    store = RunStore(redis_conn)
+    rule = {"layer": "hidden", "condition": "saturated", "epochs": 3}
+    result = service.submit_sweep(redis_conn, RunConfig(**SILENT), {"beta": [0.5, 0.9]}, stop_rule=rule)
+    records = [store.get_run(r.record.id) for r in result.results]
+    assert [r.stop_rule for r in records] == [{**rule, "share": 1.0}] * 2
+    plain = service.submit_run(redis_conn, RunConfig(**{**SILENT, "beta": 0.5}))
+    assert not plain.created  # the rule is not part of the config: the sweep's run is reused
