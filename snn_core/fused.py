@@ -41,20 +41,28 @@ if kernels.numba is not None:
     from numba import njit
 
     @njit(cache=True)
-    def frame_to_lanes(current, T, out):
-        """current [Tc, B, M] (Tc = 1: the same frame at every step) -> out [T, M, B]."""
-        Tc, B, M = current.shape
+    def currents_to_lanes(product, bias, members, N, T, out):
+        """out[t, members[m] * N + n, :] = product[m * N + n, tc, :] + bias[m * N + n].
+
+        product [Ks * N, Tc, B] is W^1 x^T of one input stream's Ks members (Tc = 1: the same
+        frame at every step); out [T, K * N, B] is the pack's layer-1 current.
+        """
+        R, Tc, B = product.shape
         for t in range(T):
             tc = t if Tc > 1 else 0
-            for j in range(M):
-                for b in range(B):
-                    out[t, j, b] = current[tc, b, j]
+            for m in range(members.shape[0]):
+                for n in range(N):
+                    r = m * N + n
+                    j = members[m] * N + n
+                    c = bias[r]
+                    for b in range(B):
+                        out[t, j, b] = product[r, tc, b] + c
 
     @njit(cache=True)
-    def initial_lanes(m0, K, out):
-        """m0 [B, N], one draw shared by the K members -> out [K * N, B]."""
+    def initial_lanes(m0, members, out):
+        """m0 [B, N], one draw shared by the stream's members -> their rows of out [K * N, B]."""
         B, N = m0.shape
-        for k in range(K):
+        for k in members:
             for n in range(N):
                 for b in range(B):
                     out[k * N + n, b] = m0[b, n]
@@ -122,6 +130,8 @@ if kernels.numba is not None:
     def loss_grad(spikes, labels, is_ce, counts, losses, grad_spikes):
         """Per member k: counts [B, K, C], mean loss [K] and dL/ds [T, K, C, B] (the same at every t).
 
+        labels [K, B]: member k's targets (members of different seeds see different batches).
+
         mse: mean over (B, C) of (count / T - onehot)^2;  ce: cross-entropy of the counts.
         """
         T, K, C, B = spikes.shape
@@ -136,7 +146,7 @@ if kernels.numba is not None:
         for k in range(K):
             total = 0.0
             for b in range(B):
-                y = labels[b]
+                y = labels[k, b]
                 if is_ce[k]:
                     top = counts[b, k, 0]
                     for c in range(1, C):
@@ -160,29 +170,29 @@ if kernels.numba is not None:
                         grad_spikes[t, k, c, b] = g[c, b]
 
     @njit(cache=True)
-    def first_layer_grads(grad_current, repeated, grad_bias, out):
-        """From dL/dI^1 [T, M, B]: db [M], and `out` in the autograd path's layout for dW = out^T x.
-
-        repeated: out [1, B, M] = sum_t g[t] (the frame was the same at every step);
-        else:     out [T, B, M] = g transposed, so dW = out.view(T * B, M)^T @ x.view(T * B, P).
-        """
+    def first_layer_grads(grad_current, members, N, grad_bias, out):
+        """From dL/dI^1 [T, K * N, B], for one input stream's members: db, and `out` [Ks * N, Tc, B]
+        with dW^1 = out.view(Ks * N, Tc * B) @ x.view(Tc * B, P). Tc = 1: the frame was the same at
+        every step, so out holds the sum over t."""
         T, M, B = grad_current.shape
+        Tc = out.shape[1]
         acc = np.empty(B, dtype=np.float32)
-        for j in range(M):
-            for b in range(B):
-                acc[b] = 0.0
-            for t in range(T):
+        for m in range(members.shape[0]):
+            for n in range(N):
+                r = m * N + n
+                j = members[m] * N + n
                 for b in range(B):
-                    acc[b] += grad_current[t, j, b]
-            if repeated:
-                for b in range(B):
-                    out[0, b, j] = acc[b]
-            grad_bias[j] = acc.sum()
-        if not repeated:
-            for t in range(T):
-                for b in range(B):
-                    for j in range(M):
-                        out[t, b, j] = grad_current[t, j, b]
+                    acc[b] = 0.0
+                for t in range(T):
+                    for b in range(B):
+                        g = grad_current[t, j, b]
+                        acc[b] += g
+                        if Tc > 1:
+                            out[r, t, b] = g
+                if Tc == 1:
+                    for b in range(B):
+                        out[r, 0, b] = acc[b]
+                grad_bias[j] = acc.sum()
 
 
 def enabled(device: torch.device) -> bool:
@@ -192,10 +202,18 @@ def enabled(device: torch.device) -> bool:
 
 
 class FusedStep:
-    """Training steps of one `PackedSNN` (any widths, any encoder, MSE or CE per member).
+    """Training steps (and evaluation passes) of one `PackedSNN`: any widths, any encoder, MSE or CE.
 
-    `step(x, labels, generator)` computes every member's loss and gradients for a batch and
-    leaves the gradients in the parameters' `.grad`; it returns (loss [K], counts [B, K, 10]).
+    `streams` groups the members by input stream (`PackedSNN.streams`): members of one stream see
+    the same batch and input spikes; members of different seeds see their own. The first layer's
+    current of a stream is one product W^1_s x_s^T (rows = the stream's members, already batch
+    innermost); computing it this way, a member's rows come out bit for bit what its solo run
+    computes, so a member trains exactly as it would alone (tests/test_fused.py).
+
+    `step(xs, labels, generators)` computes every member's loss and gradients for a batch and leaves
+    the gradients in the parameters' `.grad`; it returns (loss [K], counts [B, K, 10]).
+    `forward(xs, generators)` is the pass alone, spikes per layer as [T, B, K, N] (evaluation).
+    A single stream may pass x, labels and generator themselves instead of one-item lists.
     Buffers are allocated once per batch size and reused.
     """
 
@@ -204,9 +222,12 @@ class FusedStep:
         self.config = pack.configs[0]
         self.K = pack.size
         self.widths = [w.shape[1] for w in pack.weights]
+        self.streams = [np.asarray(s, dtype=np.int64) for s in pack.streams]
+        self._rows = [torch.as_tensor(s) for s in pack.streams]
         self.is_ce = np.array([c.loss is Loss.CE for c in pack.configs], dtype=np.bool_)
         self._buffers: dict[int, dict] = {}
         self._params: dict[int, list] = {}
+        self._last: tuple[int, int] | None = None
 
     def _lane_params(self, batch: int) -> list[tuple[np.ndarray, ...]]:
         """Per layer (beta, V_th, z) as float32 [K * N * B], each neuron's value over its B lanes."""
@@ -228,41 +249,68 @@ class FusedStep:
             grads_b = [torch.zeros_like(b) for b in self.pack.biases]
             self._buffers[batch] = dict(layers=layers, grads_w=grads_w, grads_b=grads_b,
                                         counts=np.empty((B, K, self.widths[-1]), f32),
-                                        losses=np.empty(K, np.float64))
+                                        losses=np.empty(K, np.float64), labels=np.empty((K, B), np.int64))
         return self._buffers[batch]
 
-    def __call__(self, x: Tensor, labels: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        pack, K, T = self.pack, self.K, self.config.T
-        B = x.shape[1]
+    @staticmethod
+    def _listed(value, n: int) -> list:
+        """Per-stream values: a list as given, else one value for every stream (e.g. no generator)."""
+        return list(value) if isinstance(value, (list, tuple)) else [value] * n
+
+    def _forward(self, xs: list[Tensor], generators: list) -> dict:
+        K, T = self.K, self.config.T
+        B = xs[0].shape[1]
         buf = self._buffers_for(B)
         layers, params = buf["layers"], self._lane_params(B)
-        weights = [w.detach() for w in pack.weights]
-        biases = [b.detach() for b in pack.biases]
-        repeated = is_repeated_frame(x)
-        n_layers = len(layers)
-
-        # forward
-        w1 = weights[0].reshape(K * self.widths[0], -1)
-        first = F.linear(x[0] if repeated else x, w1, biases[0].reshape(-1))
-        first = first.unsqueeze(0) if repeated else first
-        frame_to_lanes(first.numpy(), T, layers[0]["current"].reshape(T, -1, B))
+        weights = [w.detach() for w in self.pack.weights]
+        biases = [b.detach() for b in self.pack.biases]
+        n1 = self.widths[0]
+        first = layers[0]["current"].reshape(T, K * n1, B)
+        for members, rows, x in zip(self.streams, self._rows, xs):
+            repeated = is_repeated_frame(x)
+            if len(members) == K:
+                w1, b1 = weights[0].reshape(K * n1, -1), biases[0].reshape(-1)
+            else:
+                w1, b1 = weights[0][rows].reshape(-1, weights[0].shape[2]), biases[0][rows].reshape(-1)
+            inputs = x[0] if repeated else x.reshape(T * B, -1)
+            product = torch.mm(w1, inputs.t())  # [Ks * N, Tc * B]: batch innermost already
+            currents_to_lanes(product.numpy().reshape(w1.shape[0], -1, B), b1.numpy(), members, n1, T, first)
         kaiming = self.config.membrane_init is MembraneInit.KAIMING
         for l, layer in enumerate(layers):
             n = self.widths[l]
             if l > 0:
                 linear_forward(layers[l - 1]["spikes"], weights[l].numpy(), biases[l].numpy(), layer["current"])
-            if kaiming:  # as PackedSNN._initial_membrane: one draw per layer, shared by the members
+            if kaiming:  # as PackedSNN._initial_membrane: one draw per layer and stream, shared by its members
                 bound = math.sqrt(6.0 / n)
-                draws = torch.rand((B, n), generator=generator)
-                initial_lanes((draws * (2 * bound) - bound).numpy(), K, layer["m0"])
+                for members, gen in zip(self.streams, generators):
+                    draws = torch.rand((B, n), generator=gen)
+                    initial_lanes((draws * (2 * bound) - bound).numpy(), members, layer["m0"])
             beta, v_th, z = params[l]
             kernels.lif_forward(layer["current"].reshape(T, -1), layer["m0"].reshape(-1), beta, v_th,
                                 layer["spikes"].reshape(T, -1), layer["membranes"].reshape(T, -1))
+        self._last = (T, B)
+        return buf
 
-        # loss and backward
+    def forward(self, xs, generators=None) -> list[Tensor]:
+        """Spikes per layer [T, B, K, N] of one pass (no gradients)."""
+        S = len(self.streams)
+        xs = self._listed(xs, S)
+        self._forward(xs, self._listed(generators, S))
+        return self.spikes()
+
+    def __call__(self, xs, labels, generators=None) -> tuple[Tensor, Tensor]:
+        pack, K, T, S = self.pack, self.K, self.config.T, len(self.streams)
+        xs, labels, generators = self._listed(xs, S), self._listed(labels, S), self._listed(generators, S)
+        buf = self._forward(xs, generators)
+        B = xs[0].shape[1]
+        layers, params = buf["layers"], self._lane_params(B)
+        weights = [w.detach() for w in pack.weights]
+        for members, y in zip(self.streams, labels):
+            buf["labels"][members] = y.numpy()
+
         out = layers[-1]
-        loss_grad(out["spikes"], labels.numpy(), self.is_ce, buf["counts"], buf["losses"], out["grad_spikes"])
-        for l in range(n_layers - 1, -1, -1):
+        loss_grad(out["spikes"], buf["labels"], self.is_ce, buf["counts"], buf["losses"], out["grad_spikes"])
+        for l in range(len(layers) - 1, -1, -1):
             layer = layers[l]
             beta, v_th, z = params[l]
             kernels.lif_backward(layer["grad_spikes"].reshape(T, -1), layer["membranes"].reshape(T, -1),
@@ -270,23 +318,29 @@ class FusedStep:
             if l > 0:
                 linear_backward(layer["grad_current"], layers[l - 1]["spikes"], weights[l].numpy(),
                                 buf["grads_w"][l].numpy(), buf["grads_b"][l].numpy(), layers[l - 1]["grad_spikes"])
-        n1 = K * self.widths[0]
-        lanes = buf.setdefault("first", np.empty((1 if repeated else T, B, n1), np.float32))
-        first_layer_grads(layers[0]["grad_current"].reshape(T, n1, B), repeated,
-                          buf["grads_b"][0].numpy().reshape(-1), lanes)
-        inputs = x[0] if repeated else x.reshape(T * B, -1)
-        torch.mm(torch.from_numpy(lanes).view(-1, n1).t(), inputs, out=buf["grads_w"][0].view(n1, -1))
+        n1 = self.widths[0]
+        grad_current = layers[0]["grad_current"].reshape(T, K * n1, B)
+        grad_w1, grad_b1 = buf["grads_w"][0], buf["grads_b"][0].numpy().reshape(-1)
+        for members, rows, x in zip(self.streams, self._rows, xs):
+            repeated = is_repeated_frame(x)
+            lanes = np.empty((len(members) * n1, 1 if repeated else T, B), np.float32)
+            first_layer_grads(grad_current, members, n1, grad_b1, lanes)
+            inputs = x[0] if repeated else x.reshape(T * B, -1)
+            product = torch.mm(torch.from_numpy(lanes).view(lanes.shape[0], -1), inputs)
+            if len(members) == K:
+                grad_w1.view(K * n1, -1).copy_(product)
+            else:
+                grad_w1[rows] = product.view(len(members), n1, -1)
 
         for p, g in zip(pack.weights, buf["grads_w"]):
             p.grad = g
         for p, g in zip(pack.biases, buf["grads_b"]):
             p.grad = g
-        self._last = (T, B)
         losses = torch.from_numpy(buf["losses"].astype(np.float32))
         return losses, torch.from_numpy(buf["counts"].copy())
 
     def spikes(self) -> list[Tensor]:
-        """The last step's spikes per layer as [T, B, K, N] (the autograd path's layout), for tests."""
+        """The last pass's spikes per layer as [T, B, K, N] (the autograd path's layout)."""
         T, B = self._last
         return [torch.from_numpy(layer["spikes"].transpose(0, 3, 1, 2).copy())
                 for layer in self._buffers[B]["layers"]]

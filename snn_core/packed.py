@@ -1,10 +1,12 @@
 """K runs as one wide network: a sweep trained in one pass over the data.
 
-Members may differ in beta, V_th, z, loss and learning rate; everything that shapes
-the data stream (T, encoder, batch size, data, seed, widths, ...) must be equal, so all
-members see the same batches and the same input spikes as their solo runs would.
+Members may differ in beta, V_th, z, loss, learning rate and seed; everything else that
+shapes the data (T, encoder, batch size, data, widths, ...) must be equal. Members of one
+seed form an input stream: they see the same batches and input spikes as their solo runs
+would; each seed's stream has its own shuffle, Bernoulli draws and initial membranes
+(`streams`), so a seed replicate trains in the same pack as the others.
 
-    I^1 = x W^1_all + b^1_all            one product: W^1_all stacks the K members' W^1
+    I^1 = x_s W^1_s + b^1_s              one product per stream s: W^1_s stacks its members' W^1
     I^l = s^{l-1}_k W^l_k + b^l_k        a batched product (einsum), member by member (l > 1)
     s, m = LIF(I)                        one scan; beta, V_th, z are per-neuron vectors
 
@@ -30,7 +32,8 @@ from .encoders import is_repeated_frame
 from .model import SNN
 from .neurons import lif_scan
 
-__all__ = ["PACKABLE_FIELDS", "PackedSNN", "PackedAdam", "PackedOutput", "check_packable", "pack_groups", "packed_loss"]
+__all__ = ["PACKABLE_FIELDS", "PackedSNN", "PackedAdam", "PackedOutput", "check_packable", "input_streams",
+           "pack_groups", "packed_loss"]
 
 @dataclass
 class PackedOutput:
@@ -59,6 +62,7 @@ class PackedSNN(nn.Module):
             nn.Parameter(torch.stack([m.layers[l].bias.detach() for m in members])) for l in range(n_layers))
         for name in ("beta", "v_th", "z"):
             self.register_buffer(name, torch.tensor([getattr(c, name) for c in configs], dtype=torch.float32))
+        self.streams = input_streams(configs)
         # Per-neuron vectors [K * width] of each layer, member-major, built once.
         self._neuron_params = [
             tuple(getattr(self, n).repeat_interleave(w.shape[1]) for n in ("beta", "v_th", "z"))
@@ -74,8 +78,14 @@ class PackedSNN(nn.Module):
     def size(self) -> int:
         return len(self.configs)
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> PackedOutput:
-        """x: the shared input train [T, B, 784]."""
+    def forward(self, x: Tensor | list[Tensor], generator=None) -> PackedOutput:
+        """x: the input train [T, B, 784] of each stream (a list, or one tensor for one stream);
+        generator: each stream's generator for random initial membranes (a list, or one)."""
+        if isinstance(x, (list, tuple)):
+            if len(self.streams) == 1:
+                x, generator = x[0], generator[0] if isinstance(generator, (list, tuple)) else generator
+            else:
+                return self._forward_streams(list(x), generator)
         T, B = x.shape[:2]
         K = self.size
         spikes, membranes = [], []
@@ -100,8 +110,45 @@ class PackedSNN(nn.Module):
             membranes.append(m.view(T, B, K, width))
         return PackedOutput(spikes, membranes)
 
-    def _initial_membrane(self, batch: int, width: int, like: Tensor, generator) -> Tensor:
+    def _forward_streams(self, xs: list[Tensor], generators) -> PackedOutput:
+        """The forward pass of a pack whose members come from several input streams (seeds)."""
+        T, B = xs[0].shape[:2]
         K = self.size
+        gens = list(generators) if isinstance(generators, (list, tuple)) else [generators] * len(xs)
+        order = torch.tensor([k for members in self.streams for k in members])
+        back = torch.argsort(order)  # member k's position in the stream-major order
+        spikes, membranes = [], []
+        h = None
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            width = w.shape[1]
+            if l == 0:
+                parts = []
+                for members, x in zip(self.streams, xs):
+                    rows = torch.tensor(members)
+                    flat_w, flat_b = w[rows].reshape(len(members) * width, -1), b[rows].reshape(-1)
+                    if is_repeated_frame(x):
+                        part = F.linear(x[0], flat_w, flat_b).unsqueeze(0).expand(T, B, -1)
+                    else:
+                        part = F.linear(x, flat_w, flat_b)
+                    parts.append(part.reshape(T, B, len(members), width))
+                current = torch.cat(parts, dim=2)[:, :, back].reshape(T, B, K * width)
+            else:
+                current = torch.einsum("tbki,koi->tbko", h.view(T, B, K, -1), w) + b
+                current = current.reshape(T, B, K * width)
+            if self.configs[0].membrane_init is MembraneInit.KAIMING:
+                m0 = torch.cat([self._initial_membrane(B, width, current, gen, len(members))
+                                for members, gen in zip(self.streams, gens)], dim=1)
+                m0 = m0.view(B, K, width)[:, back].reshape(B, K * width)
+            else:
+                m0 = current.new_zeros((B, K * width))
+            s, m = lif_scan(current, m0, *self._neuron_params[l])
+            h = s
+            spikes.append(s.view(T, B, K, width))
+            membranes.append(m.view(T, B, K, width))
+        return PackedOutput(spikes, membranes)
+
+    def _initial_membrane(self, batch: int, width: int, like: Tensor, generator, members: int | None = None) -> Tensor:
+        K = self.size if members is None else members
         if self.configs[0].membrane_init is MembraneInit.KAIMING:
             # One draw shared by all members: what each member's solo run draws from the same stream.
             bound = math.sqrt(6.0 / width)
@@ -134,25 +181,38 @@ class PackedSNN(nn.Module):
 
 
 def _group_loss(counts: Tensor, targets: Tensor, loss: Loss, T: int) -> Tensor:
-    """Mean loss [K] of members sharing one loss; counts [B, K, 10]."""
+    """Mean loss [K] of members sharing one loss; counts [B, K, 10], targets [B] or [B, K]."""
     B, K, C = counts.shape
     if loss is Loss.MSE:
-        onehot = F.one_hot(targets, C).to(counts.dtype).unsqueeze(1)
+        onehot = F.one_hot(targets, C).to(counts.dtype)
+        onehot = onehot.unsqueeze(1) if targets.dim() == 1 else onehot
         return ((counts / T - onehot) ** 2).mean(dim=(0, 2))
-    per_sample = F.cross_entropy(counts.reshape(B * K, C), targets.repeat_interleave(K), reduction="none")
+    flat = targets.repeat_interleave(K) if targets.dim() == 1 else targets.reshape(B * K)
+    per_sample = F.cross_entropy(counts.reshape(B * K, C), flat, reduction="none")
     return per_sample.view(B, K).mean(0)
 
 
 def packed_loss(counts: Tensor, targets: Tensor, losses: list[Loss], T: int) -> Tensor:
-    """Per-member mean loss [K] of counts [B, K, 10] (see `model.snn_loss` for the formulas)."""
+    """Per-member mean loss [K] of counts [B, K, 10] (see `model.snn_loss` for the formulas).
+
+    targets: [B] shared by all members, or [B, K] (members of different seeds see other batches).
+    """
     kinds = set(losses)
     if len(kinds) == 1:  # the usual case, a solo run included: no gather and scatter
         return _group_loss(counts, targets, next(iter(kinds)), T)
     out = counts.new_empty(counts.shape[1])
     for kind in kinds:
         members = [k for k, l in enumerate(losses) if l is kind]
-        out[members] = _group_loss(counts[:, members], targets, kind, T)
+        out[members] = _group_loss(counts[:, members], targets if targets.dim() == 1 else targets[:, members], kind, T)
     return out
+
+
+def input_streams(configs: list[RunConfig]) -> list[list[int]]:
+    """Member indices grouped by input stream (their seed), in order of first appearance."""
+    streams: dict[int, list[int]] = {}
+    for k, c in enumerate(configs):
+        streams.setdefault(c.seed, []).append(k)
+    return list(streams.values())
 
 
 class PackedAdam:

@@ -31,7 +31,7 @@ from . import fused
 from .encoders import encode
 from .latency import step_correct
 from .model import SNN
-from .packed import PackedAdam, PackedSNN, check_packable, packed_loss
+from .packed import PackedAdam, PackedOutput, PackedSNN, check_packable, packed_loss
 from .streams import stream_seed
 
 
@@ -124,15 +124,18 @@ def evaluate_pack(pack: PackedSNN, split: Split, seed: int) -> list[tuple]:
     losses = [c.loss for c in pack.configs]
     step_hits = torch.zeros(config.T, K, device=device, dtype=torch.long)
     neuron_sums = [torch.zeros(K, w, device=device, dtype=torch.float64) for w in config.layer_sizes[1:]]
+    fused_pass = fused.FusedStep(pack).forward if fused.enabled(device) else None
     for images, labels in split.batches(config.test_batch_size):
         x = encode(images, config.encoder, config.T, gen)
-        out = pack(x, gen)
+        out = PackedOutput(fused_pass(x, gen), []) if fused_pass else pack(x, gen)
         counts = out.counts
         loss_sum += packed_loss(counts, labels, losses, config.T) * labels.shape[0]
         correct += (counts.argmax(-1) == labels.unsqueeze(1)).sum(0)
         rate_sums[0] += x.mean(dim=(0, 2)).sum()
         for l, s in enumerate(out.spikes, start=1):
-            rate_sums[l] += s.mean(dim=(0, 3)).sum(0)
+            # spike counts summed as whole numbers, then scaled: exact in any order, so a packed
+            # member's rates equal its solo run's to the last bit
+            rate_sums[l] += s.sum(dim=(0, 1, 3), dtype=torch.float64) / (s.shape[0] * s.shape[3])
             neuron_sums[l - 1] += s.sum(dim=(0, 1), dtype=torch.float64)
         step_hits += step_correct(out.spikes[-1], labels)
     n = len(split)
@@ -236,12 +239,16 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
     init = [SNN(c, torch.Generator().manual_seed(stream_seed("init", c.seed))) for c in configs]
     pack = PackedSNN(configs, init).to(device)
     optimizer = PackedAdam(list(pack.parameters()), [c.lr for c in configs])
-    encode_gen = _generator(device, stream_seed("train", lead.seed))
+    # One input stream per seed (`PackedSNN.streams`): its own data order, input draws and membranes.
+    streams = pack.streams
+    seeds = [configs[s[0]].seed for s in streams]
+    stream_of = {k: i for i, s in enumerate(streams) for k in s}
+    encode_gens = [_generator(device, stream_seed("train", seed)) for seed in seeds]
     members = [_Member(c, cb, []) for c, cb in zip(configs, callbacks)]
-    shuffle_state = torch.Generator().manual_seed(stream_seed("shuffle", lead.seed)).get_state()
+    shuffle_states = [torch.Generator().manual_seed(stream_seed("shuffle", seed)).get_state() for seed in seeds]
     epoch_done, batch_done = 0, 0
     if any(r is not None for r in resumes):
-        epoch_done, batch_done, shuffle_state = _restore(resumes, members, pack, optimizer, encode_gen)
+        epoch_done, batch_done, shuffle_states = _restore(resumes, members, pack, optimizer, encode_gens)
 
     def checkpoint(k: int) -> dict[str, Any]:
         m = members[k]
@@ -249,8 +256,8 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
             "config": m.config.to_dict(),
             "model": pack.member_state(k),
             "optimizer": optimizer.member_state(k),
-            "encode_rng": encode_gen.get_state(),
-            "epoch": epoch_done, "batch": batch_done, "epoch_shuffle_rng": shuffle_state,
+            "encode_rng": encode_gens[stream_of[k]].get_state(),
+            "epoch": epoch_done, "batch": batch_done, "epoch_shuffle_rng": shuffle_states[stream_of[k]],
             "partial": m.partial,
             "history": [h.to_dict() for h in m.history],
         }
@@ -264,26 +271,32 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
 
     losses = [c.loss for c in configs]
     fused_step = fused.FusedStep(pack) if fused.enabled(device) else None
-    workspace = _InputBuffer(lead.T, lead.layer_sizes[0], device)
+    workspaces = [_InputBuffer(lead.T, lead.layer_sizes[0], device) for _ in streams]
     train = data.train
     batches_per_epoch = -(-len(train) // lead.batch_size)
     while epoch_done < epochs and not all(m.stopped for m in members):
         epoch = epoch_done + 1
-        shuffle = torch.Generator()
-        shuffle.set_state(shuffle_state)
+        shuffles = [torch.Generator() for _ in streams]
+        for shuffle, state in zip(shuffles, shuffle_states):
+            shuffle.set_state(state)
         sums = [m.partial or {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0} for m in members]
         loss_sum = torch.tensor([s["loss_sum"] for s in sums], device=device, dtype=torch.float64)
         correct = torch.tensor([s["correct"] for s in sums], device=device)
         seen = sums[0]["seen"]
         started = time.perf_counter()
-        for index, (images, labels) in enumerate(train.batches(lead.batch_size, shuffle), start=1):
+        for index, batch in enumerate(zip(*(train.batches(lead.batch_size, g) for g in shuffles)), start=1):
             if index <= batch_done:
                 continue  # trained before the checkpoint we resumed from
-            x = encode(images, lead.encoder, lead.T, encode_gen, out=workspace.get(images.shape[0]))
+            xs = [encode(images, lead.encoder, lead.T, gen, out=space.get(images.shape[0]))
+                  for (images, _), gen, space in zip(batch, encode_gens, workspaces)]
+            stream_labels = [y for _, y in batch]
+            # targets per member [B, K] (or [B] when all members share one stream)
+            labels = stream_labels[0] if len(streams) == 1 else torch.stack(
+                [stream_labels[stream_of[k]] for k in range(len(members))], dim=1)
             if fused_step is not None:  # forward, loss and gradients in a few kernels, no graph
-                loss, counts = fused_step(x, labels, encode_gen)
+                loss, counts = fused_step(xs, stream_labels, encode_gens)
             else:  # the autograd engine (SPIKEBOARD_ENGINE=torch or numba, or not on the CPU)
-                out = pack(x, encode_gen)
+                out = pack(xs, encode_gens)
                 counts = out.counts
                 loss = packed_loss(counts, labels, losses, lead.T)
                 optimizer.zero_grad()
@@ -292,7 +305,7 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
 
             loss = loss.detach()
             loss_sum += loss * labels.shape[0]
-            correct += (counts.detach().argmax(-1) == labels.unsqueeze(1)).sum(0)
+            correct += (counts.detach().argmax(-1) == (labels.unsqueeze(1) if labels.dim() == 1 else labels)).sum(0)
             seen += labels.shape[0]
             batch_done = index
             elapsed = time.perf_counter() - started
@@ -311,8 +324,8 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # once per epoch: kernels still queued belong to it
             seconds = time.perf_counter() - started
-            results = evaluate_pack(pack, data.test, seed=stream_seed("eval", lead.seed, epoch))
-            epoch_done, batch_done, shuffle_state = epoch, 0, shuffle.get_state()
+            results = _evaluate_streams(pack, data.test, seeds, epoch)
+            epoch_done, batch_done, shuffle_states = epoch, 0, [g.get_state() for g in shuffles]
             for k, m in enumerate(members):
                 if m.stopped:
                     continue
@@ -338,7 +351,19 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
     ]
 
 
-def _restore(resumes, members, pack, optimizer, encode_gen):
+def _evaluate_streams(pack: PackedSNN, split: Split, seeds: list[int], epoch: int) -> list[tuple]:
+    """`evaluate_pack` per input stream, each with its seed's evaluation stream (as its solo runs)."""
+    if len(pack.streams) == 1:
+        return evaluate_pack(pack, split, seed=stream_seed("eval", seeds[0], epoch))
+    results: list[tuple] = [()] * pack.size
+    for members, seed in zip(pack.streams, seeds):
+        sub = PackedSNN([pack.configs[k] for k in members], [pack.member(k) for k in members])
+        for k, r in zip(members, evaluate_pack(sub.to(split.images.device), split, seed=stream_seed("eval", seed, epoch))):
+            results[k] = r
+    return results
+
+
+def _restore(resumes, members, pack, optimizer, encode_gens):
     """Load each member's checkpoint into the pack; all must be at the same point of training."""
     if any(r is None for r in resumes):
         raise ValueError("resumes must give a checkpoint for every member of the pack, or none")
@@ -354,6 +379,7 @@ def _restore(resumes, members, pack, optimizer, encode_gen):
         optimizer.load_member_state(k, ckpt["optimizer"])
         member.history = [EpochMetrics(**h) for h in ckpt["history"]]
         member.partial = ckpt["partial"]
+    for stream, gen in zip(pack.streams, encode_gens):  # a stream's members hold the same states
+        gen.set_state(resumes[stream[0]]["encode_rng"])
     first = resumes[0]
-    encode_gen.set_state(first["encode_rng"])
-    return first["epoch"], first["batch"], first["epoch_shuffle_rng"]
+    return first["epoch"], first["batch"], [resumes[stream[0]]["epoch_shuffle_rng"] for stream in pack.streams]
