@@ -379,6 +379,22 @@ def test_live_page_failed_run_shows_its_error_instead_of_empty_charts(store):
     assert "failed before it recorded any metric" in texts(at)
 
 
+def test_live_loss_chart_has_a_point_for_every_batch_a_real_worker_trained(store, workers, synthetic_data_dir):
+    from workers import service
+
+    workers(1, SPIKEBOARD_METRIC_INTERVAL="0.25")  # the default interval: writes are grouped, no point dropped
+    config = RunConfig(epochs=2, T=5, batch_size=64, train_limit=1280, test_limit=200, membrane_init="zero")
+    run_id = service.submit_run(store.conn, config).record.id
+    deadline = time.time() + 120
+    while store.get_run(run_id).status is not RunStatus.FINISHED:
+        assert time.time() < deadline and store.get_run(run_id).status is not RunStatus.FAILED, store.get_run(run_id)
+        time.sleep(0.2)
+    batches = [d for _, kind, d in store.read_metrics(run_id) if kind == "batch"]
+    assert [(b["epoch"], b["batch"]) for b in batches] == [(e, i) for e in (1, 2) for i in range(1, 21)]
+    at = page("pages/run.py", run=run_id)
+    assert len(trace_points(figure(at, "Train loss"), "per batch")) == 40
+
+
 def test_live_page_unknown_run_says_so(store):
     at = page("pages/run.py", run="nosuchrun")
     assert "No run with id `nosuchrun`" in at.warning[0].value

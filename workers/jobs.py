@@ -7,9 +7,9 @@
   makes carries the lease's fence token and Redis checks it first: a horse that lost its lease
   (Redis away longer than the TTL, the run requeued meanwhile) writes nothing more and stops
   at its next batch, leaving the run to its new holder;
-- publishes batch-loss points (at most one per `SPIKEBOARD_METRIC_INTERVAL` seconds, 0.25 by
-  default) and one entry per epoch into the run's metrics stream, and progress (epoch, batch,
-  percent, ETA) into the record and `job.meta`;
+- publishes every batch's loss (written together once per `SPIKEBOARD_METRIC_INTERVAL` seconds,
+  0.25 by default, and at each epoch's end) and one entry per epoch into the run's metrics
+  stream, and progress (epoch, batch, percent, ETA) into the record and `job.meta`;
 - writes the checkpoint into Redis at every epoch end (and when stopped mid-epoch), and the
   probe digits' spike recording at every epoch end;
 - checks the cancel flag and this process's stop request after every batch;
@@ -116,6 +116,7 @@ class Publisher:
         self.last_sent = 0.0
         self.started = time.monotonic()
         self.batches_this_session = 0
+        self.pending: list[tuple[BatchInfo, float]] = []  # batch points not yet published
         idx = probe_indices(data.test.labels)
         self.probe_images = data.test.images[idx].float().div(255.0)
         self.probe_labels = data.test.labels[idx]
@@ -140,7 +141,10 @@ class Publisher:
             self.lost = True
 
     def on_batch_end(self, info: BatchInfo) -> None:
+        # Every batch's loss is published, in one write per interval: the chart has all the
+        # points, and Redis sees a few writes a second however fast the batches are.
         self.batches_this_session += 1
+        self.pending.append((info, time.time()))
         now = time.monotonic()
         if now - self.last_sent < self.interval and info.batch != info.batches:
             return
@@ -148,12 +152,13 @@ class Publisher:
         step = (info.epoch - 1) * info.batches + info.batch
         total = self.config.epochs * info.batches
         rate = self.batches_this_session / max(now - self.started, 1e-9)
+        points, self.pending = self.pending, []
 
         def write():
-            self.store.append_metric(self.run_id, "batch", {
-                "epoch": info.epoch, "batch": info.batch, "batches": info.batches, "step": step,
-                "loss": info.loss, "time": time.time(),
-            }, fence=self.fence)
+            self.store.append_metrics(self.run_id, "batch", [{
+                "epoch": p.epoch, "batch": p.batch, "batches": p.batches, "step": (p.epoch - 1) * p.batches + p.batch,
+                "loss": p.loss, "time": at,
+            } for p, at in points], fence=self.fence)
             self.publish_progress({
                 "epoch": info.epoch, "batch": info.batch, "batches": info.batches,
                 "percent": round(100.0 * step / total, 2), "eta_s": round((total - step) / rate, 1),

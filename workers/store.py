@@ -439,6 +439,14 @@ class RunStore:
                                                  "data", json.dumps(data))])
         return _text(entry_id)
 
+    def append_metrics(self, run_id: str, kind: str, entries: list[dict[str, Any]], fence: Fence | None = None) -> None:
+        """Append several entries of one kind in one (fenced) write."""
+        if kind not in METRIC_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(METRIC_KINDS)}; got {kind!r}")
+        if entries:
+            self._write(fence, run_id, [("XADD", Keys.metrics(run_id), "*", "kind", kind, "data", json.dumps(data))
+                                        for data in entries])
+
     def read_metrics(self, run_id: str, after: str = "0-0", count: int | None = None) -> list[tuple[str, str, dict]]:
         """Entries strictly after the id `after`, oldest first, as (entry id, kind, data)."""
         entries = self.conn.xrange(Keys.metrics(run_id), min=f"({after}" if after != "0-0" else "-", count=count)
