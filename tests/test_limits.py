@@ -139,8 +139,8 @@ print(json.dumps({"measured": peak - before, "estimated": est.weights + est.acti
 
 @pytest.mark.timeout(120)
 def test_estimate_matches_a_measured_run_roughly(synthetic_data_dir):
-    config = dict(T=50, batch_size=512, test_batch_size=100, hidden=[500], epochs=1, train_limit=1024,
-                  test_limit=200, data_dir=str(synthetic_data_dir), device="cpu")
+    config = dict(T=50, batch_size=512, test_batch_size=100, hidden=[500], epochs=1, train_limit=512,
+                  test_limit=100, data_dir=str(synthetic_data_dir), device="cpu")
     out = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(config)], cwd=ROOT, capture_output=True,
                          text=True, timeout=110, env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
                                                       "PATH": "/usr/bin:/bin"})
