@@ -22,9 +22,13 @@
 #   4. stops what it started and removes its containers, network and volumes; the images stay cached.
 #
 # The first run downloads torch (several GB) inside the worker build; see the README for timings.
+# SPIKEBOARD_CHECK_FRESH=1 rebuilds the two images from nothing (times a cold build);
+# SPIKEBOARD_CHECK_FRESH=all also redoes debootstrap and the stand-ins. Keeps >= 25 GB free
+# (SPIKEBOARD_CHECK_MIN_FREE_GB) or stops before building. Logs: /var/cache/spikeboard-check/logs.
 # Traffic: the Debian mirror and the Python package index (builds), otherwise loopback and the
 # local containers only. Needs root.
 set -Eeuo pipefail
+{  # the whole script is one block, so bash has read all of it before it runs (safe to edit meanwhile)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${SPIKEBOARD_CHECK_CACHE:-/var/cache/spikeboard-check}"   # debootstrap tree and logs
@@ -47,6 +51,7 @@ note() { SUMMARY+=("$*"); log "$*"; }
 
 log "compose check of $ROOT ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo no-git)$(cd "$ROOT" && git diff --quiet HEAD -- Dockerfile Dockerfile.web docker-compose.yml .dockerignore 2>/dev/null || echo ', with local edits'))"
 [ "$(id -u)" = 0 ] || fail "needs root (apt-get, dockerd, debootstrap)"
+log "command: ${SPIKEBOARD_CHECK_FRESH:+SPIKEBOARD_CHECK_FRESH=$SPIKEBOARD_CHECK_FRESH }bash bench/compose_check.sh"
 
 free_gb() { df -BG --output=avail "$1" | tail -1 | tr -dc 0-9; }
 check_disk() {
@@ -100,6 +105,7 @@ cleanup() {
     fi
     log "cleanup: docker-compose down -v (containers, network, the check's volumes; images stay)"
     "${DC[@]}" down -v --remove-orphans >"$LOGS/down.log" 2>&1 || true
+    docker image prune -f >/dev/null 2>&1 || true   # superseded (untagged) builds; tagged images stay
     if [ -n "$STARTED_DOCKERD" ]; then
         log "stopping the dockerd this script started (pid $STARTED_DOCKERD)"
         kill "$STARTED_DOCKERD" 2>/dev/null || true
@@ -114,6 +120,12 @@ is_standin() { [ "$(docker image inspect -f '{{index .Config.Labels "spikeboard.
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
 BASE=spikeboard-standin/bookworm:minbase
+if [ "${SPIKEBOARD_CHECK_FRESH:-}" = all ]; then  # time everything from nothing: debootstrap, stand-ins too
+    log "SPIKEBOARD_CHECK_FRESH=all: removing the stand-in images and the debootstrap tree"
+    for img in python:3.11-slim redis:7-alpine; do is_standin "$img" && docker image rm -f "$img" >/dev/null; done
+    docker image rm -f "$BASE" >/dev/null 2>&1 || true
+    rm -rf "$CACHE/rootfs"
+fi
 if ! have_image "$BASE"; then
     if [ ! -f "$CACHE/rootfs/.complete" ]; then
         log "debootstrap --variant=minbase bookworm (once)"
@@ -183,7 +195,7 @@ REDIS_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
 SPIKEBOARD_WEB_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 WEB_URL="http://127.0.0.1:$SPIKEBOARD_WEB_PORT"
 "${DC[@]}" down -v --remove-orphans >"$LOGS/down.log" 2>&1 || true   # leftovers of an interrupted check
-if [ -n "${SPIKEBOARD_CHECK_FRESH:-}" ]; then  # time a build from nothing but the base images
+if [ -n "${SPIKEBOARD_CHECK_FRESH:-}" ]; then  # 1 (or all): time the images' builds from nothing
     log "SPIKEBOARD_CHECK_FRESH: removing ${PROJECT}_worker and ${PROJECT}_web (and their build cache)"
     docker image rm -f "${PROJECT}_worker" "${PROJECT}_web" >/dev/null 2>&1 || true
     docker image prune -f >/dev/null 2>&1 || true
@@ -194,29 +206,37 @@ log "\$ docker-compose -p $PROJECT -f docker-compose.yml up --build -d --scale w
 t=$(now)
 "${DC[@]}" up --build -d --scale worker=2 >"$LOGS/up-build.log" 2>&1 || { tail -40 "$LOGS/up-build.log"; fail "docker-compose up --build"; }
 note "up --build (images built or taken from the build cache, containers started): $(since "$t") s"
-docker image prune -f >/dev/null 2>&1 || true   # superseded builds of these images (untagged)
+UP_T=$t
 df -h /var/lib/docker | tail -1 | awk '{print "    disk after the build: " $4 " free on " $6}'
 
 cid() { "${DC[@]}" ps -q "$1" | head -${2:-1} | tail -1; }
 health() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$1"; }
-started_at() {  # container -> unix time its process started
-    python3 -c "import sys, datetime as d; s = sys.argv[1]; print(d.datetime.fromisoformat(s[:26].rstrip('Z') + '+00:00').timestamp())" \
-        "$(docker inspect -f '{{.State.StartedAt}}' "$1")"
+inspect_times() {  # container -> "started_at first_passing_healthcheck_at" (unix s; ? when none passed yet)
+    docker inspect "$1" | python3 -c '
+import datetime, json, re, sys
+def ts(s):  # RFC 3339 with nanoseconds, as docker writes it
+    base, frac, tz = re.match(r"(.*?T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", s).groups()
+    return datetime.datetime.fromisoformat(base + ("+00:00" if tz == "Z" else tz)).timestamp() + float(frac or 0)
+state = json.load(sys.stdin)[0]["State"]
+ok = [ts(e["End"]) for e in (state.get("Health") or {}).get("Log") or [] if e["ExitCode"] == 0]
+started = ts(state["StartedAt"])
+print(f"{started:.3f}", f"{min(ok):.3f}" if ok else "?")'
 }
-wait_stack() {  # label; times counted from the start of the redis container
-    local label=$1 t0 redis web deadline
+secs() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$2"; }
+wait_stack() {  # label, time `up` began. Health-check times come from docker's health log, not from polling.
+    local label=$1 up_t=$2 redis web deadline r_start r_ok w_start w_ok w_http
     deadline=$(( $(date +%s) + 180 ))
-    redis=$(cid redis)
-    t0=$(started_at "$redis")
-    until [ "$(health "$redis")" = healthy ]; do [ "$(date +%s)" -lt $deadline ] || fail "redis never healthy"; sleep 0.5; done
-    note "$label: redis healthy $(since "$t0") s after its container started"
-    until curl -fsS "$WEB_URL/_stcore/health" >/dev/null 2>&1; do [ "$(date +%s)" -lt $deadline ] || fail "web never answered $WEB_URL/_stcore/health"; sleep 0.5; done
-    note "$label: web answers /_stcore/health $(since "$t0") s after redis started"
-    web=$(cid web)
-    until [ "$(health "$web")" = healthy ]; do [ "$(date +%s)" -lt $deadline ] || fail "web container never healthy: $(health "$web")"; sleep 1; done
-    note "$label: web container healthy (its HEALTHCHECK runs every 15 s) $(since "$t0") s after redis started"
+    redis=$(cid redis); web=$(cid web)
+    until [ "$(health "$redis")" = healthy ]; do [ "$(date +%s)" -lt $deadline ] || fail "redis never healthy"; sleep 0.2; done
+    read -r r_start r_ok <<<"$(inspect_times "$redis")"
+    until curl -fsS "$WEB_URL/_stcore/health" >/dev/null 2>&1; do [ "$(date +%s)" -lt $deadline ] || fail "web never answered $WEB_URL/_stcore/health"; sleep 0.2; done
+    w_http=$(now)
+    until [ "$(health "$web")" = healthy ]; do [ "$(date +%s)" -lt $deadline ] || fail "web container never healthy: $(health "$web")"; sleep 0.5; done
+    read -r w_start w_ok <<<"$(inspect_times "$web")"
+    note "$label: redis healthy $(secs "$r_start" "$r_ok") s after its container started; web container started $(secs "$r_start" "$w_start") s after redis (it waits for redis healthy)"
+    note "$label: web answers /_stcore/health $(secs "$w_start" "$w_http") s after its container started; its HEALTHCHECK (every 15 s) passed at $(secs "$w_start" "$w_ok") s; whole stack healthy $(secs "$up_t" "$w_ok") s after 'up' began"
 }
-wait_stack "first up"
+wait_stack "first up" "$UP_T"
 
 REDIS_C=$(cid redis); WEB_C=$(cid web)
 WORKERS=($("${DC[@]}" ps -q worker))
@@ -379,7 +399,7 @@ t=$(now)
 log "docker-compose down: $(since "$t") s (volumes kept)"
 t=$(now)
 "${DC[@]}" up -d --scale worker=2 >"$LOGS/up2.log" 2>&1 || { tail -20 "$LOGS/up2.log"; fail "second up"; }
-wait_stack "second up"
+wait_stack "second up" "$t"
 REDIS_C=$(cid redis); WEB_C=$(cid web); WORKERS=($("${DC[@]}" ps -q worker))
 after=$(snapshot)
 echo "$after" | sed 's/^/    after up:    /'
@@ -403,3 +423,5 @@ echo "== summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores) =="
 for line in "${SUMMARY[@]}"; do echo "  $line"; done
 echo "  total: $(since "$START") s"
 log "all checks passed"
+exit 0
+}
