@@ -37,9 +37,10 @@ HAND = {"ANN": 15_900, "SNN (T=5, rates 1 and 0.25)": 78_750}
 CHROMIUM = "/usr/bin/chromium"
 
 
-def lab_base(epochs: int) -> RunConfig:
-    """The lab's sweep base; the data comes from the workers' SPIKEBOARD_DATA_DIR."""
-    return RunConfig(T=5, beta=0.8, z=1.0, v_th=1.0, encoder="bernoulli", loss="mse", epochs=epochs)
+def lab_base(epochs: int, limit: int = 0) -> RunConfig:
+    """The lab's sweep base; the data comes from the workers' SPIKEBOARD_DATA_DIR (`limit`: a smoke test's subset)."""
+    return RunConfig(T=5, beta=0.8, z=1.0, v_th=1.0, encoder="bernoulli", loss="mse", epochs=epochs,
+                     train_limit=limit, test_limit=limit)
 
 
 def wait_done(store: RunStore, ids: list[str], timeout: float) -> None:
@@ -77,6 +78,7 @@ def analyse(store: RunStore, sweeps: dict[str, str]) -> dict:
                             "health": (r.health or {}).get("flags", []), "stop_reason": r.stop_reason})
         imp = importance(importance_rows(records, axes), axes)
         out["sweeps"][title] = {"id": sweep_id, "axes": axes, "latency": latency, "importance": imp}
+    everything = list({r.id: r for r in everything}.values())  # the z x V_th sweep reuses the base run
     names = {r.id: name(r.config, ["beta", "T", "z", "v_th"]) for r in everything}
     rows = cost_rows(everything)
     for cost in ("synops", "flops"):
@@ -150,14 +152,16 @@ def screenshots(env: dict, tmp: Path, shots: Path, res: dict) -> None:
         shots.mkdir(parents=True, exist_ok=True)
         bt = res["sweeps"]["beta x T"]["id"]
         zv = res["sweeps"]["z x V_th"]["id"]
-        flagged = next((r["id"] for r in res["sweeps"]["z x V_th"]["latency"] if r["status"] == "stopped"),
-                       next((r["id"] for s in res["sweeps"].values() for r in s["latency"] if r["health"]), None))
+        runs = [r for s in res["sweeps"].values() for r in s["latency"]]
+        flagged = next((r["id"] for r in runs if r["status"] == "stopped"),
+                       next((r["id"] for r in runs if r["health"]),
+                            next(r["id"] for r in runs if r["run"] == "beta=0.8, T=5")))
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
 
-            def shot(path: str, file: str, tab: str | None = None) -> None:
+            def shot(path: str, file: str, tab: str | None = None, click: str | None = None) -> None:
                 page.goto(url + path)
                 try:
                     page.wait_for_selector(".js-plotly-plot", timeout=150_000)
@@ -165,6 +169,8 @@ def screenshots(env: dict, tmp: Path, shots: Path, res: dict) -> None:
                     print("  (no chart yet:", type(exc).__name__, ")", flush=True)
                 if tab:
                     page.get_by_role("tab", name=tab).click()
+                if click:
+                    page.get_by_text(click, exact=True).click()
                 page.wait_for_timeout(2500)
                 page.screenshot(path=str(shots / file), full_page=True)
                 print("  screenshot", shots / file, flush=True)
@@ -172,6 +178,7 @@ def screenshots(env: dict, tmp: Path, shots: Path, res: dict) -> None:
             page.goto(url + "/flops")  # hold app.py's navigation for the deep links (see tests/test_e2e.py)
             page.wait_for_timeout(3000)
             shot(f"/insights?sweep={bt}", "insights-cost.png")
+            shot("/insights", "insights-pareto-flops.png", click="SNN FLOPs per inference")
             shot(f"/insights?sweep={bt}", "insights-latency.png", "Decision latency")
             shot(f"/insights?sweep={bt}", "insights-importance.png", "What matters")
             shot(f"/insights?sweep={zv}", "insights-health.png", "Spike health")
@@ -191,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shots", default=str(ROOT / "docs" / "screenshots"), help="'' for none")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "insights"))
     ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--limit", type=int, default=0, help="train and test samples (0 = all; a smoke test)")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="insights-demo-"))
     redis_proc, redis_url = start_redis(tmp / "redis")
@@ -200,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         conn = service.connect(redis_url)
         store = RunStore(conn)
-        base = lab_base(args.epochs)
+        base = lab_base(args.epochs, args.limit)
         sweeps = {
             "beta x T": service.submit_sweep(conn, base, {"beta": SWEEPS["beta"], "T": SWEEPS["T"]}).sweep_id,
             "z x V_th": service.submit_sweep(conn, base, {"z": SWEEPS["z"], "v_th": SWEEPS["v_th"]},

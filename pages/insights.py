@@ -23,7 +23,10 @@ wanted = st.query_params.get("sweep")
 sweep_id = st.selectbox("Runs", [None, *ids], index=ids.index(wanted) + 1 if wanted in ids else 0, key="ins_sweep",
                         format_func=lambda i: "all runs" if i is None else
                         next(f"sweep {i}: " + " x ".join(s["axes"]) for s in sweeps if s["id"] == i))
-records = [r for r in store.list_runs(sweep_id=sweep_id, limit=2000) if (r.best_metrics or {}).get("test_acc") is not None]
+sweep = next((s for s in sweeps if s["id"] == sweep_id), None)
+# A sweep's runs include those it reused from earlier identical runs (recorded under no sweep or another).
+picked = ([store.get_run(i) for i in sweep["run_ids"]] if sweep else store.list_runs(limit=2000))
+records = [r for r in picked if r is not None and (r.best_metrics or {}).get("test_acc") is not None]
 if not records:
     st.info("No run has finished an epoch yet" + (" in this sweep." if sweep_id else ". Launch one from the Launch page."))
     st.stop()
@@ -81,7 +84,6 @@ with health_tab:
         st.dataframe(rows_frame(ic.health_rows(ph)), hide_index=True, key="ins_probe_health")
 
 with matter_tab:
-    sweep = next((s for s in sweeps if s["id"] == sweep_id), None)
     choices = [f for f in fields if len({json.dumps(r.config.get(f)) for r in records}) > 1]
     default = [a for a in (sweep["axes"] if sweep else choices) if a in choices]
     params = st.multiselect("Hyperparameters", choices, default=default, key="ins_params")

@@ -4,6 +4,7 @@ Plotly and plain rows only (no Redis, no torch); `webui.insights` lays them out.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import plotly.graph_objects as go
@@ -120,8 +121,10 @@ def cost_fig(rows: Sequence[dict], front: Sequence[dict], cost: str, names: dict
                     hovertemplate="#%{text} %{hovertext}<br>%{x:,.0f}<br>%{y:.1%}<extra></extra>")
     if hand and cost == "flops":
         for i, (name, value) in enumerate(HAND_FLOPS.items()):
-            fig.add_vline(x=value, line=dict(color=color(4 + i), dash="dash"), annotation_text=name,
-                          annotation_position="top right" if i else "bottom right")
+            fig.add_vline(x=value, line=dict(color=color(4 + i), dash="dash"))
+            # On a log axis an annotation's x is log10 of the value (add_vline's own label lands off the chart).
+            fig.add_annotation(x=math.log10(value), xref="x", y=0.02 + 0.08 * i, yref="paper", text=f"{name}: {value:,}",
+                               showarrow=False, xanchor="left", font=dict(color=color(4 + i)))
     fig.update_xaxes(type="log")
     fig.update_yaxes(tickformat=".0%")
     fig.update_layout(hovermode="closest")
