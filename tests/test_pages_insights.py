@@ -32,8 +32,8 @@ def write_sweep(store: RunStore, data_dir) -> tuple[str, dict]:
     runs = trained(data_dir)
     sweep_id = store.create_sweep(runs[0][0].replace(beta=0.7, v_th=1.0), AXES)
     ids = {}
-    for config, result in runs:
-        rec = store.create_run(config, sweep_id=sweep_id)
+    for i, (config, result) in enumerate(runs):
+        rec = store.create_run(config, sweep_id=None if i == 0 else sweep_id)  # the first as if reused from before
         store.set_status(rec.id, RunStatus.RUNNING, started_at=time.time() - 5, worker="w", device="cpu")
         watch, best = HealthWatch(store, rec.id, config), None
         for metrics in result.history:
