@@ -113,3 +113,29 @@ def test_engine_switch(monkeypatch):
     monkeypatch.delenv("SPIKEBOARD_ENGINE")
     assert fused.enabled(torch.device("cpu"))
     assert not fused.enabled(torch.device("meta"))
+
+
+def _splitmix64(x: int) -> int:
+    mask = (1 << 64) - 1
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+    return x ^ (x >> 31)
+
+
+@pytest.mark.parametrize("P", [8, 7])  # whole groups of four pixels (the vectorised loops), and a partial one
+def test_bernoulli_draws_follow_their_definition(P):
+    """Draw (t, b, p) is 16-bit quarter p % 4 of splitmix64(key + c * golden), c counting the hashes."""
+    import numpy as np
+
+    T, B, key = 3, 2, 12345
+    thresholds = np.random.default_rng(0).integers(0, 65537, size=(B, P)).astype(np.int32)
+    out = np.empty((T, B, P), np.float32)
+    kernels.bernoulli_u16(thresholds, np.uint64(key), T, out)
+    groups = -(-P // 4)
+    for t in range(T):
+        for b in range(B):
+            for p in range(P):
+                c = (t * B + b) * groups + p // 4
+                h = _splitmix64((key + c * 0x9E3779B97F4A7C15) & ((1 << 64) - 1))
+                draw = (h >> (16 * (p % 4))) & 0xFFFF
+                assert out[t, b, p] == float(draw < thresholds[b, p]), (t, b, p)
