@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout-min", type=float, default=90)
     p.add_argument("--out", default=str(ROOT / "artifacts" / "lab_e2e"))
     p.add_argument("--data-dir", default=os.environ.get("SPIKEBOARD_DATA_DIR") or str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--report-only", action="store_true",
+                   help="restart the stack on the --out folder's Redis data and redo only the report part")
     args = p.parse_args(argv)
 
     from playwright.sync_api import sync_playwright
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{web_port}"
     result: dict = {"seeds": args.seeds, "workers": args.workers, "data_dir": env["SPIKEBOARD_DATA_DIR"],
                     "cpus": os.cpu_count(), "load_at_start": os.getloadavg()}
+    if args.report_only:
+        result = json.loads((out / "result.json").read_text())
     try:
         wait_http(url + "/_stcore/health", stack)
         conn = service.connect(f"redis://127.0.0.1:{redis_port}/0")
@@ -109,52 +113,24 @@ def main(argv: list[str] | None = None) -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
             page.set_default_timeout(120_000)
-            page.goto(url + "/")
-            page.get_by_text("Lab studies: the course lab's sweeps").click()
-            if args.seeds != 3:
-                box = page.get_by_label("Seeds per setting (each seed a separate run)")
-                box.fill(str(args.seeds))
-                box.press("Enter")
-            button = page.get_by_role("button", name="Launch the whole lab")
-            button.wait_for()
-            result["plan_shown"] = page.get_by_text("The whole lab").first.inner_text()
-            page.screenshot(path=str(SHOTS / "report-launch.png"), full_page=False)
-            started = time.time()
-            button.click()
-            page.get_by_text("launched:").wait_for()
-            (lab,) = store.list_labs()
-            lab_id = result["lab_id"] = lab["id"]
-            print(f"lab {lab_id} launched: {result['plan_shown']}", flush=True)
-            deadline = time.monotonic() + args.timeout_min * 60
-            with Load() as load:
-                while True:
-                    progress = labs.lab_progress(labs.lab_data(store, lab_id))
-                    pending = {s: n for s, n in progress.items() if s in ("queued", "running", "interrupted")}
-                    print(f"{time.time() - started:7.0f} s  {progress}", flush=True)
-                    if not pending:
-                        break
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"the lab did not finish within {args.timeout_min} min: {progress}")
-                    time.sleep(15)
+            if not args.report_only:
+                lab_id = launch_and_wait(page, url, store, labs, args, result)
+            else:
+                lab_id = result["lab_id"]
             data = labs.lab_data(store, lab_id)
-            finished_at = max(r.finished_at or 0 for r in store.list_runs())
-            result.update(wall_s=finished_at - started, progress=labs.lab_progress(data), load=load.summary(),
-                          load_at_end=os.getloadavg())
+            result["plan"] = data["plan"]
 
             page.goto(f"{url}/report?lab={lab_id}")
             page.get_by_text("The lab's conclusions against this data").wait_for()
             page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 21", timeout=120_000)
-            page.wait_for_timeout(1500)
+            page.evaluate("document.fonts.ready.then(() => true)")
+            page.wait_for_timeout(3000)
             page.screenshot(path=str(SHOTS / "report.png"), full_page=False)
-            page.screenshot(path=str(out / "report-full.png"), full_page=True)
-            for key in ("beta", "vth", "loss"):
-                heading = page.locator(f"#study-{key}")
-                heading.scroll_into_view_if_needed()
-                page.wait_for_timeout(800)
-                page.screenshot(path=str(SHOTS / f"report-{key}.png"), full_page=False)
-            page.locator("#flops").scroll_into_view_if_needed()
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(SHOTS / "report-flops.png"), full_page=False)
+            for key in ("study-beta", "study-vth", "study-encoder", "flops"):
+                page.locator(f"#{key}").evaluate("e => e.scrollIntoView({block: 'start'})")
+                page.evaluate("document.fonts.ready.then(() => true)")
+                page.wait_for_timeout(2000)
+                page.screenshot(path=str(SHOTS / f"report-{key.removeprefix('study-')}.png"), full_page=False)
             with page.expect_download() as dl:
                 page.get_by_role("button", name="Download the report").click()
             dl.value.save_as(str(out / "report.html"))
@@ -162,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
                 page.get_by_role("button", name="Download its data (CSV)").click()
             dl.value.save_as(str(out / "report.csv"))
             browser.close()
+        cli = subprocess.run([sys.executable, "-m", "workers", "report", lab_id, "--html", str(out / "report-cli.html"),
+                              "--csv", str(out / "report-cli.csv"), "--redis-url", f"redis://127.0.0.1:{redis_port}/0"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        result["cli_report"] = cli.stderr.strip()
         report = build_report(data)
         result["verdicts"] = [{"study": s["key"], "lab": s["conclusion"], "verdict": s["verdict"],
                                "claims": [{"text": c["text"], "verdict": c["verdict"], "mean": c["mean"], "se": c["se"],
@@ -184,13 +164,50 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def launch_and_wait(page, url, store, labs, args, result) -> str:
+    """Click *Launch the whole lab* on the Launch page; wait until every run of the lab is done."""
+    page.goto(url + "/")
+    page.get_by_text("Lab studies: the course lab's sweeps").click()
+    if args.seeds != 3:
+        box = page.get_by_label("Seeds per setting (each seed a separate run)")
+        box.fill(str(args.seeds))
+        box.press("Enter")
+    button = page.get_by_role("button", name="Launch the whole lab")
+    button.wait_for()
+    result["plan_shown"] = page.locator("p", has_text="The whole lab").first.inner_text()
+    page.screenshot(path=str(SHOTS / "report-launch.png"), full_page=False)
+    started = time.time()
+    button.click()
+    page.get_by_text("launched:").wait_for()
+    (lab,) = store.list_labs()
+    lab_id = result["lab_id"] = lab["id"]
+    result["plan"] = lab["plan"]
+    print(f"lab {lab_id} launched: {result['plan_shown']}", flush=True)
+    deadline = time.monotonic() + args.timeout_min * 60
+    with Load() as load:
+        while True:
+            progress = labs.lab_progress(labs.lab_data(store, lab_id))
+            pending = {s: n for s, n in progress.items() if s in ("queued", "running", "interrupted")}
+            print(f"{time.time() - started:7.0f} s  {progress}", flush=True)
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the lab did not finish within {args.timeout_min} min: {progress}")
+            time.sleep(15)
+    finished_at = max(r.finished_at or 0 for r in store.list_runs())
+    result.update(wall_s=finished_at - started, progress=labs.lab_progress(data), load=load.summary(),
+                  load_at_end=os.getloadavg())
+
+    return lab_id
+
+
 def write_markdown(result: dict, studies) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "lab_e2e.json").write_text(json.dumps(result, indent=2, default=str))
     load = result.get("load", {})
     lines = [
         "# The whole lab from the browser (bench/lab_e2e.py)", "",
-        f"Lab {result.get('lab_id')}: {result.get('plan_shown', '')}", "",
+        f"Lab {result.get('lab_id')}: planned {result.get('plan')}", "",
         f"- wall time, click to the last run finished: {result.get('wall_s', 0) / 60:.1f} min "
         f"({result.get('workers')} workers, {result.get('seeds')} seeds, data {result.get('data_dir')})",
         f"- machine: {result.get('cpus')} CPUs, shared; 1-min load average while training: median "

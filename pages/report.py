@@ -62,6 +62,8 @@ for s in report["studies"]:
     for col, metric in zip(cols, CURVE_METRICS):
         col.plotly_chart(curve_fig(s, metric), key=f"rep_{s['key']}_{metric}")
     st.dataframe(table_rows(s), hide_index=True, key=f"rep_table_{s['key']}")
+    st.caption("Mean over seeds at the last epoch. A packed run's seconds per epoch are its whole pack's "
+               "(runs differing only in beta, V_th, z or loss train together).")
 
 f = report["flops"]
 st.header("FLOPs and energy per inference, from measured firing rates", anchor="flops")

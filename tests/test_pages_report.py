@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from snn_core.config import pack_groups
 from snn_core.lab import STUDIES
 from tests.pagekit import figure, page, stored_run, texts, widget
 from workers import service
@@ -28,8 +29,8 @@ def test_report_shows_plots_table_verdict_and_flops_of_stored_runs(store):
     claims = at.dataframe[1].value
     assert claims.loc[0, "verdict"] == "holds" and claims.loc[0, "numbers"].startswith("+4.00 +- 0.00 pts")
     acc = figure(at, "Loss function: test accuracy per epoch")
-    assert [t["name"] for t in acc["data"] if t.get("showlegend", True) is not False] == \
-        ["loss=mse (2 seeds)", "loss=ce (2 seeds)"]
+    assert [t["name"] for t in acc["data"] if t.get("showlegend", True) is not False] == ["mse", "ce"]
+    assert acc["layout"]["legend"]["title"]["text"] == "loss (mean of 2 seeds, min-max band)"
     table = at.dataframe[2].value
     assert list(table["loss"]) == ["mse", "ce"] and table.loc[1, "final test acc (mean +- sd)"] == "84.05 +- 0.07 %"
     flops = at.dataframe[-1].value
@@ -67,5 +68,6 @@ def test_launch_lab_studies_plans_then_launches_one_study(store, redis_conn):
         [("ce", 0), ("ce", 1), ("ce", 2), ("mse", 0), ("mse", 1), ("mse", 2)]
     assert all(r.status is RunStatus.QUEUED and r.config["T"] == 50 for r in runs)
     assert f"Lab **{lab['id']}** launched" in texts(at)
-    assert service.queue(redis_conn).count == 3  # one packed job (ce + mse) per seed
+    jobs = pack_groups([r.run_config() for r in runs], service.max_pack_size())
+    assert service.queue(redis_conn).count == len(jobs) < 6  # packed, as submit_sweep packs a sweep
     assert at.dataframe[0].value.set_index("study").loc["Loss function", "already stored"] == 6

@@ -24,11 +24,18 @@ def fmt_value(value: Any) -> str:
 def curve_fig(study: dict[str, Any], metric: str) -> go.Figure:
     """One line per value of the study: the mean over seeds, with a min-max band."""
     series = []
-    for c in study["curves"][metric]:
-        name = f"{study['field']}={fmt_value(c['value'])}" + (f" ({c['seeds']} seeds)" if c["seeds"] > 1 else "")
+    curves = study["curves"][metric]
+    for c in curves:
         band = c["seeds"] > 1
-        series.append(Series(name, c["x"], c["mean"], c["lo"] if band else None, c["hi"] if band else None))
-    return overlay_fig(series, f"{study['title']}: {CURVE_METRICS[metric].lower()}", _Y[metric], metric in _PERCENT)
+        series.append(Series(fmt_value(c["value"]), c["x"], c["mean"], c["lo"] if band else None,
+                             c["hi"] if band else None))
+    fig = overlay_fig(series, f"{study['title']}: {CURVE_METRICS[metric].lower()}", _Y[metric], metric in _PERCENT)
+    seeds = max((c["seeds"] for c in curves), default=0)
+    legend = study["field"] + (f" (mean of {seeds} seeds, min-max band)" if seeds > 1 else "")
+    # Legend under the plot: three plots share a row, and a legend beside each would squeeze it.
+    fig.update_layout(height=400, legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0,
+                                              title_text=legend, title_side="top"))
+    return fig
 
 
 def flops_fig(flops: dict[str, Any]) -> go.Figure:
@@ -71,7 +78,7 @@ def table_rows(study: dict[str, Any]) -> list[dict[str, str]]:
             "final test acc (mean +- sd)": _pm(r["final_test_acc"], r["final_test_acc_sd"]),
             "best test acc (mean +- sd)": _pm(r["best_test_acc"], r["best_test_acc_sd"]),
             "train loss": _num(r["train_loss"]), "test loss": _num(r["test_loss"]),
-            "s / epoch": _num(r["epoch_seconds"], 3),
+            "s / epoch": _num(r["epoch_seconds"], 3) + (" (packed)" if r.get("packed") else ""),
             "firing rates (input, hidden..., output)": ", ".join(f"{x:.3f}" for x in r["firing_rates"]) or "-",
         })
     return rows
@@ -80,8 +87,8 @@ def table_rows(study: dict[str, Any]) -> list[dict[str, str]]:
 def claim_rows(claims: list[dict[str, Any]]) -> list[dict[str, str]]:
     from workers.lab_report import describe
 
-    return [{"the lab's claim": c["text"], "verdict": c["verdict"], "measured": c["measure"],
-             "numbers": describe(c), "per seed": ", ".join(f"s{s}: {v:+.4g}" for s, v in c["per_seed"].items()) or "-",
+    return [{"the lab's claim": c["text"], "verdict": c["verdict"], "numbers": describe(c),
+             "measured": c["measure"], "per seed": ", ".join(f"s{s}: {v:+.4g}" for s, v in c["per_seed"].items()) or "-",
              "why": c["reason"]} for c in claims]
 
 

@@ -189,13 +189,17 @@ def setup_differences(runs: Sequence[dict], results: Sequence[dict] = ()) -> lis
     epochs = sorted({int(r["config"].get("epochs", 0)) for r in done} - {10})
     if epochs:
         out.append(f"Trained for {', '.join(map(str, epochs))} epochs, not the lab's 10.")
-    spreads = [r for r in results if r.get("se") is not None]
+    spreads = [r for r in results if r.get("se") is not None and r["metric"] in ("test_acc", "train_acc")
+               and r["verdict"] != HOLDS]
     if spreads:
         r = max(spreads, key=lambda r: r["se"])
-        unit, scale = _UNITS.get(r["metric"], ("", 1.0))
-        sd = r["se"] * math.sqrt(r["n"]) * scale
-        out.append(f"The lab ran each setting once; here the seed-to-seed spread of \"{r['text']}\" is "
-                   f"{sd:.2f} {unit} (sd over {r['n']} seeds), so a single run's difference of that size is noise.")
+        sd = r["se"] * math.sqrt(r["n"]) * 100
+        out.append(f"The lab ran each setting once; here \"{r['text']}\" varies by {sd:.2f} pts from seed to seed "
+                   f"(sd over {r['n']} seeds), so a single run's difference of up to about {2 * sd:.1f} pts can be "
+                   "seed noise.")
+    if any(r["metric"] == "epoch_seconds" and r["verdict"] != HOLDS for r in results) and any(
+            r.get("pack_job") for r in done):
+        out.append("Some runs trained packed with others: their seconds per epoch are their whole pack's.")
     return out
 
 
@@ -226,6 +230,7 @@ def study_table(study: Study, runs: Sequence[dict]) -> list[dict[str, Any]]:
             "test_loss": _mean_sd([metric_at(r, "test_loss") for r in group])[0],
             "epoch_seconds": _mean_sd([statistics.fmean(e["epoch_seconds"] for e in r["history"]) for r in group])[0],
             "firing_rates": [statistics.fmean(x[i] for x in rates) for i in range(width)] if group else [],
+            "packed": sum(bool(r.get("pack_job")) for r in group),  # their s/epoch is their whole pack's
         })
     return rows
 
@@ -334,7 +339,6 @@ def build_report(data: dict[str, Any], energies: dict[str, float] = ENERGY_45NM)
                 f"the T={SWEEP_BASE.T} runs measured {', '.join(f'{m:.3f}' for m in means)}. A Bernoulli-coded digit "
                 "fires about as often as its mean pixel intensity, far below 1, so its first layer skips most "
                 "multiply-accumulates.")
-        explanations += setup_differences(base, [flops_result])
     return {
         "lab": {k: data.get(k) for k in ("id", "created_at", "seeds", "settings", "plan")},
         "studies": studies,

@@ -98,7 +98,7 @@ def submit_lab(conn: redis.Redis, plan: LabPlan) -> str:
 
 def lab_data(store: RunStore, lab_id: str) -> dict[str, Any]:
     """A lab's runs as plain data: {"id", "created_at", "seeds", "settings", "plan", "studies": {key: [run]}}
-    with run = {"run_id", "status", "value", "seed", "config", "history" (epoch metric dicts)}."""
+    with run = {"run_id", "status", "value", "seed", "config", "pack_job", "history" (epoch metric dicts)}."""
     lab = store.get_lab(lab_id)
     if lab is None:
         raise ValueError(f"lab_id not found: {lab_id!r}")
@@ -117,7 +117,7 @@ def lab_data(store: RunStore, lab_id: str) -> dict[str, Any]:
             if run_id not in histories:
                 histories[run_id] = store.epoch_history(run_id)
             runs.append({"run_id": run_id, "status": record.status.value, "value": record.config.get(study.field),
-                         "seed": record.config.get("seed"), "config": record.config,
+                         "seed": record.config.get("seed"), "config": record.config, "pack_job": record.pack_job,
                          "history": histories[run_id]})
         studies[key] = runs
     return {**lab, "studies": studies}
