@@ -43,6 +43,7 @@ def test_the_stop_rule_stops_a_silent_run_on_a_real_worker(redis_conn, workers):
     assert all(e["health"]["flags"][-1] == "output silent" for e in history)
     assert history[-1]["neuron_counts"][-1] == [0] * 10 and history[-1]["test_samples"] == 64
     assert record.health["epoch"] == 2 and "output silent" in record.health["flags"]
+    assert "latency_acc" not in record.last_metrics and len(history[-1]["latency_acc"]) == 4  # bulk in the stream
 
     # The run without a rule is flagged the same way but trains to its end.
     wait_for(lambda: store.get_run(watched_ok.id).status is RunStatus.FINISHED, 60, "the run without a rule")

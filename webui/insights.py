@@ -119,3 +119,10 @@ def again_after_reuse(conn: redis.Redis, result) -> None:
     if result is not None and not result.created:
         with st.expander("Train it again anyway", icon=":material/replay:"):
             train_again(conn, result.record, "launch_again")
+
+
+def flag_order(columns: Sequence[str]) -> list[str]:
+    """A Runs column order with the "spike health" column after the status."""
+    columns = [c for c in columns if c != "spike health"]
+    at = columns.index("status") + 1 if "status" in columns else len(columns)
+    return [*columns[:at], "spike health", *columns[at:]]

@@ -37,3 +37,13 @@ class HealthWatch:
         if self.rule is not None and self.stop_reason is None:
             self.stop_reason = check_stop(self.rule, [self.healths[e] for e in sorted(self.healths)])
         return health
+
+
+# Per-step and per-neuron lists stay in the metrics stream; the record's last/best copies leave them out,
+# so listing many runs reads small records.
+BULKY = ("latency_acc", "neuron_counts", "health")
+
+
+def compact(epoch: dict[str, Any]) -> dict[str, Any]:
+    """An epoch entry without its bulky lists (what the run record keeps as last/best metrics)."""
+    return {k: v for k, v in epoch.items() if k not in BULKY}

@@ -40,7 +40,7 @@ from snn_core.recording import probe_indices, record, recording_to_dict
 from snn_core.training import BatchInfo, Callbacks, EpochMetrics, device_name, fit, fit_packed, resolve_device
 
 from .admission import check_run_id
-from .health_watch import HealthWatch
+from .health_watch import HealthWatch, compact
 from .service import connect, env_seconds, lease_ttl, requeue_run
 from .store import DONE_STATUSES, Fence, LeaseLost, RunStatus, RunStore
 
@@ -179,9 +179,10 @@ class Publisher:
 
         def write():
             self.store.append_metric(self.run_id, "epoch", data, fence=self.fence)
+            brief = compact(data)  # the stream keeps the per-step and per-neuron lists
             if self.best is None or data["test_acc"] >= self.best["test_acc"]:
-                self.best = data
-            self.store.set_fields(self.run_id, fence=self.fence, last_metrics=data, best_metrics=self.best,
+                self.best = brief
+            self.store.set_fields(self.run_id, fence=self.fence, last_metrics=brief, best_metrics=self.best,
                                   health=health)
         self._write(write)
 
