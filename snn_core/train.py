@@ -17,8 +17,16 @@ from .config import DatasetName, Device, Encoder, Loss, MembraneInit, RunConfig
 DEFAULTS = RunConfig()
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad option prints one line (`error: argument --beta: invalid float value: 'x'`), exit 2."""
+
+    def error(self, message: str):
+        message = message if len(message) <= 300 else message[:280] + "... (cut short)"
+        self.exit(2, f"error: {message} ({self.prog} --help shows the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m snn_core.train", description="Train the lab's SNN.")
+    p = OneLineParser(prog="python -m snn_core.train", description="Train the lab's SNN.")
     d = DEFAULTS
     p.add_argument("--beta", type=float, default=d.beta, help="membrane leak in (0, 1]")
     p.add_argument("--T", type=int, default=d.T, help="timesteps")

@@ -149,20 +149,23 @@ def test_export_survives_records_it_cannot_read(redis_server, redis_conn):
     store = RunStore(redis_conn)
     corrupt = {"d" * 12: {"schema": "x"}, "e" * 12: {"tags": "5"}, "f" * 12: {"created_at": "nan"},
                "0" * 12: {"config": "{not json"}, "1" * 12: {"last_metrics": "[1]"}}
+    junk_stream = service.submit_run(redis_conn, RunConfig(seed=11)).record.id
+    redis_conn.xadd(Keys.metrics(junk_stream), {"kind": "epoch", "data": "{not json"})
     for run_id, damage in corrupt.items():
         redis_conn.hset(Keys.run(run_id), mapping={"id": run_id, "config": "{}", "config_hash": "h",
                                                    "status": "finished", "created_at": "1.0", **damage})
         redis_conn.zadd(Keys.runs, {run_id: 1.0})
-    assert [r.id for r in store.list_runs()] == [good]
+    assert [r.id for r in store.list_runs()] == [junk_stream, good]
     assert set(store.unreadable) == set(corrupt) and "schema" in store.unreadable["d" * 12]
     skipped: dict = {}
     lines = service.export_runs(redis_conn, "jsonl", skipped=skipped).splitlines()
-    assert [json.loads(line)["id"] for line in lines] == [good] and set(skipped) == set(corrupt)
+    assert [json.loads(line)["id"] for line in lines] == [good] and set(skipped) == {*corrupt, junk_stream}
+    assert "metrics stream cannot be read" in skipped[junk_stream]
     assert good in service.export_runs(redis_conn, "csv")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_server.url}
     out = subprocess.run([sys.executable, "-m", "workers", "export", "--format", "csv"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and good in out.stdout
-    assert out.stderr.count("warning: left out run") == len(corrupt)
+    assert out.stderr.count("warning: left out run") == len(corrupt)  # CSV needs no metrics stream
     service.delete_run(redis_conn, "d" * 12)  # a corrupt record can still be deleted
     assert not redis_conn.exists(Keys.run("d" * 12))

@@ -68,6 +68,10 @@ def test_a_bad_option_prints_one_line(redis_server, redis_conn):
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "usage:" in cli(redis_server, "submit", "--help").stdout  # help still shows everything
     assert redis_conn.dbsize() == 0
+    train = subprocess.run([sys.executable, "-m", "snn_core.train", "--T", "many"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert train.returncode == 2 and train.stderr.startswith("error: argument --T: invalid int value: 'many'")
+    assert len(train.stderr.strip().splitlines()) == 1
 
 
 def test_submitted_limits_and_data_dir_are_refused_before_redis(redis_server, redis_conn):
