@@ -14,7 +14,7 @@ import pytest
 
 from snn_core.config import RunConfig
 from tests.pagekit import stored_run
-from tests.test_pages_report import loss_lab
+from tests.labkit import loss_lab
 from workers import service
 from workers.store import RunStatus, RunStore
 
