@@ -142,8 +142,9 @@ def estimate_memory(config: Any, members: int = 1) -> MemoryEstimate:
     scan keeps for the backward pass plus the gradients (measured: 4.4-4.8 on the CPU engine, in
     training and in evaluation alike, whose forward keeps every layer's spikes and membranes).
     Training and evaluation do not overlap. data: the dataset's uint8 images and int64 labels
-    (limited by train_limit / test_limit). Measured against `ru_maxrss` of real runs (CPU, 2026-12):
-    within -25 %..+30 % for activations of 0.1-2 GiB and weights up to 20 M.
+    (limited by train_limit / test_limit). Measured (`ru_maxrss` growth over training, CPU, 2026-12;
+    tests/test_limits.py checks one): 0.98-1.18 x weights + activations for T=50 x 512 x [500],
+    T=100 x 256 x [2000] and T=20 x 64 x [4096, 4096] (0.3-1.1 GiB).
     """
     k = max(1, int(members))
     neurons = sum(config.hidden) + OUTPUTS
