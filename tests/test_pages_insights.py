@@ -9,7 +9,7 @@ import pytest
 
 from snn_core.config import RunConfig
 from snn_core.training import fit_packed
-from workers.health_watch import HealthWatch
+from workers.health_watch import HealthWatch, compact
 from workers.store import RunStatus, RunStore
 from tests.pagekit import figure, page, texts, widget
 
@@ -40,8 +40,8 @@ def write_sweep(store: RunStore, data_dir) -> tuple[str, dict]:
             data = metrics.to_dict()
             data["health"] = health = watch.observe(metrics)
             store.append_metric(rec.id, "epoch", data)
-            best = data if best is None or data["test_acc"] >= best["test_acc"] else best
-            store.set_fields(rec.id, last_metrics=data, best_metrics=best, health=health)
+            best = compact(data) if best is None or data["test_acc"] >= best["test_acc"] else best
+            store.set_fields(rec.id, last_metrics=compact(data), best_metrics=best, health=health)
         store.set_status(rec.id, RunStatus.FINISHED, finished_at=time.time())
         ids[(config.beta, config.v_th)] = rec.id
     store.set_sweep_runs(sweep_id, list(ids.values()))
