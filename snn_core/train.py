@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-batch-size", type=int, default=d.test_batch_size)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--dataset", default=d.dataset.value, help="|".join(e.value for e in DatasetName))
-    p.add_argument("--membrane-init", default=d.membrane_init.value, help="|".join(e.value for e in MembraneInit))
+    p.add_argument("--membrane-init", default=d.membrane_init.value,
+                   help=f"{'|'.join(e.value for e in MembraneInit)}; default {d.membrane_init.value}, the lab's start "
+                        "(uniform in +-sqrt(6/width), drawn per batch)")
     p.add_argument("--train-limit", type=int, default=0, help="train on a fixed random subset of N samples")
     p.add_argument("--test-limit", type=int, default=0, help="test on a fixed random subset of N samples")
     p.add_argument("--data-dir", default="", help="dataset folder (default $SPIKEBOARD_DATA_DIR or ./data)")

@@ -34,7 +34,7 @@ def section(conn: redis.Redis) -> None:
         a, b = st.columns(2)
         seeds = a.number_input("Seeds per setting (each seed a separate run)", 1, 20, DEFAULT_SEEDS, key="lab_seeds")
         datasets = [d.value for d in DatasetName]
-        dataset = b.selectbox("Dataset", datasets, 0, key="lab_dataset",
+        dataset = b.selectbox("Dataset of the lab's runs", datasets, 0, key="lab_dataset",
                               help="The lab used MNIST. Workers read it from $SPIKEBOARD_DATA_DIR.")
         settings = {"dataset": dataset} if dataset != DatasetName.MNIST.value else {}
         whole = labs.plan_lab(conn, "all", int(seeds), **settings)
