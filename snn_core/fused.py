@@ -228,6 +228,11 @@ class FusedStep:
         self._buffers: dict[int, dict] = {}
         self._params: dict[int, list] = {}
         self._last: tuple[int, int] | None = None
+        # Views made once: the optimizer updates the parameters in place.
+        self._w = [w.detach() for w in pack.weights]
+        self._b = [b.detach() for b in pack.biases]
+        self._w_np = [w.numpy() for w in self._w]
+        self._b_np = [b.numpy() for b in self._b]
 
     def _lane_params(self, batch: int) -> list[tuple[np.ndarray, ...]]:
         """Per layer (beta, V_th, z) as float32 [K * N * B], each neuron's value over its B lanes."""
@@ -248,6 +253,7 @@ class FusedStep:
             grads_w = [torch.zeros_like(w) for w in self.pack.weights]
             grads_b = [torch.zeros_like(b) for b in self.pack.biases]
             self._buffers[batch] = dict(layers=layers, grads_w=grads_w, grads_b=grads_b,
+                                        grads_w_np=[g.numpy() for g in grads_w], grads_b_np=[g.numpy() for g in grads_b],
                                         counts=np.empty((B, K, self.widths[-1]), f32),
                                         losses=np.empty(K, np.float64), labels=np.empty((K, B), np.int64))
         return self._buffers[batch]
@@ -262,8 +268,7 @@ class FusedStep:
         B = xs[0].shape[1]
         buf = self._buffers_for(B)
         layers, params = buf["layers"], self._lane_params(B)
-        weights = [w.detach() for w in self.pack.weights]
-        biases = [b.detach() for b in self.pack.biases]
+        weights, biases = self._w, self._b
         n1 = self.widths[0]
         first = layers[0]["current"].reshape(T, K * n1, B)
         for members, rows, x in zip(self.streams, self._rows, xs):
@@ -279,7 +284,7 @@ class FusedStep:
         for l, layer in enumerate(layers):
             n = self.widths[l]
             if l > 0:
-                linear_forward(layers[l - 1]["spikes"], weights[l].numpy(), biases[l].numpy(), layer["current"])
+                linear_forward(layers[l - 1]["spikes"], self._w_np[l], self._b_np[l], layer["current"])
             if kaiming:  # as PackedSNN._initial_membrane: one draw per layer and stream, shared by its members
                 bound = math.sqrt(6.0 / n)
                 for members, gen in zip(self.streams, generators):
@@ -304,7 +309,6 @@ class FusedStep:
         buf = self._forward(xs, generators)
         B = xs[0].shape[1]
         layers, params = buf["layers"], self._lane_params(B)
-        weights = [w.detach() for w in pack.weights]
         for members, y in zip(self.streams, labels):
             buf["labels"][members] = y.numpy()
 
@@ -316,20 +320,20 @@ class FusedStep:
             kernels.lif_backward(layer["grad_spikes"].reshape(T, -1), layer["membranes"].reshape(T, -1),
                                  beta, v_th, z, layer["grad_current"].reshape(T, -1))
             if l > 0:
-                linear_backward(layer["grad_current"], layers[l - 1]["spikes"], weights[l].numpy(),
-                                buf["grads_w"][l].numpy(), buf["grads_b"][l].numpy(), layers[l - 1]["grad_spikes"])
+                linear_backward(layer["grad_current"], layers[l - 1]["spikes"], self._w_np[l],
+                                buf["grads_w_np"][l], buf["grads_b_np"][l], layers[l - 1]["grad_spikes"])
         n1 = self.widths[0]
         grad_current = layers[0]["grad_current"].reshape(T, K * n1, B)
-        grad_w1, grad_b1 = buf["grads_w"][0], buf["grads_b"][0].numpy().reshape(-1)
+        grad_w1, grad_b1 = buf["grads_w"][0], buf["grads_b_np"][0].reshape(-1)
         for members, rows, x in zip(self.streams, self._rows, xs):
             repeated = is_repeated_frame(x)
             lanes = np.empty((len(members) * n1, 1 if repeated else T, B), np.float32)
             first_layer_grads(grad_current, members, n1, grad_b1, lanes)
             inputs = x[0] if repeated else x.reshape(T * B, -1)
-            product = torch.mm(torch.from_numpy(lanes).view(lanes.shape[0], -1), inputs)
             if len(members) == K:
-                grad_w1.view(K * n1, -1).copy_(product)
+                torch.mm(torch.from_numpy(lanes).view(lanes.shape[0], -1), inputs, out=grad_w1.view(K * n1, -1))
             else:
+                product = torch.mm(torch.from_numpy(lanes).view(lanes.shape[0], -1), inputs)
                 grad_w1[rows] = product.view(len(members), n1, -1)
 
         for p, g in zip(pack.weights, buf["grads_w"]):

@@ -244,14 +244,10 @@ class PackedAdam:
         self.step_count += 1
         bias1 = 1 - b1**self.step_count
         bias2_sqrt = math.sqrt(1 - b2**self.step_count)
-        scale = torch.where(self.active, self.lr / bias1, torch.zeros_like(self.lr))
         if self.params[0].device.type == "cpu" and kernels.engine() == "numba":
-            f32 = np.float32
-            for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
-                flat = lambda t: t.detach().numpy().reshape(t.shape[0], -1)  # noqa: E731
-                kernels.adam_step(flat(p), flat(p.grad), flat(m), flat(v), scale.numpy(),
-                                  f32(b1), f32(b2), f32(bias2_sqrt), f32(self.eps))
+            self._step_numba(b1, b2, bias1, bias2_sqrt)
             return
+        scale = torch.where(self.active, self.lr / bias1, torch.zeros_like(self.lr))
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
             g = p.grad
             m.lerp_(g, 1 - b1)
@@ -259,6 +255,21 @@ class PackedAdam:
             denom = (v.sqrt() / bias2_sqrt).add_(self.eps)
             shape = (-1,) + (1,) * (p.dim() - 1)
             p.sub_(m / denom * scale.view(shape))
+
+    def _step_numba(self, b1: float, b2: float, bias1: float, bias2_sqrt: float) -> None:
+        """One fused kernel per parameter, on numpy views made once (the tensors are updated in place)."""
+        flat = lambda t: t.detach().numpy().reshape(t.shape[0], -1)  # noqa: E731
+        if getattr(self, "_views", None) is None:
+            self._views = [(flat(p), flat(m), flat(v)) for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq)]
+            self._grad_views: list = [None] * len(self.params)
+        f32 = np.float32
+        lr, active = self.lr.numpy(), self.active.numpy()
+        scale = np.where(active, lr / f32(bias1), f32(0.0)).astype(f32)
+        for i, (param, (p, m, v)) in enumerate(zip(self.params, self._views)):
+            cached = self._grad_views[i]
+            if cached is None or cached[0] is not param.grad:  # the fused step reuses its gradient buffers
+                cached = self._grad_views[i] = (param.grad, flat(param.grad))
+            kernels.adam_step(p, cached[1], m, v, scale, f32(b1), f32(b2), f32(bias2_sqrt), f32(self.eps))
 
     def member_state(self, k: int) -> dict:
         return {"step": self.step_count, "exp_avg": [m[k].clone() for m in self.exp_avg],
