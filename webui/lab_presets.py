@@ -8,8 +8,10 @@ import streamlit as st
 
 from snn_core.config import DatasetName
 from snn_core.lab import DEFAULT_SEEDS, STUDIES, SWEEP_BASE, TABLE1_BASE
+from webui import connection
 from webui.lab_charts import fmt_value
 from workers import labs
+from workers.store import RunStore
 
 DIFFERENCES = (
     "Where Spikeboard differs from the lab's script: every setting runs over several seeds, each a separate "
@@ -25,6 +27,14 @@ def _base_text(base) -> str:
     return f"{name}: T={base.T}, beta={base.beta:g}, z={base.z:g}, V_th={base.v_th:g}"
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def _whole_lab(url: str, seeds: int, dataset: str, stored_runs: int) -> labs.LabPlan:
+    """The whole lab's plan, cached for a few seconds (and until the number of stored runs changes):
+    the Launch page reruns on every widget change, and planning reads every config's dedup key."""
+    settings = {"dataset": dataset} if dataset != DatasetName.MNIST.value else {}
+    return labs.plan_lab(connection.client(url), "all", seeds, **settings)
+
+
 def section(conn: redis.Redis) -> None:
     """Draw the section; a click launches a study (or all), records a lab id, links its report."""
     with st.expander("Lab studies: the course lab's sweeps, one click each", expanded=False, icon=":material/science:"):
@@ -37,7 +47,7 @@ def section(conn: redis.Redis) -> None:
         dataset = b.selectbox("Dataset of the lab's runs", datasets, 0, key="lab_dataset",
                               help="The lab used MNIST. Workers read it from $SPIKEBOARD_DATA_DIR.")
         settings = {"dataset": dataset} if dataset != DatasetName.MNIST.value else {}
-        whole = labs.plan_lab(conn, "all", int(seeds), **settings)
+        whole = _whole_lab(connection.redis_url(), int(seeds), dataset, RunStore(conn).count_runs())
         rows = [{"study": s.title, "varies": s.field, "values": ", ".join(fmt_value(v) for v in s.values),
                  "from": _base_text(s.base), "runs": whole.per_study[k]["runs"],
                  "already stored": whole.per_study[k]["stored"],
@@ -53,7 +63,7 @@ def section(conn: redis.Redis) -> None:
             if cols[i % 4].button(f"{study.title} ({whole.per_study[key]['runs']} runs)", key=f"lab_launch_{key}"):
                 chosen = key
         if chosen is not None:
-            plan = whole if chosen == "all" else labs.plan_lab(conn, chosen, int(seeds), **settings)
+            plan = labs.plan_lab(conn, chosen, int(seeds), **settings)  # fresh: what is stored right now
             st.session_state.lab_launched = (labs.submit_lab(conn, plan), labs.describe_plan(plan))
             st.rerun()  # so the table counts the runs just queued as stored
         launched = st.session_state.get("lab_launched")
