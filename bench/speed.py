@@ -40,8 +40,8 @@ from .timing import Runner, Timing, fit_runner, packed_fit, steps_runner, time_i
 BATCHES_PER_EPOCH = 938  # ceil(60000 / 64)
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "results" / "speed.md"
-IMPLS = ("lab", "snntorch", "spikingjelly", "norse", "spikeboard", "packed", "torch-engine")
-DEFAULT_IMPLS = ("lab", "snntorch", "spikingjelly", "norse", "spikeboard", "packed")
+IMPLS = ("lab", "snntorch", "spikingjelly", "norse", "spikeboard", "autograd-engine", "packed", "torch-engine")
+DEFAULT_IMPLS = ("lab", "snntorch", "spikingjelly", "norse", "spikeboard", "autograd-engine", "packed")
 LABELS = {"lab": "lab loop", "snntorch": "snnTorch", "spikingjelly": "SpikingJelly", "norse": "Norse",
           "spikeboard": "Spikeboard"}
 # The implementations Spikeboard is compared with; 'fastest peer' is the quickest of them in a row group.
@@ -113,6 +113,9 @@ def measure(args, data) -> list[Row]:
             if "spikeboard" in args.impl:
                 cell.append(Row(encoder, T, "Spikeboard"))
                 runners["Spikeboard"] = fit_runner(fit, config, data.bundle)
+            if "autograd-engine" in args.impl:  # the autograd path with the numba scans (before the fused step)
+                cell.append(Row(encoder, T, "Spikeboard, autograd engine"))
+                runners[cell[-1].impl] = with_env(fit_runner(fit, config, data.bundle), SPIKEBOARD_ENGINE="numba")
             if "torch-engine" in args.impl:  # the plain PyTorch path, without the fused CPU kernels
                 cell.append(Row(encoder, T, "Spikeboard, torch engine"))
                 runners[cell[-1].impl] = with_env(fit_runner(fit, config, data.bundle), SPIKEBOARD_ENGINE="torch")
@@ -247,12 +250,14 @@ def machine(args, data) -> dict:
 
 
 def spikeboard_engine() -> str:
-    """snn_core's CPU engine ('numba' or 'torch') when it has a choice, else 'torch'."""
+    """snn_core's CPU engine: the fused step, or the autograd engine's kernels (numba or torch)."""
     try:
-        from snn_core import kernels
+        import torch as _torch
+
+        from snn_core import fused, kernels
     except ImportError:
         return "torch"
-    return kernels.engine()
+    return "fused step (numba)" if fused.enabled(_torch.device("cpu")) else kernels.engine()
 
 
 def memory_probe(args) -> dict:

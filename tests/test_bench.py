@@ -29,6 +29,7 @@ def test_quick_benchmark_writes_a_sane_table(tmp_path):
     out = tmp_path / "speed.md"
     proc = _run(["-m", "bench.speed", "--quick", "--encoders", "bernoulli,image", "--T", "5",
                  "--round-s", "0.05", "--rounds", "1", "--packed", "6", "--memory-batches", "2",
+                 "--impl", "lab,snntorch,spikingjelly,norse,spikeboard,packed",
                  "--data", "synthetic", "--out", str(out)], timeout=140)
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = out.read_text()
