@@ -3,7 +3,7 @@
 import streamlit as st
 
 from webui import connection, insights
-from webui.tables import runs_frame, runs_style
+from webui.tables import RUNS_SHOWN, runs_frame, runs_style
 from workers import service
 from workers.store import RunStatus
 
@@ -116,27 +116,19 @@ def runs_table() -> None:
     st.session_state.runs_shown_ids = [r.id for r in shown]
     st.caption(f"{len(records):,} matching of {store.count_runs():,} runs; showing {len(shown):,}. "
                f"Select rows to act on them.{note}")
+    labels = {"best test acc": "best acc", "duration s": "time s", "encoder/loss": "enc/loss"}
+    config = {c: st.column_config.Column(labels.get(c), width=w) for c, w in RUNS_SHOWN.items()}
+    config.update({
+        "best test acc": st.column_config.NumberColumn("best acc", width=RUNS_SHOWN["best test acc"]),
+        "progress": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent",
+                                                    width=RUNS_SHOWN["progress"]),
+        "duration s": st.column_config.NumberColumn("time s", width=RUNS_SHOWN["duration s"]),
+        "settings": st.column_config.TextColumn(width=RUNS_SHOWN["settings"],
+                                                help="what the run changes from the lab's baseline"),
+    })
     table = st.dataframe(
-        runs_style(insights.with_flags(runs_frame(shown), shown)), hide_index=True, on_select="rerun", selection_mode="multi-row", key=key,
-        column_config={
-            "id": st.column_config.TextColumn(width="small"),
-            "status": st.column_config.TextColumn(width="small"),
-            "best test acc": st.column_config.NumberColumn("best acc", width="small"),
-            "last test acc": st.column_config.NumberColumn("last acc", width="small"),
-            "progress": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent", width="small"),
-            "duration s": st.column_config.NumberColumn("time s", width="small"),
-            "settings": st.column_config.TextColumn(width="medium", help="what the run changes from the baseline"),
-            "hidden": st.column_config.TextColumn(width="small"),
-            "encoder/loss": st.column_config.TextColumn("enc/loss", width="small"),
-            "dataset": st.column_config.TextColumn(width="small"),
-            "sweep": st.column_config.TextColumn(width="small"),
-            "tags": st.column_config.TextColumn(width="small"),
-            "error": st.column_config.TextColumn(width="medium"),
-            "note": st.column_config.TextColumn(width="small"),
-            "worker": st.column_config.TextColumn(width="small"),
-            "device": st.column_config.TextColumn(width="small"),
-            "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss", width="small"),
-        })
+        runs_style(insights.with_flags(runs_frame(shown), shown)), hide_index=True, on_select="rerun",
+        selection_mode="multi-row", key=key, column_order=insights.flag_order(list(RUNS_SHOWN)), column_config=config)
     selected = [shown[i].id for i in table.selection.rows if i < len(shown)]
     if selected:
         actions(selected)

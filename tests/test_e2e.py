@@ -113,7 +113,7 @@ def set_slider(page, label: str, home: bool, steps: int) -> None:
         slider.press("ArrowRight" if steps > 0 else "ArrowLeft")
 
 
-def set_number(page, label: str, value: int) -> None:
+def set_number(page, label: str, value) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
     box.press("Enter")
@@ -135,6 +135,22 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     page.get_by_text("78,750").wait_for()
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
     assert "Analyse" in nav and "FLOPs" in nav and "Run (live)" in nav, nav
+    # A bad layer list, then corrected: the rate typed before is still in its box and in the counts.
+    set_number(page, "F1: firing rate into layer 2 (10 -> 10)", "0.5")
+    page.get_by_text("15,800").first.wait_for()  # 15,690 + (2*10*0.5 - 1)*10 + 20
+    layers = page.get_by_label("Layer sizes (input, hidden..., output)")
+    layers.fill("784,10,,x")
+    layers.press("Enter")
+    page.get_by_text("layers must be comma-separated integers").wait_for()
+    layers.fill("784,10,10")
+    layers.press("Enter")
+    page.wait_for_timeout(800)
+    assert page.get_by_label("F1: firing rate into layer 2 (10 -> 10)", exact=True).input_value() == "0.5000"
+    page.get_by_text("15,800").first.wait_for()
+    page.wait_for_timeout(1500)  # no later rerun brings a stale or zeroed rate back
+    assert page.get_by_label("F1: firing rate into layer 2 (10 -> 10)", exact=True).input_value() == "0.5000"
+    assert page.get_by_text("15,800").count() >= 1 and page.get_by_text("SNN FLOPs per step").count() == 1
+    set_number(page, "F1: firing rate into layer 2 (10 -> 10)", "0.25")
 
     # Launch: move sliders, shrink the run, launch it.
     page.goto(url + "/")
@@ -217,7 +233,28 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     # The other pages, each with its screenshot.
     page.goto(f"{url}/runs")
     page.get_by_text("2 matching of 2 runs").wait_for()
+    # A run that arrives while the page is open shows up by itself (no reload).
+    late = service.submit_run(store.conn, RunConfig.from_dict({**run.config, "beta": 0.8, "epochs": 1})).record
+    service.cancel_run(store.conn, late.id)
+    page.get_by_text("3 matching of 3 runs").wait_for(timeout=15_000)
+    # The table fits the page: no column is pushed off to the right.
+    widths = page.evaluate("""() => { const s = document.querySelector('[data-testid="stDataFrame"] .dvn-scroller');
+                                      return s ? [s.scrollWidth, s.clientWidth] : null; }""")
+    assert widths is not None and widths[0] <= widths[1] + 2, widths
     shot(page, "runs")
+    # Filtered to the finished runs, the CSV export holds those and times in ISO 8601.
+    page.get_by_test_id("stMultiSelect").first.click()
+    page.get_by_role("option", name="finished").click()
+    page.keyboard.press("Escape")
+    page.get_by_text("2 matching of 3 runs").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert sorted(r["id"] for r in rows) == sorted([run.id, other.id])
+    assert all("T" in r["created_at"] and r["created_at"].endswith("+00:00") for r in rows), rows[0]["created_at"]
     page.goto(f"{url}/spikes?run={run.id}")
     page.get_by_text("Output spike counts for the").first.wait_for()
     shot(page, "spikes")

@@ -25,6 +25,10 @@ def _fmt(value: Any) -> Any:
 
 RUNS_COLUMNS = ["id", "status", "best test acc", "last test acc", "progress", "duration s", "settings", "hidden",
                 "encoder/loss", "dataset", "sweep", "tags", "error", "note", "worker", "device", "created"]
+# What the page shows, each with its width in pixels: together they fit the page beside the
+# sidebar (the rest is in the frame and in the exports).
+RUNS_SHOWN = {"id": 88, "status": 68, "best test acc": 56, "progress": 60, "duration s": 48, "settings": 150,
+              "hidden": 48, "encoder/loss": 88, "sweep": 84, "tags": 50, "error": 70}
 
 
 def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
@@ -37,7 +41,7 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     rows = []
     for r in records:
         progress = r.progress or {}
-        settings = [f for f in changed_fields(r.config) if f not in ("hidden", "dataset")]
+        settings = [f for f in changed_fields(r.config) if f != "hidden"]
         rows.append({
             "id": r.id, "status": r.status.value,
             "best test acc": _acc(r.best_metrics), "last test acc": _acc(r.last_metrics),
@@ -58,7 +62,7 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 def runs_style(frame: pd.DataFrame):
     """The runs table as shown: percentages, seconds, and blanks where a value is missing."""
     return frame.style.format({"best test acc": "{:.1%}", "last test acc": "{:.1%}", "duration s": "{:.1f}"},
-                              na_rep="")
+                              na_rep="–")  # an empty display value would show as "None"
 
 
 def differing_fields(configs: Sequence[dict], ignore: Sequence[str] = ()) -> list[str]:
