@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from snn_core.config import SWEEPS, RunConfig  # noqa: E402
 from snn_core.latency import decision_step, latest_curve  # noqa: E402
 from workers import service  # noqa: E402
-from workers.analysis import cost_rows, importance, importance_rows, pareto_front  # noqa: E402
+from workers.analysis import cost_rows, determinism, importance, importance_rows, pareto_front  # noqa: E402
 from workers.redis_server import free_port, start_redis  # noqa: E402
 from workers.store import DONE_STATUSES, RunStore  # noqa: E402
 
@@ -106,6 +106,17 @@ def markdown(res: dict, epochs: int, seconds: float) -> str:
         lines += [f"- **{i['param']}**: {i['importance']:.3f} [{i['low']:.3f}, {i['high']:.3f}], {i['share']:.0%}"
                   for i in s["importance"]]
         lines.append("")
+    if res.get("determinism"):
+        lines += ["## Train again", "", "The base config (beta 0.8, T=5, seed 0) trained again on purpose, twice, "
+                  "with the same seed (alone), against its sweep run (trained in a pack of 6): metrics compared are "
+                  "losses, accuracies, firing rates, latency curves and per-neuron counts, every epoch.", ""]
+        for what, d in res["determinism"].items():
+            verdict = ("bit-identical" if d["identical"] else
+                       f"equal to float rounding (largest relative difference {d['max_rel_diff']:.1e})" if d["close"]
+                       else f"different: {d['first_difference']}")
+            lines.append(f"- {what}: {d['epochs']} epochs, {verdict}")
+        lines += ["", f"With seed 1 instead: best test accuracy {res['reseeded']['seed 1']:.1%} against "
+                  f"{res['reseeded']['seed 0']:.1%}.", ""]
     lines += ["## Importance of beta, T, z and V_th, both sweeps pooled", ""]
     lines += [f"- **{i['param']}**: {i['importance']:.3f} [{i['low']:.3f}, {i['high']:.3f}], {i['share']:.0%}"
               for i in res["pooled_importance"]]
@@ -214,11 +225,23 @@ def main(argv: list[str] | None = None) -> int:
             "z x V_th": service.submit_sweep(conn, base, {"z": SWEEPS["z"], "v_th": SWEEPS["v_th"]},
                                              stop_rule={"layer": "output", "condition": "silent", "epochs": 2}).sweep_id,
         }
-        ids = [i for s in sweeps.values() for i in store.get_sweep(s)["run_ids"]]
+        # Train again on purpose: the base config with the same seed (determinism) and with a new one.
+        again = service.submit_run(conn, base, force=True).record.id
+        again2 = service.submit_run(conn, base, force=True).record.id
+        reseeded = service.submit_run(conn, base.replace(seed=1)).record.id
+        ids = [i for s in sweeps.values() for i in store.get_sweep(s)["run_ids"]] + [again, again2, reseeded]
         print(f"{len(ids)} runs queued in sweeps {sweeps}", flush=True)
         wait_done(store, ids, args.timeout)
         seconds = time.monotonic() - started
         res = analyse(store, sweeps)
+        twins = {r.id: store.epoch_history(r.id) for r in reversed(store.list_runs())
+                 if r.config_hash == base.config_hash()}  # oldest (the sweep's) first
+        original = next(i for i in twins if i != again)
+        # The sweep's run trained in a pack; the two reruns alone: solo against solo, packed against solo.
+        res["determinism"] = {"solo vs solo": determinism({again: twins[again], again2: twins[again2]}),
+                              "packed vs solo": determinism({original: twins[original], again: twins[again]})}
+        res["reseeded"] = {"seed 0": store.get_run(original).best_metrics["test_acc"],
+                           "seed 1": store.get_run(reseeded).best_metrics["test_acc"]}
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.with_suffix(".json").write_text(json.dumps(res, indent=1))

@@ -66,10 +66,15 @@ def test_determinism_finds_the_first_differing_metric():
          {"epoch": 2, "test_acc": 0.6, "train_loss": 0.8, "epoch_seconds": 3.0}]
     same = [dict(e, epoch_seconds=9.0) for e in a]  # wall-clock may differ
     other = [a[0], dict(a[1], test_acc=0.61)]
-    assert determinism({"x": a, "y": same}) == {"runs": 2, "epochs": 2, "identical": True, "first_difference": None}
+    assert determinism({"x": a, "y": same}) == {"runs": 2, "epochs": 2, "identical": True, "close": True,
+                                                "max_rel_diff": 0.0, "first_difference": None}
     diff = determinism({"x": a, "y": same, "z": other})
-    assert not diff["identical"] and diff["first_difference"] == {"run": "z", "epoch": 2, "metric": "test_acc",
-                                                                  "values": [0.6, 0.61]}
+    assert not diff["identical"] and not diff["close"] and diff["first_difference"] == {
+        "run": "z", "epoch": 2, "metric": "test_acc", "values": [0.6, 0.61]}
+    assert diff["max_rel_diff"] == pytest.approx(0.01 / 0.61)
+    rounding = [a[0], dict(a[1], train_loss=0.8 * (1 + 1e-7))]  # a packed run against its solo twin
+    near = determinism({"x": a, "y": rounding})
+    assert not near["identical"] and near["close"] and near["max_rel_diff"] == pytest.approx(1e-7, rel=1e-3)
     assert determinism({"x": a})["identical"]
 
 

@@ -131,3 +131,17 @@ def test_launch_with_a_stop_rule_and_train_again(store):
     assert newest.config["seed"] == first.config["seed"] + 1
     assert {k: v for k, v in newest.config.items() if k != "seed"} == {k: v for k, v in first.config.items() if k != "seed"}
     assert f"Watch run {newest.id} live" in [l.proto.label for l in at.get("page_link")]
+
+
+def test_run_page_says_whether_same_seed_twins_agree(store):
+    from tests.pagekit import stored_run
+
+    config = RunConfig(epochs=2)
+    first = stored_run(store, config, accs=(0.5, 0.7))
+    stored_run(store, config, accs=(0.5, 0.7))
+    at = page("pages/run.py", run=first)
+    assert "Determinism: 2 finished runs of this exact config (same seed) have identical metrics over 2 epochs" \
+        in at.success[0].value
+    stored_run(store, config, accs=(0.5, 0.75))
+    at = page("pages/run.py", run=first)
+    assert "differs from" in texts(at) and "at epoch 2 in train_acc (0.73 vs 0.68)" in texts(at)  # the first metric

@@ -125,15 +125,28 @@ def importance_rows(records: Sequence[RunRecord], params: Sequence[str]) -> list
 REPRODUCED = ("train_loss", "train_acc", "test_loss", "test_acc", "firing_rates", "latency_acc", "neuron_counts")
 
 
-def determinism(histories: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Whether runs of one config (same seed) trained alike: compares their epochs pairwise
-    with the first run's, on `REPRODUCED`, over the epochs both have.
+def _rel_diff(a: Any, b: Any) -> float:
+    """Largest relative difference between two numbers or equal-length lists of them (inf otherwise)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return math.inf
+        return max((_rel_diff(x, y) for x, y in zip(a, b)), default=0.0)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(a - b) / max(abs(a), abs(b), 1e-12) if a != b else 0.0
+    return 0.0 if a == b else math.inf
 
-    {"runs": n, "epochs": compared, "identical": bool, "first_difference": None or
-     {"run", "epoch", "metric", "values": [first's, other's]}}
+
+def determinism(histories: dict[str, list[dict[str, Any]]], rel_tol: float = 1e-5) -> dict[str, Any]:
+    """Whether runs of one config (same seed) trained alike: each run's epochs against the first
+    run's, on `REPRODUCED`, over the epochs both have.
+
+    {"runs", "epochs" (compared), "identical" (bit for bit), "close" (every difference within
+    `rel_tol` relative: float rounding, as between a packed and a solo run), "max_rel_diff",
+    "first_difference": None or {"run", "epoch", "metric", "values": [first's, other's]}}
     """
     ids = list(histories)
-    out: dict[str, Any] = {"runs": len(ids), "epochs": 0, "identical": True, "first_difference": None}
+    out: dict[str, Any] = {"runs": len(ids), "epochs": 0, "identical": True, "close": True, "max_rel_diff": 0.0,
+                           "first_difference": None}
     if len(ids) < 2:
         return out
     ref = {int(e["epoch"]): e for e in histories[ids[0]]}
@@ -145,10 +158,14 @@ def determinism(histories: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             out["epochs"] = max(out["epochs"], epoch)
             for key in REPRODUCED:
                 a, b = ref[epoch].get(key), e.get(key)
-                if a is not None and b is not None and a != b:
-                    out.update(identical=False, first_difference={"run": other, "epoch": epoch, "metric": key,
-                                                                  "values": [a, b]})
-                    return out
+                if a is None or b is None or a == b:
+                    continue
+                diff = _rel_diff(a, b)
+                out["identical"] = False
+                out["max_rel_diff"] = max(out["max_rel_diff"], diff)
+                out["close"] = out["close"] and diff <= rel_tol
+                if out["first_difference"] is None:
+                    out["first_difference"] = {"run": other, "epoch": epoch, "metric": key, "values": [a, b]}
     return out
 
 
