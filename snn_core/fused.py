@@ -135,13 +135,16 @@ if kernels.numba is not None:
         mse: mean over (B, C) of (count / T - onehot)^2;  ce: cross-entropy of the counts.
         """
         T, K, C, B = spikes.shape
+        acc = np.empty(B, dtype=np.float32)
         for k in range(K):
             for c in range(C):
                 for b in range(B):
-                    counts[b, k, c] = 0.0
-                for t in range(T):
+                    acc[b] = 0.0
+                for t in range(T):  # whole numbers: exact in float32 in any order
                     for b in range(B):
-                        counts[b, k, c] += spikes[t, k, c, b]
+                        acc[b] += spikes[t, k, c, b]
+                for b in range(B):
+                    counts[b, k, c] = acc[b]
         g = np.empty((C, B), dtype=np.float32)
         for k in range(K):
             total = 0.0
