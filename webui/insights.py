@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import pandas as pd
 import redis
 import streamlit as st
 
@@ -108,9 +109,7 @@ def flag_column(records: Sequence[RunRecord]) -> list[str]:
     return out
 
 
-def rows_frame(rows: Sequence[dict[str, Any]], drop: Sequence[str] = ()):
-    import pandas as pd
-
+def rows_frame(rows: Sequence[dict[str, Any]], drop: Sequence[str] = ()) -> pd.DataFrame:
     return pd.DataFrame([{k: v for k, v in r.items() if k not in drop} for r in rows])
 
 
