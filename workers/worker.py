@@ -176,7 +176,7 @@ class SpikeboardWorker(Worker):
         RunStore(self.connection).record_refused_job(
             {**describe(job), "reason": reason, "worker": self.name, "at": time.time()})
         self.prepare_execution(job)
-        self.prepare_job_execution(job, remove_from_intermediate_queue=len(self.queues) == 1)
+        self.prepare_job_execution(job, remove_from_intermediate_queue=True)  # LREM of nothing is harmless
         self.handle_job_failure(job, queue, exc_string=f"refused by Spikeboard worker {self.name}: {reason}")
         self.set_state("idle")
 
