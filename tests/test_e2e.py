@@ -84,10 +84,15 @@ def browser_page():
         browser.close()
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, height: int = 1800) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its own container, so the window is
+    made tall enough for the page instead of relying on full_page."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(400)  # let plotly finish its transition
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": height})
+    page.wait_for_timeout(1200)  # let the page and plotly re-lay out and finish their transitions
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
 
 
 # Points of a named trace in the plotly chart with a given title, read from the live DOM
@@ -261,5 +266,15 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     page.goto(f"{url}/flops")
     page.get_by_text("78,750").wait_for()
     shot(page, "flops")
-    for name in ("launch", "run", "compare", "runs", "spikes", "flops"):
+    # The lab's T = 5 with a 10-neuron hidden layer: every neuron labelled, no two ticks merged.
+    small = service.submit_run(store.conn, RunConfig.from_dict(
+        {**run.config, "T": 5, "hidden": [10], "epochs": 1, "batch_size": 64})).record
+    deadline = time.monotonic() + 90
+    while store.get_run(small.id).status is not RunStatus.FINISHED:
+        assert time.monotonic() < deadline, store.get_run(small.id)
+        time.sleep(0.5)
+    page.goto(f"{url}/spikes?run={small.id}")
+    page.get_by_text("Output spike counts:").first.wait_for()
+    shot(page, "spikes-t5", height=1400)
+    for name in ("launch", "run", "compare", "runs", "spikes", "flops", "spikes-t5"):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000

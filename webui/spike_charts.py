@@ -27,7 +27,7 @@ def raster_fig(events: Sequence[Sequence[int]], n: int, T: int, title: str) -> g
     z = [[0] * T for _ in range(n)]
     for t, j in events:
         z[j][t] = 1
-    gap = 1 if n <= 200 and T <= 200 else 0
+    gap = 3 if n <= LABEL_EVERY_NEURON and T <= 60 else 1 if n <= 200 and T <= 200 else 0
     fig.add_heatmap(z=z, x=list(range(T)), y=list(range(n)), zmin=0, zmax=1, showscale=False, xgap=gap, ygap=gap,
                     colorscale=[[0, "rgba(0,0,0,0)"], [1, color(0)]], name="spike",
                     hovertemplate="t=%{x}, neuron %{y}: %{z} spike<extra></extra>")
