@@ -10,10 +10,10 @@ so that the products of the short layers (10 x 10 per member) run over 64 batch 
 of 10 neuron lanes. Per step:
 
     I^1 = x W^1_all + b^1_all           torch's F.linear, the very op of the autograd path
-    s^l, m^l = LIF(I^l)                 kernels.lif_forward (the same float ops: identical spikes)
+    s^l, m^l = LIF(I^l)                 lif_forward_rows (kernels.lif_forward's float ops: identical spikes)
     I^{l+1} = s^l W^{l+1}_k + b^{l+1}_k  linear_forward, member by member, over the batch lanes
     loss_k, dL/dcounts                  loss_grad (MSE on the rate, or cross-entropy on counts)
-    dL/dI^l                             kernels.lif_backward (surrogate and reverse scan)
+    dL/dI^l                             lif_backward_rows (kernels.lif_backward's surrogate and scan)
     dW^l, db^l, dL/ds^{l-1}             linear_backward (l > 1); for l = 1 one torch product
 
 The gradients are left in each parameter's `.grad`, where `packed.PackedAdam` (one fused numba
@@ -66,6 +66,57 @@ if kernels.numba is not None:
             for n in range(N):
                 for b in range(B):
                     out[k * N + n, b] = m0[b, n]
+
+    @njit(cache=True)
+    def lif_forward_rows(current, m0, beta, v_th, spikes, membranes):
+        """`kernels.lif_forward` over [T, R, B] rows (one neuron's B lanes), params [R] per row.
+
+        The same float32 operations in the same order, so the same spikes and membranes; one
+        pass per row over its 64 lanes instead of three passes over tiled [R * B] parameters.
+        """
+        T, R, B = current.shape
+        m = m0.copy()
+        one, zero = np.float32(1.0), np.float32(0.0)
+        for t in range(T):
+            for r in range(R):
+                bt, vt = beta[r], v_th[r]
+                mr, cur, sp, mem = m[r], current[t, r], spikes[t, r], membranes[t, r]
+                for b in range(B):
+                    x = mr[b]
+                    mem[b] = x
+                    s = one if x > vt else zero
+                    sp[b] = s
+                    mr[b] = x * bt + cur[b] - s * vt
+
+    _LOG2E, _LN2 = kernels._LOG2E, kernels._LN2
+    _Y_MAX, _Y_ZERO = kernels._Y_MAX, kernels._Y_ZERO
+
+    @njit(cache=True, error_model="numpy")
+    def lif_backward_rows(grad_spikes, membranes, beta, v_th, z, grad_current):
+        """`kernels.lif_backward` over [T, R, B] rows, params [R]: the same surrogate (and cutoff),
+        polynomial exp and reverse scan, operation for operation, in one pass per row."""
+        T, R, B = grad_spikes.shape
+        a = np.zeros((R, B), dtype=np.float32)
+        one = np.float32(1.0)
+        c2, c3, c4 = np.float32(1 / 2), np.float32(1 / 6), np.float32(1 / 24)
+        c5, c6 = np.float32(1 / 120), np.float32(1 / 720)
+        for t in range(T - 1, -1, -1):
+            for r in range(R):
+                zr, vt, bt = z[r], v_th[r], beta[r]
+                ar, mem, gs, gc = a[r], membranes[t, r], grad_spikes[t, r], grad_current[t, r]
+                for b in range(B):
+                    y = abs(zr * (mem[b] - vt))
+                    y = y if y < _Y_MAX else _Y_ZERO
+                    u = y * _LOG2E
+                    n = np.int32(u + np.float32(0.5))
+                    f = (u - np.float32(n)) * _LN2
+                    scale = np.int32((127 - n) << 23).view(np.float32)
+                    e = scale * (one - f * (one - f * (c2 - f * (c3 - f * (c4 - f * (c5 - f * c6))))))
+                    opl = one + e
+                    local = zr * e / (opl * opl)
+                    local *= gs[b]
+                    gc[b] = ar[b]
+                    ar[b] = local + bt * ar[b]
 
     @njit(cache=True)
     def linear_forward(spikes, weight, bias, out):
@@ -238,12 +289,11 @@ class FusedStep:
         self._b_np = [b.numpy() for b in self._b]
 
     def _lane_params(self, batch: int) -> list[tuple[np.ndarray, ...]]:
-        """Per layer (beta, V_th, z) as float32 [K * N * B], each neuron's value over its B lanes."""
-        if batch not in self._params:
-            self._params[batch] = [
-                tuple(np.repeat(p.detach().cpu().numpy().astype(np.float32), batch) for p in params)
-                for params in self.pack._neuron_params]
-        return self._params[batch]
+        """Per layer (beta, V_th, z) as float32 [K * N], one value per row of B lanes."""
+        if not self._params:
+            self._params[0] = [tuple(np.ascontiguousarray(p.detach().cpu().numpy(), dtype=np.float32) for p in params)
+                               for params in self.pack._neuron_params]
+        return self._params[0]
 
     def _buffers_for(self, batch: int) -> dict:
         if batch not in self._buffers:
@@ -294,8 +344,9 @@ class FusedStep:
                     draws = torch.rand((B, n), generator=gen)
                     initial_lanes((draws * (2 * bound) - bound).numpy(), members, layer["m0"])
             beta, v_th, z = params[l]
-            kernels.lif_forward(layer["current"].reshape(T, -1), layer["m0"].reshape(-1), beta, v_th,
-                                layer["spikes"].reshape(T, -1), layer["membranes"].reshape(T, -1))
+            R = K * n
+            lif_forward_rows(layer["current"].reshape(T, R, B), layer["m0"], beta, v_th,
+                             layer["spikes"].reshape(T, R, B), layer["membranes"].reshape(T, R, B))
         self._last = (T, B)
         return buf
 
@@ -320,8 +371,9 @@ class FusedStep:
         for l in range(len(layers) - 1, -1, -1):
             layer = layers[l]
             beta, v_th, z = params[l]
-            kernels.lif_backward(layer["grad_spikes"].reshape(T, -1), layer["membranes"].reshape(T, -1),
-                                 beta, v_th, z, layer["grad_current"].reshape(T, -1))
+            R = K * self.widths[l]
+            lif_backward_rows(layer["grad_spikes"].reshape(T, R, B), layer["membranes"].reshape(T, R, B),
+                              beta, v_th, z, layer["grad_current"].reshape(T, R, B))
             if l > 0:
                 linear_backward(layer["grad_current"], layers[l - 1]["spikes"], self._w_np[l],
                                 buf["grads_w_np"][l], buf["grads_b_np"][l], layers[l - 1]["grad_spikes"])
