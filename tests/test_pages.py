@@ -250,6 +250,23 @@ def test_runs_table_filters_and_actions(store):
     assert [b.label for b in at.get("download_button")] == ["Export CSV", "Export JSONL"]
 
 
+def test_runs_table_picks_up_new_runs_but_holds_still_while_rows_are_selected(store):
+    first = stored_run(store, RunConfig(epochs=1, beta=0.9), accs=(0.6,))
+    at = page("pages/runs.py")
+    assert list(at.dataframe[0].value["id"]) == [first]
+    second = store.create_run(RunConfig(epochs=1, seed=4)).id
+    at.run()  # what the 3 s refresh does
+    assert list(at.dataframe[0].value["id"]) == [second, first]
+    select_rows(at, [1])
+    third = store.create_run(RunConfig(epochs=1, seed=5)).id
+    at.run()
+    assert list(at.dataframe[0].value["id"]) == [second, first]  # row 1 is still the selected run
+    assert "1 new run will show once the selection is cleared" in texts(at)
+    assert at.subheader[0].value.startswith(f"1 selected: {first}")
+    select_rows(at, [])
+    assert list(at.dataframe[0].value["id"]) == [third, second, first]
+
+
 def test_runs_sweep_filter_includes_the_runs_a_sweep_reused(store):
     from workers import service
 
