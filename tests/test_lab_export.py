@@ -97,3 +97,16 @@ def test_report_export_holds_every_section_and_opens_offline(redis_server, redis
         page.wait_for_timeout(500)
         browser.close()
     assert fetched == []
+
+
+def test_report_where_the_web_side_is_not_installed_says_where_to_run_it(tmp_path):
+    """The worker image has snn_core/ and workers/ only: `report` says so in one line instead of a traceback."""
+    import shutil
+
+    for package in ("snn_core", "workers"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"}
+    out = subprocess.run([sys.executable, "-m", "workers", "report", "l000000000000", "--html", "x.html"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "the report needs the web app's webui/ package" in out.stderr

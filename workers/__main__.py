@@ -128,7 +128,11 @@ def run_lab_command(args: argparse.Namespace) -> int:
         print(labs.describe_plan(plan), file=sys.stderr)
         print(labs.submit_lab(conn, plan))
         return 0
-    from webui.lab_export import report_csv, report_html  # plotly only, no streamlit
+    try:
+        from webui.lab_export import report_csv, report_html  # plotly only, no streamlit
+    except ImportError as exc:  # the worker image has no webui/: the report is the web side's
+        raise OSError(f"the report needs the web app's webui/ package and plotly ({exc}); run it where the "
+                      "app is installed, e.g. docker compose exec web python -m workers report ...") from None
 
     from .lab_report import build_report
     from .store import RunStore
