@@ -22,9 +22,9 @@ if mode == "A sweep":
         st.stop()
     ids = [s["id"] for s in sweeps]
     sweep = sweeps[ids.index(wanted_sweep) if wanted_sweep in ids else 0]
-    sweep = next(s for s in sweeps if s["id"] == st.selectbox(
-        "Sweep", ids, ids.index(sweep["id"]), key="cmp_sweep",
-        format_func=lambda i: next(f"{i}: " + " x ".join(s["axes"]) for s in sweeps if s["id"] == i)))
+    picked = st.selectbox("Sweep", ids, ids.index(sweep["id"]), key="cmp_sweep",  # once, not per sweep tried
+                          format_func=lambda i: next(f"{i}: " + " x ".join(s["axes"]) for s in sweeps if s["id"] == i))
+    sweep = next(s for s in sweeps if s["id"] == picked)
     axes = list(sweep["axes"])
     records = [r for r in (store.get_run(i) for i in sweep["run_ids"]) if r is not None]
 else:

@@ -145,3 +145,12 @@ def test_run_page_says_whether_same_seed_twins_agree(store):
     stored_run(store, config, accs=(0.5, 0.75))
     at = page("pages/run.py", run=first)
     assert "differs from" in texts(at) and "at epoch 2 in train_acc (0.73 vs 0.68)" in texts(at)  # the first metric
+
+
+def test_compare_opens_a_sweep_that_is_not_the_newest(store, synthetic_data_dir):
+    """The sweep picker was drawn once per sweep tried: any but the newest sweep raised DuplicateElementKey."""
+    older, ids = write_sweep(store, synthetic_data_dir)
+    store.create_sweep(RunConfig(), {"beta": [0.5]})  # a newer, empty sweep
+    at = page("pages/compare.py", sweep=older)
+    assert at.selectbox(key="cmp_sweep").value == older
+    assert len(figure(at, "Decision latency per run")["data"]) == 6
