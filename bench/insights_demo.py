@@ -43,6 +43,18 @@ def lab_base(epochs: int, limit: int = 0) -> RunConfig:
                      train_limit=limit, test_limit=limit)
 
 
+def broken_run(conn, store: RunStore, base: RunConfig, timeout: float) -> str:
+    """The base config with V_th = 8 (its output layer never fires) and the stop rule "output silent
+    for 2 epochs in a row": a run the rule ends early. Reused when one was stopped already."""
+    config = base.replace(v_th=8.0)
+    done = [r for r in store.list_runs(status="stopped") if r.config_hash == config.config_hash()]
+    if done:
+        return done[0].id
+    run_id = service.submit_run(conn, config, stop_rule={"layer": "output", "condition": "silent", "epochs": 2}).record.id
+    wait_done(store, [run_id], timeout)
+    return run_id
+
+
 def wait_done(store: RunStore, ids: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -90,9 +102,15 @@ def analyse(store: RunStore, sweeps: dict[str, str]) -> dict:
 
 
 def markdown(res: dict, epochs: int, seconds: float) -> str:
+    zeros = next(r["acc_t1"] for s in res["sweeps"].values() for r in s["latency"] if r["run"] == "beta=0.8, T=5")
     lines = [f"# Issue 11 figures: MNIST-5k, lab settings, {epochs} epochs, one seed",
              "", f"`python -m bench.insights_demo` ({seconds / 60:.1f} min on this machine). Base: T=5, beta 0.8, "
-             "z 1, V_th 1.0, Bernoulli, MSE, the lab's random membrane start; trained by real workers (packed).", ""]
+             "z 1, V_th 1.0, Bernoulli, MSE, the lab's random membrane start; trained by real workers (packed).", "",
+             "Reading the latency: after 1 step no output neuron has fired (a neuron starting below threshold fires "
+             "one step after its input at the earliest, so with one hidden layer the output's first spike is at "
+             "step 3), every count is 0 and the argmax says class 0: accuracy is the test set's share of zeros "
+             f"({zeros:.1%} for the base run). Runs whose first-step membranes can exceed V_th = 0.5 read slightly "
+             "above it.", ""]
     for title, s in res["sweeps"].items():
         lines += [f"## {title} (sweep `{s['id']}`)", "", "Decision latency (latest epoch): the first step t at "
                   "which test accuracy read after t steps reaches 90 % of its final value.", "",
@@ -106,6 +124,11 @@ def markdown(res: dict, epochs: int, seconds: float) -> str:
         lines += [f"- **{i['param']}**: {i['importance']:.3f} [{i['low']:.3f}, {i['high']:.3f}], {i['share']:.0%}"
                   for i in s["importance"]]
         lines.append("")
+    if res.get("stopped"):
+        st = res["stopped"]
+        lines += ["## The stop rule", "", f"The base config with V_th = 8 (its output never fires) and the rule \"stop "
+                  f"when the output layer has been silent for 2 epochs in a row\": status **{st['status']}** after "
+                  f"{st['epochs']} of {epochs} epochs. Reason: {st['reason']}", ""]
     if res.get("determinism"):
         lines += ["## Train again", "", "The base config (beta 0.8, T=5, seed 0) trained again on purpose, twice, "
                   "with the same seed (alone), against its sweep run (trained in a pack of 6): metrics compared are "
@@ -164,38 +187,54 @@ def screenshots(env: dict, tmp: Path, shots: Path, res: dict) -> None:
         bt = res["sweeps"]["beta x T"]["id"]
         zv = res["sweeps"]["z x V_th"]["id"]
         runs = [r for s in res["sweeps"].values() for r in s["latency"]]
-        flagged = next((r["id"] for r in runs if r["status"] == "stopped"),
-                       next((r["id"] for r in runs if r["health"]),
-                            next(r["id"] for r in runs if r["run"] == "beta=0.8, T=5")))
+        base_run = next(r["id"] for r in runs if r["run"] == "beta=0.8, T=5")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
 
-            def shot(path: str, file: str, tab: str | None = None, click: str | None = None) -> None:
+            def settle() -> None:
+                """Wait until the script run is over (Streamlit's status widget gone) and charts drew."""
+                page.wait_for_timeout(1000)
+                page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=180_000)
+                page.wait_for_timeout(2500)
+
+            def shot(path: str, file: str, tab: str | None = None, click: str | None = None,
+                     expect: str | None = None, height: int = 1800) -> None:
+                page.set_viewport_size({"width": 1400, "height": 1000})
                 page.goto(url + path)
                 try:
-                    page.wait_for_selector(".js-plotly-plot", timeout=150_000)
+                    page.wait_for_selector(".js-plotly-plot", timeout=180_000)
                 except Exception as exc:  # a slow page on a loaded machine: shoot what is there
                     print("  (no chart yet:", type(exc).__name__, ")", flush=True)
+                settle()
                 if tab:
                     page.get_by_role("tab", name=tab).click()
                 if click:
                     page.get_by_text(click, exact=True).click()
-                page.wait_for_timeout(2500)
+                    settle()
+                if expect:
+                    page.get_by_text(expect).first.wait_for(timeout=180_000)
+                    settle()
+                # Streamlit scrolls inside its own container: a tall window shows the whole page.
+                page.set_viewport_size({"width": 1400, "height": height})
+                page.wait_for_timeout(2000)
                 page.screenshot(path=str(shots / file), full_page=True)
                 print("  screenshot", shots / file, flush=True)
 
             page.goto(url + "/flops")  # hold app.py's navigation for the deep links (see tests/test_e2e.py)
             page.wait_for_timeout(3000)
             shot(f"/insights?sweep={bt}", "insights-cost.png")
-            shot("/insights", "insights-pareto-flops.png", click="SNN FLOPs per inference")
+            shot("/insights", "insights-pareto-flops.png", click="SNN FLOPs per inference",
+                 expect="Best test accuracy against SNN FLOPs")
             shot(f"/insights?sweep={bt}", "insights-latency.png", "Decision latency")
             shot(f"/insights?sweep={bt}", "insights-importance.png", "What matters")
             shot(f"/insights?sweep={zv}", "insights-health.png", "Spike health")
             shot(f"/compare?sweep={bt}", "compare-latency.png")
-            if flagged:
-                shot(f"/run?run={flagged}", "run-health.png")
+            shot(f"/run?run={base_run}", "run-latency.png", height=2600)
+            if res.get("stopped_run"):
+                shot(f"/run?run={res['stopped_run']}", "run-stopped.png", height=2600)
+            shot("/runs", "runs-health.png")
             browser.close()
     finally:
         stop(app)
@@ -210,9 +249,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "insights"))
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--limit", type=int, default=0, help="train and test samples (0 = all; a smoke test)")
+    ap.add_argument("--reuse-redis", default="", help="a finished demo's Redis folder: only retake the screenshots "
+                                                      "(sweep ids from --out's .json)")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="insights-demo-"))
-    redis_proc, redis_url = start_redis(tmp / "redis")
+    print(f"Redis data in {Path(args.reuse_redis or tmp / 'redis')}", flush=True)
+    redis_proc, redis_url = start_redis(Path(args.reuse_redis) if args.reuse_redis else tmp / "redis")
+    if args.reuse_redis:
+        env = {**os.environ, "REDIS_URL": redis_url, "SPIKEBOARD_DATA_DIR": args.data_dir, "PYTHONPATH": str(ROOT)}
+        worker = start([sys.executable, "-m", "workers"], env, tmp / "worker0.log")
+        try:
+            conn = service.connect(redis_url)
+            res = json.loads(Path(args.out).with_suffix(".json").read_text())
+            res["stopped_run"] = broken_run(conn, RunStore(conn), lab_base(args.epochs, args.limit), args.timeout)
+            stopped = RunStore(conn).get_run(res["stopped_run"])
+            res["stopped"] = {"id": stopped.id, "status": stopped.status.value, "reason": stopped.stop_reason,
+                              "epochs": len(RunStore(conn).epoch_history(stopped.id))}
+            Path(args.out).with_suffix(".json").write_text(json.dumps(res, indent=1))
+            Path(args.out).with_suffix(".md").write_text(markdown(res, args.epochs, res.get("seconds", 0.0)))
+            screenshots(env, tmp, Path(args.shots), res)
+        finally:
+            stop(worker)
+            redis_proc.terminate()
+            redis_proc.wait(timeout=20)
+        return 0
     env = {**os.environ, "REDIS_URL": redis_url, "SPIKEBOARD_DATA_DIR": args.data_dir, "PYTHONPATH": str(ROOT)}
     workers = [start([sys.executable, "-m", "workers"], env, tmp / f"worker{i}.log") for i in range(args.workers)]
     started = time.monotonic()
@@ -233,7 +293,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(ids)} runs queued in sweeps {sweeps}", flush=True)
         wait_done(store, ids, args.timeout)
         seconds = time.monotonic() - started
+        stopped_id = broken_run(conn, store, base, args.timeout)
         res = analyse(store, sweeps)
+        res["seconds"] = seconds
+        stopped = store.get_run(stopped_id)
+        res["stopped_run"] = stopped_id
+        res["stopped"] = {"id": stopped.id, "status": stopped.status.value, "reason": stopped.stop_reason,
+                          "epochs": len(store.epoch_history(stopped.id))}
         twins = {r.id: store.epoch_history(r.id) for r in reversed(store.list_runs())
                  if r.config_hash == base.config_hash()}  # oldest (the sweep's) first
         original = next(i for i in twins if i != again)

@@ -37,6 +37,7 @@ def health_fig(history: Sequence[dict]) -> go.Figure:
                             line=dict(color=color(i + 2), dash=dash))
     fig.update_yaxes(tickformat=".0%", range=[-0.02, 1.02])
     fig.update_xaxes(dtick=1)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0))  # clear of the title
     return fig
 
 
@@ -54,13 +55,14 @@ def latency_fig(history: Sequence[dict], fraction: float = 0.9) -> go.Figure:
         curve = e["latency_acc"]
         fig.add_scatter(x=list(range(1, len(curve) + 1)), y=curve, mode="lines", name=f"epoch {e['epoch']}",
                         line=dict(color=color(0) if last else NEUTRAL, width=3 if last else 1),
-                        opacity=1 if last else 0.5)
+                        opacity=1 if last else 0.5, showlegend=last or i == 0)
     if epochs:
         curve = epochs[-1]["latency_acc"]
         step = decision_step(curve, fraction)
         fig.add_vline(x=step, line=dict(color=color(3), dash="dash"),
                       annotation_text=f"{fraction:.0%} of final at t={step}", annotation_position="bottom right")
     fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0))  # clear of the title
     return fig
 
 
