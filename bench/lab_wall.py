@@ -34,6 +34,12 @@ BATCHES = 938  # ceil(60000 / 64)
 PEERS = {"lab": "lab loop", "snntorch": "snnTorch", "spikingjelly": "SpikingJelly"}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its waited-for children (its work horses), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+
+
 def _load() -> str:
     return "/".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -88,6 +94,8 @@ def run_lab(seeds: int, workers: int, data_dir: str, log_dir: Path, timeout_s: f
                 raise RuntimeError(f"lab not done after {timeout_s:.0f} s: {dict(statuses)}")
             time.sleep(0.5)
         finished = max(r.finished_at or 0 for r in records)
+        time.sleep(1.0)  # the last horses are waited for, so their CPU time is in their worker's
+        cpu_s = sum(_cpu_seconds(h.pid) for h in horses)
         wall = finished - started
         failed = [r.id for r in records if r.status is not RunStatus.FINISHED]
         epochs = {r.id: store.epoch_history(r.id) for r in records}
@@ -95,7 +103,7 @@ def run_lab(seeds: int, workers: int, data_dir: str, log_dir: Path, timeout_s: f
         packs = Counter(r.pack_job or r.id for r in records)
         return {"seeds": seeds, "workers": workers, "lab_id": lab_id, "runs": plan.runs, "distinct": len(records),
                 "jobs": len(packs), "largest_pack": max(packs.values()), "failed": failed,
-                "wall_s": wall, "load_start": load_start, "load_end": _load(),
+                "wall_s": wall, "load_start": load_start, "load_end": _load(), "workers_cpu_s": cpu_s,
                 "packs_train_s": train_s,
                 "final_test_acc": {r.id: (epochs[r.id][-1]["test_acc"] if epochs[r.id] else None) for r in records}}
     finally:
@@ -151,15 +159,21 @@ def report(info: dict, labs: list[dict], ms: dict, estimates: dict) -> str:
              "one sweep per study, deduplicated, packed; seeds pack together).",
              "- Peers: training only (938 batches x 10 epochs per distinct run at its encoder and T, from the ms per "
              "batch below), shared perfectly over the same number of processes; their evaluation is not counted.",
-             "", "| seeds | runs (distinct) | jobs | Spikeboard wall | lab loop (est.) | snnTorch (est.) "
-             "| SpikingJelly (est.) | vs SpikingJelly | load at start / end |", "|---|---|---|---|---|---|---|---|---|"]
+             "- 'CPU / workers': the CPU seconds the workers and their work horses spent (startup, data loading, "
+             "training, evaluation, publishing) over the number of workers: what the launch would take on that many "
+             "free cores with the work evenly shared. On a loaded machine the wall time is longer by the load.",
+             f"- Peer clock: {info['clock']} time of the timing process, one torch thread.",
+             "", "| seeds | runs (distinct) | jobs | Spikeboard wall | Spikeboard CPU / workers | lab loop (est.) "
+             "| snnTorch (est.) | SpikingJelly (est.) | vs SpikingJelly (wall; CPU) | load at start / end |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for lab in labs:
         est = estimates[lab["seeds"]]
         sj = est.get("spikingjelly")
         fmt = lambda s: "-" if s is None else f"{s:.0f} s ({s / 60:.1f} min)"  # noqa: E731
-        ratio = f"{sj / lab['wall_s']:.0f}x" if sj else "-"
+        cpu = lab["workers_cpu_s"] / lab["workers"]
+        ratio = f"{sj / lab['wall_s']:.0f}x; {sj / cpu:.0f}x" if sj else "-"
         lines.append(f"| {lab['seeds']} | {lab['runs']} ({lab['distinct']}) | {lab['jobs']} | {fmt(lab['wall_s'])} "
-                     f"| {fmt(est.get('lab'))} | {fmt(est.get('snntorch'))} | {fmt(sj)} | {ratio} "
+                     f"| {fmt(cpu)} | {fmt(est.get('lab'))} | {fmt(est.get('snntorch'))} | {fmt(sj)} | {ratio} "
                      f"| {lab['load_start']} / {lab['load_end']} |")
     lines += ["", "Peer ms per batch (one torch thread, best of the rounds):", "",
               "| encoder, T | " + " | ".join(PEERS.values()) + " |", "|---|" + "---|" * len(PEERS)]
@@ -183,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peers", action="store_true", help="skip timing the peers")
     parser.add_argument("--train-limit", type=int, default=0, help="train on N samples only (a smoke run)")
     parser.add_argument("--test-limit", type=int, default=0, help="evaluate on N samples only (a smoke run)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="how peer rounds are timed")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -192,8 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench.data import load_bench_data
     from bench.speed import cpu_model
 
+    from bench.timing import set_clock
+
     torch.set_num_threads(1)
-    info = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
+    set_clock(args.clock)
+    info = {"clock": args.clock,"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
             "cores": os.cpu_count(), "torch": torch.__version__, "workers": args.workers,
             "argv": list(sys.argv[1:] if argv is None else argv),
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,

@@ -35,7 +35,7 @@ from snn_core.config import Encoder, Loss, RunConfig
 
 from . import baselines
 from .data import FASHION_DIR, SOURCES, load_bench_data
-from .timing import Runner, Timing, fit_runner, packed_fit, steps_runner, time_interleaved, with_env
+from .timing import CLOCK, Runner, Timing, fit_runner, packed_fit, set_clock, steps_runner, time_interleaved, with_env
 
 BATCHES_PER_EPOCH = 938  # ceil(60000 / 64)
 ROOT = Path(__file__).resolve().parents[1]
@@ -291,7 +291,11 @@ def report(args, info: dict, rows: list[Row], memory: dict | None, seconds: floa
         f"- Timing (bench/timing.py): after a warmup that sizes them, {args.rounds} rounds of about {args.round_s:g} s "
         "per implementation, interleaved across the implementations of a row group; ms/batch is the best round; "
         "s/epoch = ms/batch x 938; 'rounds spread' = (max - min) / best of the rounds, a gauge of machine noise. "
-        "Spikeboard rounds are one-epoch snn_core.training.fit calls timed by its EpochMetrics.epoch_seconds.",
+        ("Spikeboard rounds are one-epoch snn_core.training.fit calls timed by its EpochMetrics.epoch_seconds."
+         if CLOCK["name"] == "wall" else
+         "Clock: CPU time of the process (time.process_time), not wall time, because other processes loaded "
+         "the machine; Spikeboard rounds are whole one-epoch snn_core.training.fit calls (setup and a "
+         "200-sample evaluation included, which counts against it)."),
         "- Speedups are per config trained: a packed row of k configs counts k runs' work "
         "(k x the other's ms / its ms). 'vs 1 Spikeboard run' is the packed row's time over one run's. "
         "'fastest peer' is the quickest of the lab loop, snnTorch, SpikingJelly and Norse in the row group.",
@@ -328,6 +332,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--round-s", type=float, default=None, help="seconds per timed round (default 1.0; 0.3 with --quick)")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per measurement (default 5; 2 with --quick)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="time rounds by wall clock, or by this process's CPU time (a loaded machine; "
+                             "use with --threads 1)")
     parser.add_argument("--data", choices=SOURCES, default="auto")
     parser.add_argument("--data-dir", default=FASHION_DIR)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe")
@@ -372,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    set_clock(args.clock)
     started = time.perf_counter()
     data = load_bench_data(args.data, args.data_dir)
     info = machine(args, data)
