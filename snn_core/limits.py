@@ -97,7 +97,7 @@ OUTPUTS = 10
 DATASET_SIZES = (60_000, 10_000)  # MNIST and Fashion-MNIST: train, test samples
 PROCESS_BYTES = 700 * 2**20  # a process that imported torch and numba (measured ~580 MiB) and its slack
 BYTES_PER_WEIGHT = 32  # weight, gradient, two Adam moments (16 B); a checkpoint's copy (12 B); a member copy (4 B)
-ACTIVATION_COPIES = 5  # float32 [T, B, N] tensors alive per neuron at the peak (current, spikes, membranes, grads)
+ACTIVATION_COPIES = 8  # float32 [T, B, N] tensors alive per neuron at the peak (current, spikes, membranes, grads)
 
 
 @dataclass(frozen=True)
@@ -133,18 +133,18 @@ def weight_count(hidden: tuple[int, ...] | list[int]) -> int:
 def estimate_memory(config: Any, members: int = 1) -> MemoryEstimate:
     """Peak memory of training `config` (a RunConfig, or a packed job of `members` such runs).
 
-        activations(B) = 4 B * T * B * (c_in * 784 + 5 * K * N)     N = sum(hidden) + 10
+        activations(B) = 4 B * T * B * (c_in * 784 + 8 * K * N)     N = sum(hidden) + 10
         peak           = process + data + 32 B * K * weights + max(activations(batch_size),
                                                                   activations(test_batch_size))
 
     c_in = 1 for the Bernoulli encoder (a [T, B, 784] float input train), 0 for image and
-    threshold (one frame, repeated as a view). The 5 copies per neuron and step are what the
-    scan keeps for the backward pass plus the gradients (measured: 4.4-4.8 on the CPU engine, in
-    training and in evaluation alike, whose forward keeps every layer's spikes and membranes).
+    threshold (one frame, repeated as a view). The 8 copies per neuron and step are what the
+    engine keeps for the backward pass plus the gradients and workspaces (measured: 7.1-7.7 on the
+    fused CPU engine, 4.4-4.8 on the autograd engine, in training and in evaluation alike).
     Training and evaluation do not overlap. data: the dataset's uint8 images and int64 labels
-    (limited by train_limit / test_limit). Measured (`ru_maxrss` growth over training, CPU, 2026-12;
-    tests/test_limits.py checks one): 0.98-1.18 x weights + activations for T=50 x 512 x [500],
-    T=100 x 256 x [2000] and T=20 x 64 x [4096, 4096] (0.3-1.1 GiB).
+    (limited by train_limit / test_limit). Measured (growth of resident anonymous memory over
+    training, fused CPU engine, 2026-12; tests/test_limits.py checks one): 0.91-0.96 x weights +
+    activations for T=50 x 512 x [500] and T=100 x 256 x [2000], Bernoulli and image (0.4-1.6 GiB).
     """
     k = max(1, int(members))
     neurons = sum(config.hidden) + OUTPUTS
