@@ -59,10 +59,20 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     return frame
 
 
+MISSING = -1.0  # stands in for a missing accuracy or duration in the shown table (sorts first)
+
+
 def runs_style(frame: pd.DataFrame):
-    """The runs table as shown: percentages, seconds, and blanks where a value is missing."""
-    return frame.style.format({"best test acc": "{:.1%}", "last test acc": "{:.1%}", "duration s": "{:.1f}"},
-                              na_rep="–")  # an empty display value would show as "None"
+    """The runs table as shown: percentages, seconds, and a dash where a value is missing.
+
+    st.dataframe prints a null number as "None" whatever the Styler says, so missing numbers are
+    shown through a stand-in value that the format turns into a dash (sorting still works)."""
+    shown = frame.copy()
+    for c in ("best test acc", "last test acc", "duration s"):
+        shown[c] = shown[c].fillna(MISSING)
+    dash = lambda fmt: (lambda v: "–" if v == MISSING else fmt.format(v))  # noqa: E731
+    return shown.style.format({"best test acc": dash("{:.1%}"), "last test acc": dash("{:.1%}"),
+                               "duration s": dash("{:.1f}")}, na_rep="–")
 
 
 def differing_fields(configs: Sequence[dict], ignore: Sequence[str] = ()) -> list[str]:
