@@ -200,11 +200,11 @@ def screenshots(env: dict, tmp: Path, shots: Path, res: dict) -> None:
                 page.wait_for_timeout(2500)
 
             def shot(path: str, file: str, tab: str | None = None, click: str | None = None,
-                     expect: str | None = None, height: int = 1800) -> None:
+                     expect: str | None = None, height: int = 1800, wait: str = ".js-plotly-plot") -> None:
                 page.set_viewport_size({"width": 1400, "height": 1000})
                 page.goto(url + path)
                 try:
-                    page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+                    page.wait_for_selector(wait, timeout=180_000)
                 except Exception as exc:  # a slow page on a loaded machine: shoot what is there
                     print("  (no chart yet:", type(exc).__name__, ")", flush=True)
                 settle()
@@ -234,7 +234,7 @@ def screenshots(env: dict, tmp: Path, shots: Path, res: dict) -> None:
             shot(f"/run?run={base_run}", "run-latency.png", height=2600)
             if res.get("stopped_run"):
                 shot(f"/run?run={res['stopped_run']}", "run-stopped.png", height=2600)
-            shot("/runs", "runs-health.png")
+            shot("/runs", "runs-health.png", wait='[data-testid="stDataFrame"]')
             browser.close()
     finally:
         stop(app)
