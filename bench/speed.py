@@ -291,7 +291,7 @@ def report(args, info: dict, rows: list[Row], memory: dict | None, seconds: floa
         f"- Timing (bench/timing.py): after a warmup that sizes them, {args.rounds} rounds of about {args.round_s:g} s "
         "per implementation, interleaved across the implementations of a row group; ms/batch is the best round; "
         "s/epoch = ms/batch x 938; 'rounds spread' = (max - min) / best of the rounds, a gauge of machine noise. "
-        ("Spikeboard rounds are one-epoch snn_core.training.fit calls timed by its EpochMetrics.epoch_seconds."
+        + ("Spikeboard rounds are one-epoch snn_core.training.fit calls timed by its EpochMetrics.epoch_seconds."
          if CLOCK["name"] == "wall" else
          "Clock: CPU time of the process (time.process_time), not wall time, because other processes loaded "
          "the machine; Spikeboard rounds are whole one-epoch snn_core.training.fit calls (setup and a "
