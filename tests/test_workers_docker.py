@@ -174,7 +174,12 @@ def requirement_names(path: Path) -> set[str]:
 SITECUSTOMIZE = '''
 import importlib.abc, os, sys
 _repo = os.path.realpath(os.environ["IMAGE_CHECK_REPO"])
-sys.path[:] = [p for p in sys.path if not os.path.realpath(p or ".").startswith(_repo)]
+_env = os.path.realpath(sys.prefix)  # a virtual environment may live inside the repository (.venv)
+def _in_repo(p):
+    p = os.path.realpath(p or ".")
+    inside = lambda root: p == root or p.startswith(root + os.sep)
+    return inside(_repo) and not inside(_env)
+sys.path[:] = [p for p in sys.path if not _in_repo(p)]
 _blocked = {m for m in os.environ.get("IMAGE_CHECK_BLOCK", "").split(",") if m}
 class _NotInImage(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
