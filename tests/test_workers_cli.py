@@ -83,3 +83,16 @@ def test_submitted_limits_and_data_dir_are_refused_before_redis(redis_server, re
         assert out.returncode == 2 and message in out.stderr, out.stderr
         assert len(out.stderr.strip().splitlines()) == 1
     assert redis_conn.dbsize() == 0
+
+
+def test_unreachable_redis_is_one_error_line(tmp_path):
+    from workers.redis_server import free_port
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    for args in (("status", "0123456789ab"), ("submit", "--beta", "0.9"), ("export",)):
+        out = subprocess.run([sys.executable, "-m", "workers", *args], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 1, (args, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in out.stderr, (args, out.stderr)
+        assert lines[0].startswith("error: Redis") and "REDIS_URL" in lines[0], lines

@@ -222,8 +222,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # unreadable import file, Redis unreachable, ...
+    except OSError as exc:  # unreadable import file, ...
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        import redis  # only here: `lab --dry-run` and `--help` must not need a Redis client
+
+        if not isinstance(exc, redis.RedisError):
+            raise
+        # Not an OSError: without this a stopped Redis or a wrong password ends in a traceback.
+        print(f"error: Redis refused or could not be reached ({exc}); start the stack with "
+              "'python -m workers.stack' or point REDIS_URL at a running server", file=sys.stderr)
         return 1
 
 
