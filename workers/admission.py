@@ -17,7 +17,7 @@ from typing import Any
 
 from rq.exceptions import DeserializationError
 
-from .records import RUN_ID_PATTERN  # what `store._new_id` makes; imports are held to it too
+from .records import RUN_ID_PATTERN  # what `keys.new_id` makes; imports are held to it too
 from .service import JOB_FUNCTION, PACK_JOB_FUNCTION, PACK_JOB_PREFIX, max_pack_size
 
 ALLOWED_FUNCTIONS = (JOB_FUNCTION, PACK_JOB_FUNCTION)

@@ -1,4 +1,4 @@
-"""The run record and its Redis hash encoding (no key names here: those live in `store.py`)."""
+"""The run record and its Redis hash encoding (no key names here: those live in `keys.py`)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ DONE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCE
 ACTIVE_STATUSES = frozenset({RunStatus.RUNNING, RunStatus.INTERRUPTED})
 REUSABLE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.QUEUED})  # what dedup hands back
 
-# The ids the store makes (`store._new_id`: 12 hex digits; sweeps "s" + 12): nothing else may
+# The ids the store makes (`keys.new_id`: 12 hex digits; sweeps "s" + 12): nothing else may
 # come in from outside, so an imported id can never name another run's key ("<id>:checkpoint").
 RUN_ID_PATTERN = re.compile(r"[0-9a-f]{12}")
 SWEEP_ID_PATTERN = re.compile(r"s[0-9a-f]{12}")
@@ -160,7 +160,8 @@ def decode_record(raw: dict) -> RunRecord | None:
     return record
 
 
-def _finite(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
+    """True for an int or float (not a bool) that is finite, however large."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     try:
@@ -179,11 +180,11 @@ def check_record_types(record: RunRecord) -> None:
             raise bad(name, "a string")
     if not isinstance(record.config, dict):
         raise bad("config", "an object")
-    if not _finite(record.created_at) or not 0 <= record.created_at < TIME_MAX:
+    if not finite_number(record.created_at) or not 0 <= record.created_at < TIME_MAX:
         raise bad("created_at", "a time in Unix seconds")
     for name in ("started_at", "finished_at"):
         value = getattr(record, name)
-        if value is not None and (not _finite(value) or not 0 <= value < TIME_MAX):
+        if value is not None and (not finite_number(value) or not 0 <= value < TIME_MAX):
             raise bad(name, "a time in Unix seconds, or absent")
     for name in ("last_metrics", "best_metrics", "progress", "stop_rule", "health"):
         if getattr(record, name) is not None and not isinstance(getattr(record, name), dict):

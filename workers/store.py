@@ -1,8 +1,11 @@
-"""The run store: every Redis key Spikeboard uses, and every read and write of them.
+"""The run store: every read and write of Spikeboard's Redis keys, through one `RunStore`.
 
-Nobody else builds a key string (RQ's own `rq:` keys stay RQ's). The connection is passed
-in and must return bytes (`decode_responses=False`), because checkpoints are binary and RQ
-shares it. No torch here: the web app imports this module.
+The key strings themselves are built only in `workers.keys` (RQ's own `rq:` keys stay RQ's).
+`RunStore` is put together from parts: runs, metrics, probes and checkpoints here; leases and fenced
+writes in `workers.fencing`; sweeps, labs, device offers and refused jobs in `workers.store_tables`.
+Callers import all of it from here. The connection is passed in and must return bytes
+(`decode_responses=False`), because checkpoints are binary and RQ shares it. No torch here: the web
+app imports this module.
 
 Layout (all under `spikeboard:`; see ARCHITECTURE.md):
 
@@ -30,69 +33,28 @@ Layout (all under `spikeboard:`; see ARCHITECTURE.md):
 from __future__ import annotations
 
 import json
-import re
-import secrets
 import time
-import uuid
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Iterable
 
 import redis
 
 from snn_core.config import RunConfig
 
+from .fencing import Fence, LeaseLost, LeaseStore
+from .keys import PREFIX, Keys, new_id as _new_id, text as _text
 from .records import (ACTIVE_STATUSES, DONE_STATUSES, REUSABLE_STATUSES, RUN_ID_PATTERN, SCHEMA_VERSION,
                       SETTABLE_FIELDS, CorruptRecord, RunRecord, RunStatus, check_tags, decode_record, encode_field,
                       status_of)
+from .store_tables import LAB_ID, REFUSED_KEEP, TablesStore
 
 __all__ = ["SCHEMA_VERSION", "RunStatus", "RunRecord", "RunStore", "Keys", "DONE_STATUSES", "ACTIVE_STATUSES",
            "Fence", "LeaseLost"]
 
-PREFIX = "spikeboard:"
 METRIC_KINDS = ("batch", "epoch")
 _PIPELINE_CHUNK = 500
-REFUSED_KEEP = 200  # refused jobs kept for the operator
-_REFUSED_ENTRY_MAX = 4000  # characters of one refused job's record
 
-# Leases (see `Fence`). KEYS: lease, fence. Every taker writes its token into both; the lease
-# lapses with its TTL, the fence stays, so a holder that lapsed can tell whether anyone took over.
-_TAKE_LUA = """
-local cur = redis.call('GET', KEYS[1])
-local mode = ARGV[1]
-if mode == 'take' then
-  if cur and string.sub(cur, 1, 6) ~= 'claim:' then return 0 end
-elseif mode == 'claim' then
-  if cur then return 0 end
-else
-  local last = redis.call('GET', KEYS[2])
-  if not last or string.sub(last, 1, #ARGV[4]) ~= ARGV[4] then return 0 end
-  if cur and cur ~= last then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('SET', KEYS[2], ARGV[2])
-return 1
-"""
-# ARGV: token, ttl ms, number of commands, then each command as (argc, args...).
-_FENCED_LUA = """
-local cur = redis.call('GET', KEYS[1])
-if cur ~= ARGV[1] then
-  if cur or redis.call('GET', KEYS[2]) ~= ARGV[1] then return {0} end
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-local out = {1}
-local i = 4
-for _ = 1, tonumber(ARGV[3]) do
-  local n = tonumber(ARGV[i])
-  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
-return out
-"""
-_RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 # Dedup, atomically: KEYS confighash, run, runs, schema; ARGV id, created, force, schema version,
 # the run-key prefix, then the record's field/value pairs. Returns the id of the run to use: a
 # reusable holder of the hash (unless force), else the new run, which takes the hash unless a
@@ -113,110 +75,11 @@ return ARGV[1]
 """ % " or ".join(f"status == '{s.value}'" for s in sorted(REUSABLE_STATUSES))
 
 
-class Keys:
-    """Key builders, like RQ's `key_for` class methods. The only place key strings are made."""
+class RunStore(LeaseStore, TablesStore):
+    """Reads and writes runs, metrics, probes, checkpoints and sweeps on one Redis connection.
 
-    schema = PREFIX + "schema"
-    runs = PREFIX + "runs"
-    sweeps = PREFIX + "sweeps"
-    active = PREFIX + "active"
-    refused = PREFIX + "refused"
-    workers = PREFIX + "workers"  # zset: worker name -> time its device offer lapses
-    worker_devices = PREFIX + "worker_devices"  # hash: worker name -> JSON list of devices it trains on
-
-    @staticmethod
-    def run(run_id: str) -> str:
-        return f"{PREFIX}run:{run_id}"
-
-    @staticmethod
-    def metrics(run_id: str) -> str:
-        return f"{PREFIX}run:{run_id}:metrics"
-
-    @staticmethod
-    def probes(run_id: str) -> str:
-        return f"{PREFIX}run:{run_id}:probes"
-
-    @staticmethod
-    def checkpoint(run_id: str) -> str:
-        return f"{PREFIX}run:{run_id}:checkpoint"
-
-    @staticmethod
-    def cancel(run_id: str) -> str:
-        return f"{PREFIX}run:{run_id}:cancel"
-
-    @staticmethod
-    def lease(run_id: str) -> str:
-        return f"{PREFIX}run:{run_id}:lease"
-
-    @staticmethod
-    def fence(run_id: str) -> str:
-        return f"{PREFIX}run:{run_id}:fence"
-
-    @staticmethod
-    def horse_deaths(run_id: str) -> str:
-        return f"{PREFIX}run:{run_id}:deaths"
-
-    @staticmethod
-    def confighash(config_hash: str) -> str:
-        return f"{PREFIX}confighash:{config_hash}"
-
-    @staticmethod
-    def sweep(sweep_id: str) -> str:
-        return f"{PREFIX}sweep:{sweep_id}"
-
-    # -- labs (issue 9): a lab launch and the sweeps of its studies
-    labs = PREFIX + "labs"
-
-    @staticmethod
-    def lab(lab_id: str) -> str:
-        return f"{PREFIX}lab:{lab_id}"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-LAB_ID = re.compile(r"l[0-9a-f]{12}")  # what `create_lab` makes; a lab id from outside must match it
-
-
-@dataclass(frozen=True)
-class Fence:
-    """The token of one lease on one run (fencing): every write made under the lease carries it, and
-    Redis checks it first, in the same script as the write. A process that lost its lease (it lapsed
-    while Redis was away, and a reaper requeued the run) has its writes refused, so it cannot write
-    after its successor started. Tokens read `kind:holder:random`, kind `horse` or `claim`."""
-
-    run_id: str
-    token: str
-    ttl_ms: int
-
-    @classmethod
-    def new(cls, run_id: str, holder: str, kind: str, ttl: float) -> "Fence":
-        return cls(run_id, f"{kind}:{holder}:{secrets.token_hex(8)}", max(1, int(ttl * 1000)))
-
-    @property
-    def holder(self) -> str:
-        return self.holder_of(self.token)
-
-    @staticmethod
-    def holder_of(token: str) -> str:
-        return token.split(":", 1)[-1].rsplit(":", 1)[0]
-
-
-class LeaseLost(RuntimeError):
-    """A write under a lease found that another process has taken the lease since."""
-
-    def __init__(self, run_id: str, holder: str | None):
-        super().__init__(f"run {run_id}: lease lost (now held by {holder or 'nobody'})")
-        self.run_id, self.holder = run_id, holder
-
-
-class RunStore:
-    """Reads and writes runs, metrics, probes, checkpoints and sweeps on one Redis connection."""
+    Leases and fenced writes are `workers.fencing.LeaseStore`'s; sweeps, labs, device offers and
+    refused jobs are `workers.store_tables.TablesStore`'s. Every key comes from `workers.keys`."""
 
     def __init__(self, conn: redis.Redis):
         self.conn = conn
@@ -487,187 +350,3 @@ class RunStore:
 
     def clear_checkpoint(self, run_id: str) -> None:
         self.conn.delete(Keys.checkpoint(run_id))
-
-    # -- cancel flag and worker leases -----------------------------------------------
-
-    def request_cancel(self, run_id: str) -> None:
-        self.conn.set(Keys.cancel(run_id), "1")
-
-    def cancel_requested(self, run_id: str) -> bool:
-        return bool(self.conn.exists(Keys.cancel(run_id)))
-
-    def clear_cancel(self, run_id: str) -> None:
-        self.conn.delete(Keys.cancel(run_id))
-
-    def take_lease(self, run_id: str, holder: str, ttl: float) -> Fence | None:
-        """Lease `run_id` to a work horse: only if nobody holds it, or only a claim does (the reaper or
-        worker that requeued it). Returns the fence its writes must carry, or None if another horse has it."""
-        return self._lease_script("take", run_id, holder, ttl, "horse")
-
-    def claim_lease(self, run_id: str, claimer: str, ttl: float) -> Fence | None:
-        """Take the lease only if nobody holds it (so one reaper, not all, requeues a run)."""
-        return self._lease_script("claim", run_id, claimer, ttl, "claim")
-
-    def take_over_lease(self, run_id: str, worker: str, ttl: float) -> Fence | None:
-        """A worker inherits the lease of its own horse that has exited: only if that horse was the last to
-        take it (whether it still runs or lapsed). None when someone else has taken the run since."""
-        return self._lease_script("over", run_id, worker, ttl, "claim")
-
-    def renew_lease(self, fence: Fence) -> bool:
-        """Extend `fence`'s lease; False if it was lost (another process has taken the run since)."""
-        return self._fenced(fence, [("PEXPIRE", Keys.lease(fence.run_id), fence.ttl_ms)]) is not None
-
-    def holds_lease(self, fence: Fence) -> bool:
-        return self._fenced(fence, []) is not None
-
-    def lease_holder(self, run_id: str) -> str | None:
-        """Who holds the lease now (a worker name, or `reaper:<name>`/`worker:<name>` for a claim)."""
-        token = self.conn.get(Keys.lease(run_id))
-        return Fence.holder_of(_text(token)) if token is not None else None
-
-    def release_lease(self, fence: Fence) -> None:
-        """Drop the lease if `fence` still holds it (a lost lease is left to its new holder)."""
-        self.conn.eval(_RELEASE_LUA, 1, Keys.lease(fence.run_id), fence.token)
-
-    def _lease_script(self, mode: str, run_id: str, holder: str, ttl: float, kind: str) -> Fence | None:
-        fence = Fence.new(run_id, f"worker:{holder}" if mode == "over" else holder, kind, ttl)
-        prefix = f"horse:{holder}:" if mode == "over" else ""
-        ok = self.conn.eval(_TAKE_LUA, 2, Keys.lease(run_id), Keys.fence(run_id), mode, fence.token,
-                            fence.ttl_ms, prefix)
-        return fence if ok else None
-
-    def _fenced(self, fence: Fence | None, commands: list[tuple]) -> list | None:
-        """Run `commands` atomically; with a fence, only while it holds the lease (None if it does not).
-
-        A fenced write retaken after a lapse (Redis was away longer than the TTL) succeeds only if
-        nobody took the lease in between: the `fence` key keeps the token of the last taker.
-        """
-        if fence is None:
-            pipe = self.conn.pipeline()
-            for command in commands:
-                pipe.execute_command(*command)
-            return pipe.execute()
-        flat: list = []
-        for command in commands:
-            flat += [len(command), *command]
-        out = self.conn.eval(_FENCED_LUA, 2, Keys.lease(fence.run_id), Keys.fence(fence.run_id), fence.token,
-                             fence.ttl_ms, len(commands), *flat)
-        return list(out[1:]) if out and out[0] == 1 else None
-
-    def _write(self, fence: Fence | None, run_id: str, commands: list[tuple]) -> list:
-        """`_fenced`, raising LeaseLost when the fence no longer holds the lease."""
-        if fence is not None and fence.run_id != run_id:
-            raise ValueError(f"fence is for run {fence.run_id!r}, not {run_id!r}")
-        out = self._fenced(fence, commands)
-        if out is None:
-            raise LeaseLost(run_id, self.lease_holder(run_id))
-        return out
-
-    # -- devices the live workers offer -----------------------------------------------
-
-    def offer_devices(self, worker: str, devices: list[str], ttl: float) -> None:
-        """Say `worker` trains on `devices` for the next `ttl` seconds (renewed while it lives)."""
-        now = time.time()
-        pipe = self.conn.pipeline()
-        pipe.zadd(Keys.workers, {worker: now + ttl})
-        pipe.hset(Keys.worker_devices, worker, json.dumps(sorted(devices)))
-        pipe.execute()
-
-    def offered_devices(self) -> dict[str, list[str]]:
-        """{worker: devices} of the workers whose offer has not lapsed; lapsed ones are dropped."""
-        now = time.time()
-        gone = [_text(w) for w in self.conn.zrangebyscore(Keys.workers, "-inf", now)]
-        if gone:
-            pipe = self.conn.pipeline()
-            pipe.zrem(Keys.workers, *gone)
-            pipe.hdel(Keys.worker_devices, *gone)
-            pipe.execute()
-        live = [_text(w) for w in self.conn.zrangebyscore(Keys.workers, now, "+inf")]
-        offers = self.conn.hmget(Keys.worker_devices, live) if live else []
-        return {w: json.loads(o) for w, o in zip(live, offers) if o is not None}
-
-    # -- refused jobs and work horse deaths --------------------------------------------
-
-    def record_refused_job(self, entry: dict[str, Any]) -> None:
-        """Keep what a worker refused to run (newest first, the last REFUSED_KEEP)."""
-        pipe = self.conn.pipeline()
-        pipe.lpush(Keys.refused, json.dumps(entry, default=repr)[:_REFUSED_ENTRY_MAX])
-        pipe.ltrim(Keys.refused, 0, REFUSED_KEEP - 1)
-        pipe.execute()
-
-    def refused_jobs(self, limit: int = REFUSED_KEEP) -> list[dict[str, Any]]:
-        out = []
-        for raw in self.conn.lrange(Keys.refused, 0, max(0, limit - 1)):
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                out.append({"raw": _text(raw)})  # cut at _REFUSED_ENTRY_MAX
-        return out
-
-    def count_horse_death(self, run_id: str, fence: Fence) -> int:
-        """Count one more death of the work horse training `run_id` (its kill count so far)."""
-        return int(self._write(fence, run_id, [("INCR", Keys.horse_deaths(run_id))])[0])
-
-    # -- sweeps ----------------------------------------------------------------------
-
-    def create_sweep(self, base: RunConfig, axes: dict[str, list]) -> str:
-        sweep_id = "s" + _new_id()
-        created = time.time()
-        pipe = self.conn.pipeline()
-        pipe.hset(Keys.sweep(sweep_id), mapping={
-            "id": sweep_id, "base": base.to_json(), "axes": json.dumps(axes), "created_at": repr(created),
-            "run_ids": "[]",
-        })
-        pipe.zadd(Keys.sweeps, {sweep_id: created})
-        pipe.execute()
-        return sweep_id
-
-    def set_sweep_runs(self, sweep_id: str, run_ids: list[str]) -> None:
-        self.conn.hset(Keys.sweep(sweep_id), "run_ids", json.dumps(list(run_ids)))
-
-    def get_sweep(self, sweep_id: str) -> dict[str, Any] | None:
-        """{"id", "base" (config dict), "axes" ({field: values}), "created_at", "run_ids"} or None."""
-        raw = self.conn.hgetall(Keys.sweep(sweep_id))
-        if not raw:
-            return None
-        data = {_text(k): _text(v) for k, v in raw.items()}
-        return {
-            "id": data["id"], "base": json.loads(data["base"]), "axes": json.loads(data["axes"]),
-            "created_at": float(data["created_at"]), "run_ids": json.loads(data.get("run_ids", "[]")),
-        }
-
-    def list_sweeps(self) -> list[dict[str, Any]]:
-        """All sweeps, newest first."""
-        ids = [_text(i) for i in self.conn.zrevrange(Keys.sweeps, 0, -1)]
-        return [s for s in (self.get_sweep(i) for i in ids) if s is not None]
-
-    # -- labs (issue 9: a lab launch groups its studies' sweeps) -----------------------
-
-    def create_lab(self, studies: dict[str, str], seeds: int, settings: dict[str, Any], plan: dict[str, Any]) -> str:
-        """Record a lab launch: {study key: sweep id}, seeds per setting, config changes, what was planned."""
-        lab_id = "l" + _new_id()
-        created = time.time()
-        pipe = self.conn.pipeline()
-        pipe.hset(Keys.lab(lab_id), mapping={
-            "id": lab_id, "created_at": repr(created), "studies": json.dumps(studies), "seeds": str(int(seeds)),
-            "settings": json.dumps(settings, sort_keys=True), "plan": json.dumps(plan, sort_keys=True),
-        })
-        pipe.zadd(Keys.labs, {lab_id: created})
-        pipe.execute()
-        return lab_id
-
-    def get_lab(self, lab_id: str) -> dict[str, Any] | None:
-        """{"id", "created_at", "studies" ({study: sweep id}), "seeds", "settings", "plan"} or None."""
-        if not isinstance(lab_id, str) or not LAB_ID.fullmatch(lab_id):
-            raise ValueError(f"lab_id must look like l + 12 hex digits, got {lab_id!r}"[:200])
-        raw = self.conn.hgetall(Keys.lab(lab_id))
-        if not raw:
-            return None
-        data = {_text(k): _text(v) for k, v in raw.items()}
-        return {"id": data["id"], "created_at": float(data["created_at"]), "studies": json.loads(data["studies"]),
-                "seeds": int(data["seeds"]), "settings": json.loads(data["settings"]), "plan": json.loads(data["plan"])}
-
-    def list_labs(self) -> list[dict[str, Any]]:
-        """All lab launches, newest first."""
-        ids = [_text(i) for i in self.conn.zrevrange(Keys.labs, 0, -1)]
-        return [lab for lab in (self.get_lab(i) for i in ids if LAB_ID.fullmatch(i)) if lab is not None]
