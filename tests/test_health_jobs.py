@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from snn_core.config import RunConfig
 from workers import service
 from workers.store import RunStatus, RunStore
 
+from tests.jobkit import wait_for
+
 pytestmark = pytest.mark.timeout(120)
 
 # V_th = 5 with small weights and a tiny learning rate: the output layer never fires.
 SILENT = dict(T=4, epochs=5, v_th=5.0, lr=1e-6, encoder="image", train_limit=128, test_limit=64, batch_size=64)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_the_stop_rule_stops_a_silent_run_on_a_real_worker(redis_conn, workers):

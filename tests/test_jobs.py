@@ -15,26 +15,14 @@ from snn_core.config import RunConfig
 from workers import service
 from workers.store import RunStatus, RunStore
 
+from tests.jobkit import epochs_of, wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(90)
 
 TINY = dict(T=5, epochs=2, train_limit=300, test_limit=100, batch_size=32)
 # About 2-3 s an epoch on one CPU thread: long enough to cancel, kill or stop mid-epoch.
 SLOW = dict(T=100, hidden=(64,), epochs=3, batch_size=8, train_limit=1600, test_limit=100)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def epochs_of(store: RunStore, run_id: str) -> list[int]:
-    return [d["epoch"] for _, kind, d in store.read_metrics(run_id) if kind == "epoch"]
 
 
 def submit(conn, **fields) -> str:

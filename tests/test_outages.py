@@ -18,24 +18,12 @@ from workers import service
 from workers.redis_server import start_redis
 from workers.store import RunStatus, RunStore
 
+from tests.jobkit import epochs_of, wait_for
+
 pytestmark = pytest.mark.timeout(120)
 
 # About 2-3 s an epoch on one CPU thread.
 SLOW = dict(T=100, hidden=(64,), epochs=3, batch_size=8, train_limit=1600, test_limit=100)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def epochs_of(store: RunStore, run_id: str) -> list[int]:
-    return [d["epoch"] for _, kind, d in store.read_metrics(run_id) if kind == "epoch"]
 
 
 def crash_redis(server, down_s: float) -> None:

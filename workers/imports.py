@@ -11,14 +11,13 @@ No torch here.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from snn_core.config import RunConfig
 from snn_core.limits import current_limits
 
 from .records import (DONE_STATUSES, RUN_ID_PATTERN, SCHEMA_VERSION, SWEEP_ID_PATTERN, TIME_MAX, RunRecord, RunStatus,
-                      check_tags, status_of)
+                      check_tags, finite_number, status_of)
 from .store import RunStore
 
 IMPORT_MAX_RUNS = 50_000
@@ -36,15 +35,6 @@ def _bad(field: str, want: str, value: Any) -> BadRow:
     return BadRow(f"field {field} must be {want}, got {text[:80] + '...' if len(text) > 80 else text}")
 
 
-def _finite(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def _metrics(field: str, value: Any) -> dict[str, Any] | None:
     """None, or an object of at most 64 short keys, each a finite number or a list of them."""
     if value is None:
@@ -54,7 +44,8 @@ def _metrics(field: str, value: Any) -> dict[str, Any] | None:
     for key, item in value.items():
         if not isinstance(key, str) or len(key) > 64:
             raise _bad(field, "an object with short string keys", key)
-        ok = _finite(item) or (isinstance(item, list) and len(item) <= LIST_MAX and all(_finite(x) for x in item))
+        ok = finite_number(item) or (isinstance(item, list) and len(item) <= LIST_MAX
+                                     and all(finite_number(x) for x in item))
         if not ok:
             raise _bad(f"{field}.{key}", "a finite number or a list of finite numbers", item)
     return value
@@ -62,7 +53,7 @@ def _metrics(field: str, value: Any) -> dict[str, Any] | None:
 
 def _small_json(field: str, value: Any, depth: int = 0) -> Any:
     """A small JSON value: finite numbers, short strings, and shallow, short lists and objects."""
-    if value is None or isinstance(value, bool) or _finite(value):
+    if value is None or isinstance(value, bool) or finite_number(value):
         return value
     if isinstance(value, str):
         if len(value) > 2_000:
@@ -83,7 +74,7 @@ def _small_json(field: str, value: Any, depth: int = 0) -> Any:
 def _time(field: str, value: Any, required: bool) -> float | None:
     if value is None and not required:
         return None
-    if not _finite(value) or not 0 <= value < TIME_MAX:
+    if not finite_number(value) or not 0 <= value < TIME_MAX:
         raise _bad(field, "a time in Unix seconds (0 to 1e10)", value)
     return float(value)
 
