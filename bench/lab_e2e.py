@@ -57,12 +57,12 @@ class Load:
         return {"samples": len(self.samples), "min": s[0], "median": s[len(s) // 2], "max": s[-1]}
 
 
-
 def _ratio_text(minus_1) -> str:
     """'SNN 0.69x the ANN (-31.4 %)' from the stored SNN/ANN - 1, or a dash when there is none."""
     if minus_1 is None:
         return "-"
     return f"SNN {1 + minus_1:.2f}x the ANN ({minus_1:+.1%})"
+
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
