@@ -55,6 +55,24 @@ def test_lab_dry_run_prints_configs_and_launches_nothing_then_a_launch_dedups(re
     assert bad.returncode == 2 and "lab_id must look like l + 12 hex digits, got 'nope'" in bad.stderr
 
 
+def test_the_whole_lab_packs_across_studies_one_job_per_data_shape_longest_first(redis_conn):
+    from workers import labs
+
+    lab_id = labs.submit_lab(redis_conn, labs.plan_lab(redis_conn, ["beta", "T", "z", "vth", "encoder", "loss"], seeds=1))
+    store = RunStore(redis_conn)
+    assert len(store.get_lab(lab_id)["studies"]) == 6 and store.count_runs() == 22
+    shapes = []
+    for job in service.queue(redis_conn).get_jobs():
+        ids = job.args[0] if isinstance(job.args[0], list) else [job.args[0]]
+        configs = [store.get_run(i).config for i in ids]
+        shapes.append((configs[0]["T"], configs[0]["encoder"], len(ids)))
+    # The beta, z and V_th studies and the T study's T = 5 share one pass over the data; the three
+    # Bernoulli runs at T = 50 (the T study's and Table 1's MSE and CE) another. T = 100 goes first.
+    assert shapes[0] == (100, "bernoulli", 1)
+    assert sorted(shapes) == [(5, "bernoulli", 14), (10, "bernoulli", 1), (20, "bernoulli", 1), (50, "bernoulli", 3),
+                              (50, "image", 1), (50, "threshold", 1), (100, "bernoulli", 1)]
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
 def test_report_export_holds_every_section_and_opens_offline(redis_server, redis_conn, tmp_path):
     store = RunStore(redis_conn)

@@ -88,6 +88,22 @@ def test_submit_sweep_groups_runs_and_enqueues_nothing_on_a_bad_value(redis_conn
     assert all(store.get_run(r.record.id).pack_job == "" for r in unpacked.results)
 
 
+def test_sweeps_submitted_together_pack_across_sweeps_costliest_first(redis_conn):
+    base = RunConfig(epochs=1, T=5)
+    with pytest.raises(ValueError, match="beta must be in"):  # a bad value in the second sweep: nothing stored
+        service.submit_sweeps(redis_conn, [(base, {"z": [1.0, 2.0]}), (base, {"beta": [0.5, 7.0]})])
+    assert redis_conn.dbsize() == 0
+    results = service.submit_sweeps(redis_conn, [(base, {"z": [1.0, 2.0]}), (base, {"T": [5, 50]}),
+                                                  (base, {"beta": [0.5, 0.9]})])
+    store = RunStore(redis_conn)
+    assert [len(store.get_sweep(r.sweep_id)["run_ids"]) for r in results] == [2, 2, 2]
+    assert results[1].results[0].created is False  # T 5 is the first sweep's z 1.0: one run, both sweeps
+    # The four T = 5 runs of three sweeps train as one pack; T = 50 alone, and it goes first (costliest).
+    jobs = service.queue(redis_conn).get_jobs()
+    members = [job.args[0] if isinstance(job.args[0], list) else [job.args[0]] for job in jobs]
+    assert [[store.get_run(m).config["T"] for m in ms] for ms in members] == [[50], [5, 5, 5, 5]]
+
+
 def test_cancel_a_queued_run_removes_it_from_the_queue(redis_conn):
     run_id = service.submit_run(redis_conn, RunConfig()).record.id
     record = service.cancel_run(redis_conn, run_id)

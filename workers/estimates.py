@@ -220,3 +220,18 @@ def estimate(configs: Sequence[RunConfig], records: Sequence[RunRecord], workers
                   + (f" (from {packs_measured} pack{'s' if packs_measured != 1 else ''} measured here)"
                      if packs_measured else " (benchmark figure)"))
     return Estimate(span(jobs), span(lows), span(highs), basis, used)
+
+
+def job_order(jobs: Sequence[Sequence[RunConfig]]) -> list[int]:
+    """Indices of `jobs` (each the configs one job trains, a packed job's members or one run),
+    costliest first by the benchmark's figures (no measured runs needed).
+
+    Jobs queued in this order spread well over the workers (longest processing time first): a
+    long run or a big pack that started last would leave the other workers idle at the end.
+    """
+    def cost(configs: Sequence[RunConfig]) -> float:
+        c = configs[0]
+        solo = work(c, {}) * FALLBACK_S_PER_UNIT[c.encoder.value]
+        return START_S + solo * (1 + FALLBACK_PACK_MEMBER_COST * (len(configs) - 1))
+
+    return sorted(range(len(jobs)), key=lambda i: -cost(jobs[i]))

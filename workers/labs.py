@@ -2,7 +2,7 @@
 
 `plan_lab` says what a launch would do before it does it (runs, how many are already stored, the
 time estimate); `submit_lab` queues one sweep per study (the study's field x seeds, packed where
-the runs allow) and records a lab id that groups them; `lab_data` gathers a lab's runs and epoch
+the runs allow, across studies) and records a lab id that groups them; `lab_data` gathers a lab's runs and epoch
 histories as plain dicts for `workers.lab_report`. No torch here (the web app imports it).
 """
 
@@ -83,17 +83,16 @@ def plan_lab(conn: redis.Redis, study: str | list[str], seeds: int = DEFAULT_SEE
 
 
 def submit_lab(conn: redis.Redis, plan: LabPlan) -> str:
-    """Queue the plan's studies, one sweep each (field x seed); returns the new lab id.
-
-    A run another study (or an earlier launch) already holds is reused, not trained again."""
-    store = RunStore(conn)
-    sweeps = {}
+    """Queue the plan's studies, one sweep each (field x seed), their runs packed across studies;
+    returns the new lab id. A run another study (or an earlier launch) already holds is reused."""
+    sweeps = []
     for key in plan.keys:
         study = STUDIES[key]
         base = study.base.replace(**plan.settings) if plan.settings else study.base
-        result = service.submit_sweep(conn, base, {study.field: list(study.values), "seed": list(range(plan.seeds))})
-        sweeps[key] = result.sweep_id
-    return store.create_lab(sweeps, plan.seeds, plan.settings, plan.to_dict())
+        sweeps.append((base, {study.field: list(study.values), "seed": list(range(plan.seeds))}))
+    results = service.submit_sweeps(conn, sweeps)  # packed across studies: one pass per data shape
+    return RunStore(conn).create_lab({key: r.sweep_id for key, r in zip(plan.keys, results)}, plan.seeds,
+                                     plan.settings, plan.to_dict())
 
 
 def lab_data(store: RunStore, lab_id: str) -> dict[str, Any]:

@@ -250,24 +250,41 @@ def _packs_that_fit(configs: list[RunConfig]) -> list[list[int]]:
 
 def submit_sweep(conn: redis.Redis, base: RunConfig, axes: dict[str, list], *, force: bool = False,
                  packed: bool = True, stop_rule: StopRule | dict | None = None) -> SweepResult:
-    """Queue a sweep. With `packed`, runs that differ only in beta, V_th, z, loss or lr train as
+    """Queue a sweep. With `packed`, runs that differ only in beta, V_th, z, loss, lr or seed train as
     one packed job (one pass over the data for all of them); each keeps its own record and stream."""
-    configs = sweep_configs(base, axes)
-    for config in {c.device: c for c in configs}.values():
+    return submit_sweeps(conn, [(base, axes)], force=force, packed=packed, stop_rule=stop_rule)[0]
+
+
+def submit_sweeps(conn: redis.Redis, sweeps: list[tuple[RunConfig, dict[str, list]]], *, force: bool = False,
+                  packed: bool = True, stop_rule: StopRule | dict | None = None) -> list[SweepResult]:
+    """Queue several sweeps (base, axes) at once: each gets its own sweep record, and their new runs
+    are packed together across sweeps (the lab's T = 5 studies train as one pass over the data, not
+    three). Every config is validated before anything is stored; the costliest job is queued first."""
+    planned = [(base, axes, sweep_configs(base, axes)) for base, axes in sweeps]
+    for config in {c.device: c for _, _, cs in planned for c in cs}.values():
         check_device(conn, config)  # refuses a device no live worker has, before anything is stored
     rule = _stop_rule(stop_rule)  # a bad rule fails here, before anything is stored
     store = RunStore(conn)
-    sweep_id = store.create_sweep(base, {k: list(v) for k, v in axes.items()})
-    results = [_register(store, c, force, sweep_id, (), rule) for c in configs]
-    store.set_sweep_runs(sweep_id, [r.record.id for r in results])
-    new = [r.record for r in results if r.created]
-    groups = _packs_that_fit([r.run_config() for r in new]) if packed else [[i] for i in range(len(new))]
-    for group in groups:
-        if len(group) == 1:
-            _enqueue(conn, new[group[0]].id)
+    out, new = [], []
+    for base, axes, configs in planned:
+        sweep_id = store.create_sweep(base, {k: list(v) for k, v in axes.items()})
+        results = [_register(store, c, force, sweep_id, (), rule) for c in configs]
+        store.set_sweep_runs(sweep_id, [r.record.id for r in results])
+        new += [r.record for r in results if r.created]
+        out.append(SweepResult(sweep_id, results))
+    _enqueue_new(conn, new, packed)
+    return out
+
+
+def _enqueue_new(conn: redis.Redis, new: list[RunRecord], packed: bool) -> None:
+    """Queue just-registered runs, packable ones as packed jobs, in `estimates.job_order`."""
+    configs = [r.run_config() for r in new]
+    groups = _packs_that_fit(configs) if packed else [[i] for i in range(len(new))]
+    for j in estimates.job_order([[configs[i] for i in g] for g in groups]):
+        if len(groups[j]) == 1:
+            _enqueue(conn, new[groups[j][0]].id)
         else:
-            _enqueue_pack(conn, [new[i].id for i in group])
-    return SweepResult(sweep_id, results)
+            _enqueue_pack(conn, [new[i].id for i in groups[j]])
 
 
 def requeue_run(conn: redis.Redis, run_id: str, fence: Fence | None = None) -> None:
