@@ -81,16 +81,19 @@ def actions(selected: list[str]) -> None:
             st.rerun()
 
 
-def export(ids: list[str], filtered: bool) -> None:
-    """Download the runs the filters select (every field; times in ISO 8601)."""
+def export(filtered: bool) -> None:
+    """Download the runs the filters select at the moment of the click (every field; times in ISO 8601).
+
+    Outside the refreshing table on purpose: a button the 3 s refresh redraws can lose its click."""
     what = "the runs shown" if filtered else "all runs"
+    ids = lambda: [r.id for r in matching(store.list_runs())]  # noqa: E731  (read when clicked)
     e1, e2, _ = st.columns([1, 1, 3])
-    e1.download_button("Export CSV", lambda: service.export_runs(conn, fmt="csv", run_ids=ids), "spikeboard-runs.csv",
+    e1.download_button("Export CSV", lambda: service.export_runs(conn, fmt="csv", run_ids=ids()), "spikeboard-runs.csv",
                        "text/csv", key="runs_export_csv", icon=":material/download:", on_click="ignore",
-                       help=f"{what} ({len(ids):,}), every field, times in ISO 8601")
-    e2.download_button("Export JSONL", lambda: service.export_runs(conn, fmt="jsonl", run_ids=ids),
+                       help=f"{what}, every field, times in ISO 8601")
+    e2.download_button("Export JSONL", lambda: service.export_runs(conn, fmt="jsonl", run_ids=ids()),
                        "spikeboard-runs.jsonl", "application/x-ndjson", key="runs_export_jsonl",
-                       icon=":material/download:", on_click="ignore", help=f"{what} ({len(ids):,}) with their epochs")
+                       icon=":material/download:", on_click="ignore", help=f"{what} with their epochs")
 
 
 @st.fragment(run_every=3.0)
@@ -132,8 +135,8 @@ def runs_table() -> None:
     selected = [shown[i].id for i in table.selection.rows if i < len(shown)]
     if selected:
         actions(selected)
-    st.divider()
-    export([r.id for r in records], bool(status_pick or sweep or tag_pick))
 
 
 runs_table()
+st.divider()
+export(bool(status_pick or sweep or tag_pick))
