@@ -101,10 +101,11 @@ def run_lab(seeds: int, workers: int, data_dir: str, log_dir: Path, timeout_s: f
         epochs = {r.id: store.epoch_history(r.id) for r in records}
         train_s = sum(e.get("epoch_seconds", 0.0) for h in epochs.values() for e in h)
         packs = Counter(r.pack_job or r.id for r in records)
+        jobs = _job_rows(records, started)
         return {"seeds": seeds, "workers": workers, "lab_id": lab_id, "runs": plan.runs, "distinct": len(records),
                 "jobs": len(packs), "largest_pack": max(packs.values()), "failed": failed,
                 "wall_s": wall, "load_start": load_start, "load_end": _load(), "workers_cpu_s": cpu_s,
-                "packs_train_s": train_s,
+                "packs_train_s": train_s, "job_rows": jobs,
                 "final_test_acc": {r.id: (epochs[r.id][-1]["test_acc"] if epochs[r.id] else None) for r in records}}
     finally:
         for h in horses:
@@ -115,6 +116,23 @@ def run_lab(seeds: int, workers: int, data_dir: str, log_dir: Path, timeout_s: f
             except subprocess.TimeoutExpired:
                 h.kill()
         shutdown_if_ours(url, proc)
+
+
+def _job_rows(records, started: float) -> list[dict]:
+    """Per job (a pack or a solo run), in start order: its data shape, members, seeds, and when it
+    ran (seconds from the submit): where the wall time went."""
+    by_job: dict[str, list] = {}
+    for r in records:
+        by_job.setdefault(r.pack_job or r.id, []).append(r)
+    rows = []
+    for members in by_job.values():
+        c = members[0].config
+        begin = min(m.started_at or started for m in members) - started
+        end = max(m.finished_at or started for m in members) - started
+        rows.append({"T": c["T"], "encoder": c["encoder"], "members": len(members),
+                     "seeds": len({m.config["seed"] for m in members}), "worker": members[0].worker,
+                     "start_s": round(begin, 1), "end_s": round(end, 1), "seconds": round(end - begin, 1)})
+    return sorted(rows, key=lambda row: row["start_s"])
 
 
 def peer_ms(cells: list[tuple[str, int]], data, round_s: float, rounds: int) -> dict:
@@ -156,7 +174,8 @@ def report(info: dict, labs: list[dict], ms: dict, estimates: dict) -> str:
              "- Work: the lab's six studies (beta, T, z, V_th, encoder, loss; 26 configurations per seed, 10 epochs, "
              "batch 64, Adam 1e-3, the lab's random membrane start) on Fashion-MNIST (60,000 train, evaluation on "
              "the 10,000 test images after every epoch), launched like the Lab launch (`workers.labs.submit_lab`: "
-             "one sweep per study, deduplicated, packed; seeds pack together).",
+             "one sweep per study, deduplicated, packed across studies; seeds pack together; the costliest job "
+             "queued first).",
              "- Peers: training only (938 batches x 10 epochs per distinct run at its encoder and T, from the ms per "
              "batch below), shared perfectly over the same number of processes; their evaluation is not counted.",
              "- 'CPU / workers': the CPU seconds the workers and their work horses spent (startup, data loading, "
@@ -180,6 +199,12 @@ def report(info: dict, labs: list[dict], ms: dict, estimates: dict) -> str:
     for cell, values in ms.items():
         lines.append(f"| {cell.replace('/', ', T=')} | " + " | ".join(
             f"{values[n]:.1f}" if n in values else "-" for n in PEERS) + " |")
+    for lab in labs:
+        lines += ["", f"Jobs with {lab['seeds']} seed{'s' if lab['seeds'] != 1 else ''} (seconds from the submit):", "",
+                  "| T | encoder | members (seeds) | worker | start | end | seconds |", "|---|---|---|---|---|---|---|"]
+        for row in lab.get("job_rows", []):
+            lines.append(f"| {row['T']} | {row['encoder']} | {row['members']} ({row['seeds']}) | {row['worker']} "
+                         f"| {row['start_s']:.0f} | {row['end_s']:.0f} | {row['seconds']:.0f} |")
     for lab in labs:
         if lab["failed"]:
             lines.append(f"\nFAILED runs with {lab['seeds']} seeds: {', '.join(lab['failed'])}")
