@@ -27,24 +27,55 @@ def is_repeated_frame(x: Tensor) -> bool:
 BERNOULLI_LEVELS = 65536
 
 
+class BernoulliTrain:
+    """A Bernoulli train [T, B, P] not yet drawn: its thresholds and key, so that any run of steps
+    can be drawn when needed (`steps`), each equal to those steps of the whole train (`dense`).
+
+    The fused step draws a few steps at a time into a buffer that stays in cache and projects
+    them at once, instead of writing and reading back the whole float train (10 MB at T = 50,
+    batch 64, 20 MB at T = 100: more than the cache holds). CPU and numba only.
+    """
+
+    def __init__(self, thresholds: np.ndarray, key: int, T: int):
+        self.thresholds, self.key, self.T = thresholds, np.uint64(key), T
+        self.shape = (T, *thresholds.shape)
+        self.ones = 0  # spikes drawn so far by `steps` (and `dense`)
+
+    def steps(self, t0: int, out: Tensor) -> Tensor:
+        """Steps t0 .. t0 + len(out) - 1 into out (float32 [n, B, P], contiguous)."""
+        self.ones += kernels.bernoulli_u16(self.thresholds, self.key, t0, out.shape[0], out.numpy())
+        return out
+
+    def dense(self, out: Tensor | None = None) -> Tensor:
+        if out is None or out.shape != self.shape or out.dtype != torch.float32 or not out.is_contiguous():
+            out = torch.empty(self.shape, dtype=torch.float32)
+        return self.steps(0, out)
+
+
+def bernoulli_train(images: Tensor, T: int, generator: torch.Generator | None = None) -> BernoulliTrain | None:
+    """`bernoulli(images, T, generator)` left undrawn (the same key taken from `generator`), or None
+    where only the dense train can be made (not on the CPU, no numba, or images not [B, P])."""
+    if images.device.type != "cpu" or images.dim() != 2 or kernels.engine() != "numba":
+        return None
+    thresholds = torch.round(images * BERNOULLI_LEVELS).to(torch.int32).contiguous().numpy()
+    return BernoulliTrain(thresholds, int(torch.randint(0, 2**62, (1,), generator=generator)), T)
+
+
 def bernoulli(images: Tensor, T: int, generator: torch.Generator | None = None, out: Tensor | None = None) -> Tensor:
     """x_t[b, p] = 1[u < round(images[b, p] * 65536)], u uniform 16-bit draws, i.i.d. over t.
 
     P(spike) = round(65536 p) / 65536: within 2e-5 of p, exactly 0 and 1 at the ends.
     Integer draws compared with integer thresholds are several times cheaper than
     float `torch.bernoulli`. On the CPU the draws come from a fused counter-based kernel
-    keyed by one number taken from `generator`; elsewhere from `torch.randint`.
+    keyed by one number taken from `generator` (`BernoulliTrain`); elsewhere from `torch.randint`.
     `out` (float32 [T, B, P], contiguous) is filled instead of a new tensor: a training loop
     reuses one buffer rather than faulting in fresh pages for every batch.
     """
+    train = bernoulli_train(images, T, generator)
+    if train is not None:
+        return train.dense(out).to(images.dtype)
     thresholds = torch.round(images * BERNOULLI_LEVELS).to(torch.int32)
     shape = (T, *images.shape)
-    if images.device.type == "cpu" and images.dim() == 2 and kernels.engine() == "numba":
-        key = int(torch.randint(0, 2**62, (1,), generator=generator))
-        if out is None or out.shape != shape or out.dtype != torch.float32 or not out.is_contiguous():
-            out = torch.empty(shape, dtype=torch.float32)
-        kernels.bernoulli_u16(thresholds.contiguous().numpy(), np.uint64(key), T, out.numpy())
-        return out.to(images.dtype)
     draws = torch.randint(0, BERNOULLI_LEVELS, shape, generator=generator, device=images.device, dtype=torch.int32)
     return (draws < thresholds).to(images.dtype)
 

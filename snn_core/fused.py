@@ -16,6 +16,12 @@ of 10 neuron lanes. Per step:
     dL/dI^l                             lif_backward_rows (kernels.lif_backward's surrogate and scan)
     dW^l, db^l, dL/ds^{l-1}             linear_backward (l > 1); for l = 1 one torch product
 
+A large Bernoulli train (`training.LAZY_INPUT_BYTES`: 10 MB at T = 50, batch 64) arrives undrawn
+(`encoders.BernoulliTrain`): the first layer's products run over a few steps at a time
+(`CHUNK_BYTES`, drawn into one buffer that stays in cache), and the backward pass draws the same
+steps again for dW^1 = sum over chunks of g_c^T x_c, rather than writing the whole float train
+out to memory and reading it back twice.
+
 The gradients are left in each parameter's `.grad`, where `packed.PackedAdam` (one fused numba
 update per parameter) takes them, so the optimizer state and checkpoints are those of the
 autograd path. Spikes equal the autograd path's and gradients agree within float tolerance
@@ -35,17 +41,17 @@ from torch import Tensor
 
 from . import kernels
 from .config import Loss, MembraneInit
-from .encoders import is_repeated_frame
+from .encoders import BernoulliTrain, is_repeated_frame
 
 if kernels.numba is not None:
     from numba import njit
 
     @njit(cache=True)
-    def currents_to_lanes(product, bias, members, N, T, out):
-        """out[t, members[m] * N + n, :] = product[m * N + n, tc, :] + bias[m * N + n].
+    def currents_to_lanes(product, bias, members, N, t0, T, out):
+        """out[t0 + t, members[m] * N + n, :] = product[m * N + n, tc, :] + bias[m * N + n], t < T.
 
-        product [Ks * N, Tc, B] is W^1 x^T of one input stream's Ks members (Tc = 1: the same
-        frame at every step); out [T, K * N, B] is the pack's layer-1 current.
+        product [Ks * N, Tc, B] is W^1 x^T of one input stream's Ks members for steps t0.. (Tc = 1:
+        the same frame at every step); out [T_all, K * N, B] is the pack's layer-1 current.
         """
         R, Tc, B = product.shape
         for t in range(T):
@@ -56,7 +62,7 @@ if kernels.numba is not None:
                     j = members[m] * N + n
                     c = bias[r]
                     for b in range(B):
-                        out[t, j, b] = product[r, tc, b] + c
+                        out[t0 + t, j, b] = product[r, tc, b] + c
 
     @njit(cache=True)
     def initial_lanes(m0, members, out):
@@ -282,6 +288,7 @@ class FusedStep:
         self._buffers: dict[int, dict] = {}
         self._params: dict[int, list] = {}
         self._last: tuple[int, int] | None = None
+        self._chunk: Tensor | None = None
         # Views made once: the optimizer updates the parameters in place.
         self._w = [w.detach() for w in pack.weights]
         self._b = [b.detach() for b in pack.biases]
@@ -325,14 +332,20 @@ class FusedStep:
         n1 = self.widths[0]
         first = layers[0]["current"].reshape(T, K * n1, B)
         for members, rows, x in zip(self.streams, self._rows, xs):
-            repeated = is_repeated_frame(x)
+            repeated = not isinstance(x, BernoulliTrain) and is_repeated_frame(x)
             if len(members) == K:
                 w1, b1 = weights[0].reshape(K * n1, -1), biases[0].reshape(-1)
             else:
                 w1, b1 = weights[0][rows].reshape(-1, weights[0].shape[2]), biases[0][rows].reshape(-1)
+            if isinstance(x, BernoulliTrain):  # a few steps at a time, drawn into a buffer that stays in cache
+                for t0, chunk in self._chunks(x):
+                    product = torch.mm(w1, chunk.reshape(-1, chunk.shape[2]).t())  # [Ks * N, n * B]
+                    currents_to_lanes(product.numpy().reshape(w1.shape[0], -1, B), b1.numpy(), members, n1, t0,
+                                      chunk.shape[0], first)
+                continue
             inputs = x[0] if repeated else x.reshape(T * B, -1)
             product = torch.mm(w1, inputs.t())  # [Ks * N, Tc * B]: batch innermost already
-            currents_to_lanes(product.numpy().reshape(w1.shape[0], -1, B), b1.numpy(), members, n1, T, first)
+            currents_to_lanes(product.numpy().reshape(w1.shape[0], -1, B), b1.numpy(), members, n1, 0, T, first)
         kaiming = self.config.membrane_init is MembraneInit.KAIMING
         for l, layer in enumerate(layers):
             n = self.widths[l]
@@ -349,6 +362,17 @@ class FusedStep:
                              layer["spikes"].reshape(T, R, B), layer["membranes"].reshape(T, R, B))
         self._last = (T, B)
         return buf
+
+    CHUNK_BYTES = 2 << 20  # steps drawn at a time: about 2 MB of input, within this machine's L2 and L3 share
+
+    def _chunks(self, x: BernoulliTrain):
+        """(t0, steps t0.. of x) over the whole train, in one reused buffer of a few steps."""
+        T, B, P = x.shape
+        n = max(1, min(T, self.CHUNK_BYTES // (B * P * 4)))
+        if self._chunk is None or self._chunk.shape[1:] != (B, P) or self._chunk.shape[0] < n:
+            self._chunk = torch.empty(n, B, P)
+        for t0 in range(0, T, n):
+            yield t0, x.steps(t0, self._chunk[: min(n, T - t0)])
 
     def forward(self, xs, generators=None) -> list[Tensor]:
         """Spikes per layer [T, B, K, N] of one pass (no gradients)."""
@@ -381,9 +405,21 @@ class FusedStep:
         grad_current = layers[0]["grad_current"].reshape(T, K * n1, B)
         grad_w1, grad_b1 = buf["grads_w"][0], buf["grads_b_np"][0].reshape(-1)
         for members, rows, x in zip(self.streams, self._rows, xs):
-            repeated = is_repeated_frame(x)
+            repeated = not isinstance(x, BernoulliTrain) and is_repeated_frame(x)
             lanes = np.empty((len(members) * n1, 1 if repeated else T, B), np.float32)
             first_layer_grads(grad_current, members, n1, grad_b1, lanes)
+            if isinstance(x, BernoulliTrain):  # dW^1 = sum over the chunks, each drawn again (cheaper than keeping it)
+                flat = torch.from_numpy(lanes).view(lanes.shape[0], T * B)
+                acc = grad_w1.view(K * n1, -1) if len(members) == K else torch.empty(lanes.shape[0], x.shape[2])
+                for i, (t0, chunk) in enumerate(self._chunks(x)):
+                    part, steps = flat[:, t0 * B:(t0 + chunk.shape[0]) * B], chunk.reshape(-1, chunk.shape[2])
+                    if i == 0:
+                        torch.mm(part, steps, out=acc)
+                    else:
+                        acc.addmm_(part, steps)
+                if len(members) < K:
+                    grad_w1[rows] = acc.view(len(members), n1, -1)
+                continue
             inputs = x[0] if repeated else x.reshape(T * B, -1)
             if len(members) == K:
                 torch.mm(torch.from_numpy(lanes).view(lanes.shape[0], -1), inputs, out=grad_w1.view(K * n1, -1))

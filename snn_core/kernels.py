@@ -50,16 +50,20 @@ if numba is not None:
         return x ^ (x >> np.uint64(31))
 
     @njit(cache=True)
-    def bernoulli_u16(thresholds, key, T, out):
-        """out[t, b, p] = 1 if u16(t, b, p) < thresholds[b, p] else 0.
+    def bernoulli_u16(thresholds, key, t0, T, out):
+        """out[t, b, p] = 1 if u16(t0 + t, b, p) < thresholds[b, p] else 0, for t in 0..T-1;
+        returns the number of ones.
 
         u16 are 16-bit draws from a counter-based generator (splitmix64 of key and the
         element's position; one 64-bit hash gives four draws), so the result depends only
-        on `key`. thresholds: int32 [B, P] in 0..65536 (P(spike) = threshold / 65536).
-        Serial on purpose: torch's spinning OpenMP threads make a parallel kernel slower.
+        on `key` and the step: steps t0..t0+T-1 of a train can be drawn alone, equal to
+        those steps of the whole train. thresholds: int32 [B, P] in 0..65536 (P(spike) =
+        threshold / 65536). Serial on purpose: torch's spinning OpenMP threads make a
+        parallel kernel slower.
         """
         B, P = thresholds.shape
         full = P // 4  # whole groups of four pixels; a last partial group gets its own hash
+        ones = 0
         if full * 4 == P:  # (784 pixels) the same draws, in two loops that vectorise: the hashes
             # of one step, then their 16-bit quarters (little-endian: bits 0-15 first) compared
             n = B * full
@@ -68,15 +72,18 @@ if numba is not None:
             flat = out.reshape(T, B * P)
             thr = thresholds.reshape(B * P)
             for t in range(T):
-                base = np.uint64(t * n)
+                base = np.uint64((t0 + t) * n)
                 for i in range(n):
                     hashes[i] = _splitmix64(key + (base + np.uint64(i)) * _GOLDEN)
                 row = flat[t]
                 for j in range(B * P):
-                    row[j] = np.float32(np.int32(draws[j]) < thr[j])
-            return
+                    spike = np.int32(draws[j]) < thr[j]
+                    row[j] = np.float32(spike)
+                    ones += np.int64(spike)
+            return ones
         mask = np.uint64(0xFFFF)
-        counter = np.uint64(0)
+        groups = full + (1 if full * 4 < P else 0)
+        counter = np.uint64(t0 * B * groups)
         for t in range(T):
             for b in range(B):
                 for q in range(full):
@@ -93,6 +100,9 @@ if numba is not None:
                     for j in range(P - full * 4):
                         u = np.int32((h >> np.uint64(16 * j)) & mask)
                         out[t, b, full * 4 + j] = np.float32(u < thresholds[b, full * 4 + j])
+                for p in range(P):
+                    ones += np.int64(out[t, b, p] != 0)
+        return ones
 
     @njit(cache=True)
     def lif_forward(current, m0, beta, v_th, spikes, membranes):

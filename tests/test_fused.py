@@ -68,6 +68,38 @@ def test_fused_step_equals_the_autograd_engine_and_the_reference(encoder, K, mem
                 torch.testing.assert_close(pack.biases[l].grad[k], lin.bias.grad, rtol=1e-5, atol=1e-5 * scale)
 
 
+@pytest.mark.parametrize("streams", [1, 2])
+def test_bernoulli_drawn_a_few_steps_at_a_time_equals_the_whole_train(streams):
+    """The training loop hands the fused step an undrawn `BernoulliTrain`: drawn in chunks of 3 steps
+    (the last one short), the spikes and losses are those of the dense train, the gradients within rounding."""
+    from snn_core.encoders import bernoulli_train
+
+    configs, _ = _pack("bernoulli", 3, "kaiming")
+    if streams == 2:
+        configs = [configs[0], configs[1].replace(seed=1), configs[2].replace(seed=1)]
+    images = torch.rand(6, 784, generator=torch.Generator().manual_seed(3)) ** 2
+    labels = [torch.arange(6) % 10, (torch.arange(6) + 3) % 10][:streams]
+    results = []
+    for lazy in (False, True):
+        pack = PackedSNN(configs)
+        with torch.no_grad():
+            for w in pack.weights:
+                w.mul_(4.0)
+        step = fused.FusedStep(pack)
+        step.CHUNK_BYTES = 3 * 6 * 784 * 4
+        gens = [torch.Generator().manual_seed(s) for s in range(streams)]
+        xs = [bernoulli_train(images, 10, g) if lazy else encode(images, "bernoulli", 10, g) for g in gens]
+        membranes = [torch.Generator().manual_seed(7 + s) for s in range(streams)]
+        loss, counts = step(xs, labels, membranes)
+        results.append((loss, counts, step.spikes(), [p.grad.clone() for p in pack.parameters()]))
+    (loss_d, counts_d, spikes_d, grads_d), (loss_l, counts_l, spikes_l, grads_l) = results
+    assert torch.equal(loss_d, loss_l) and torch.equal(counts_d, counts_l)
+    assert all(torch.equal(a, b) for a, b in zip(spikes_d, spikes_l)) and spikes_l[0].sum() > 0
+    for a, b in zip(grads_d, grads_l):
+        assert b.abs().sum() > 0
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5 * max(1.0, a.abs().max().item()))
+
+
 def test_one_hidden_layer_and_wide_layers():
     """Any widths: one wide hidden layer, and no hidden layer other than the output's input."""
     for hidden in ((40,), (10, 10, 10)):
@@ -88,8 +120,14 @@ def _metrics(history):
     return [(h.train_loss, h.train_acc, h.test_loss, h.test_acc, *h.firing_rates) for h in history]
 
 
-def test_training_fused_equals_training_on_the_autograd_engine(synthetic_data_dir, monkeypatch):
+@pytest.mark.parametrize("lazy_bytes", [None, 0])  # the whole train drawn at once, and drawn in chunks
+def test_training_fused_equals_training_on_the_autograd_engine(synthetic_data_dir, monkeypatch, lazy_bytes):
     """Histories and weights after 2 epochs of a sweep (MSE and CE members, Bernoulli, random start)."""
+    from snn_core import training
+
+    if lazy_bytes is not None:
+        monkeypatch.setattr(training, "LAZY_INPUT_BYTES", lazy_bytes)
+        monkeypatch.setattr(fused.FusedStep, "CHUNK_BYTES", 3 * 64 * 784 * 4)
     base = RunConfig(T=8, epochs=2, data_dir=str(synthetic_data_dir), train_limit=640, test_limit=200, device="cpu",
                      membrane_init="kaiming")
     configs = [base, base.replace(beta=0.9, loss="ce", lr=2e-3)]
@@ -130,7 +168,10 @@ def test_bernoulli_draws_follow_their_definition(P):
     T, B, key = 3, 2, 12345
     thresholds = np.random.default_rng(0).integers(0, 65537, size=(B, P)).astype(np.int32)
     out = np.empty((T, B, P), np.float32)
-    kernels.bernoulli_u16(thresholds, np.uint64(key), T, out)
+    assert kernels.bernoulli_u16(thresholds, np.uint64(key), 0, T, out) == int(out.sum())
+    part = np.empty((2, B, P), np.float32)  # steps 1 and 2 alone are those steps of the whole train
+    assert kernels.bernoulli_u16(thresholds, np.uint64(key), 1, 2, part) == int(part.sum())
+    assert (part == out[1:]).all()
     groups = -(-P // 4)
     for t in range(T):
         for b in range(B):

@@ -116,9 +116,15 @@ def _exactly_equal(result, solo):
 
 
 @pytest.mark.skipif(kernels.numba is None, reason="the fused engine needs numba")
-def test_packed_history_equals_solo_runs_exactly(synthetic_data_dir, one_thread, monkeypatch):
+@pytest.mark.parametrize("chunked", [False, True])  # Bernoulli input drawn whole, or a few steps at a time
+def test_packed_history_equals_solo_runs_exactly(synthetic_data_dir, one_thread, monkeypatch, chunked):
     """The fused engine: each member's history and weights are its solo run's, bit for bit."""
+    from snn_core import fused, training
+
     monkeypatch.setenv("SPIKEBOARD_ENGINE", "auto")
+    if chunked:
+        monkeypatch.setattr(training, "LAZY_INPUT_BYTES", 0)
+        monkeypatch.setattr(fused.FusedStep, "CHUNK_BYTES", 3 * 64 * 784 * 4)
     configs = sweep(synthetic_data_dir)
     packed = fit_packed(configs)
     for config, result in zip(configs, packed):
