@@ -52,6 +52,9 @@ STOP = threading.Event()
 __all__ = ["train_run", "train_pack", "Lease", "Publisher", "lease_ttl", "metric_interval", "STOP"]
 
 
+CANCEL_CHECK_S = 0.05  # how stale a run's view of its cancel flag may be
+
+
 def metric_interval() -> float:
     return env_seconds("SPIKEBOARD_METRIC_INTERVAL", 0.25)
 
@@ -122,6 +125,7 @@ class Publisher:
         self.probe_labels = data.test.labels[idx]
         self.probe_model = SNN(config).to(device)
         self.cancelled = False
+        self.last_cancel_check = float("-inf")
         self.health = HealthWatch(store, run_id, config)  # spike health each epoch, and the stop rule
         self.lost = False
 
@@ -216,8 +220,12 @@ class Publisher:
                 self.on_epoch_end(EpochMetrics(**entry))
 
     def should_stop(self) -> bool:
-        if self.store.cancel_requested(self.run_id):
-            self.cancelled = True
+        # Asked after every batch of every member: Redis is asked at most every CANCEL_CHECK_S, or a
+        # pack of 14 short runs spent ~45 % of its time on 13,000 round trips an epoch (profiled).
+        now = time.monotonic()
+        if not self.cancelled and now - self.last_cancel_check >= CANCEL_CHECK_S:
+            self.last_cancel_check = now
+            self.cancelled = self.store.cancel_requested(self.run_id)
         if self.lease.lost.is_set():
             self.lost = True
         return self.cancelled or self.lost or self.health.stop_reason is not None or STOP.is_set()
