@@ -50,6 +50,22 @@ def test_submit_status_cancel_export_import(redis_server, redis_conn, tmp_path):
     assert RunStore(redis_conn).get_run(run_id).status is RunStatus.CANCELLED
 
 
+def test_submit_with_a_stop_rule_keeps_it_in_the_record_and_refuses_a_bad_one(redis_server, redis_conn):
+    rule = '{"layer": "output", "condition": "silent", "epochs": 2}'
+    out = cli(redis_server, "submit", "--v-th", "5", "--stop-rule", rule)
+    assert out.returncode == 0, out.stderr
+    record = RunStore(redis_conn).get_run(out.stdout.strip())
+    assert record.stop_rule == {"layer": "output", "condition": "silent", "epochs": 2, "share": 1.0}
+    same = cli(redis_server, "submit", "--v-th", "5")  # the rule lives in the record, not in the config hash
+    assert same.stdout.strip() == record.id and "identical run exists" in same.stderr
+    before = redis_conn.dbsize()
+    bad = cli(redis_server, "submit", "--beta", "0.6", "--stop-rule", '{"layer": "middle"}')
+    assert bad.returncode == 2 and "stop rule layer must be one of output, hidden, any; got 'middle'" in bad.stderr
+    bad = cli(redis_server, "submit", "--beta", "0.6", "--stop-rule", "{epochs: 2")
+    assert bad.returncode == 2 and "stop rule must be a JSON object, got '{epochs: 2'" in bad.stderr
+    assert redis_conn.dbsize() == before  # nothing stored for either
+
+
 def test_bad_input_exits_2_naming_field_and_value(redis_server, redis_conn):
     out = cli(redis_server, "submit", "--beta", "1.7")
     assert out.returncode == 2 and "beta must be in (0, 1], got 1.7" in out.stderr

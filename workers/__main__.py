@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                        conflict_handler="resolve")
     s.add_argument("--force", action="store_true", help="train even if an identical run exists")
     s.add_argument("--tag", action="append", default=[], help="tag the run (repeatable)")
+    s.add_argument("--stop-rule", default=None, metavar="JSON",
+                   help='end the run early on its spike health, e.g. \'{"layer": "output", "condition": '
+                        '"silent", "epochs": 2}\' (layer output|hidden|any; condition silent|saturated|'
+                        '"silent or saturated"; optional share of neurons, default 1)')
     _add_redis(s)
 
     for name, text in (("status", "print a run's record as JSON"), ("cancel", "cancel a queued or running run")):
@@ -164,6 +168,16 @@ def run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_rule(text: str | None) -> dict | None:
+    """--stop-rule's JSON as a dict (`service.submit_run` validates it into a `health.StopRule`)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"stop rule must be a JSON object, got {text[:200]!r}") from None
+
+
 def run_command(args: argparse.Namespace) -> int:
     from . import service
     from .store import RunStore
@@ -172,11 +186,11 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "submit":
         from snn_core.train import config_from_args
 
-        extra = ("command", "force", "tag", "redis_url", "save")
+        extra = ("command", "force", "tag", "redis_url", "save", "stop_rule")
         fields = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in extra})
         fields.save = ""
         config = config_from_args(fields)
-        result = service.submit_run(conn, config, force=args.force, tags=args.tag)
+        result = service.submit_run(conn, config, force=args.force, tags=args.tag, stop_rule=_stop_rule(args.stop_rule))
         if not result.created:
             print(f"an identical run exists ({result.record.status.value}); use --force to train again",
                   file=sys.stderr)
