@@ -27,8 +27,18 @@ done = progress.get("finished", 0)
 total = sum(progress.values())
 st.caption(f"{done} of {total} runs finished" + (f" ({', '.join(f'{n} {s}' for s, n in progress.items() if s != 'finished')})"
                                                  if done < total else "") + ". Verdicts read finished runs only.")
+
+
+@st.fragment(run_every=5.0)
+def follow(seen: dict[str, int]) -> None:
+    """While runs train, re-read the lab's statuses every 5 s; a change redraws the whole report."""
+    if labs.lab_statuses(store, lab_id) != seen:
+        st.rerun()
+
+
 if done < total:
-    st.button("Refresh", key="rep_refresh", icon=":material/refresh:")
+    st.caption("The report updates by itself as runs finish.")
+    follow(progress)
 
 with st.expander("Energy per operation (used by the FLOPs section and the export)"):
     a, b = st.columns(2)

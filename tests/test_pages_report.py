@@ -36,6 +36,22 @@ def test_the_verdict_follows_the_stored_runs(store):
     assert "The lab ran each setting once" in texts(at)  # what in the setup could explain it
 
 
+def test_while_runs_train_the_report_follows_them_and_polls_statuses_only(store):
+    from workers import labs
+
+    lab_id = loss_lab(store, ce_acc=0.84, mse_acc=0.80)
+    run_id = store.get_sweep(store.get_lab(lab_id)["studies"]["loss"])["run_ids"][0]
+    store.set_status(run_id, RunStatus.RUNNING)
+    assert labs.lab_statuses(store, lab_id) == labs.lab_progress(labs.lab_data(store, lab_id)) == \
+        {"running": 1, "finished": 3}
+    at = page("pages/report.py", lab=lab_id)
+    assert not at.exception and "3 of 4 runs finished (1 running)" in texts(at)
+    assert "The report updates by itself as runs finish." in texts(at)
+    store.set_status(run_id, RunStatus.FINISHED)
+    at.run()  # what the 5 s poll's rerun does
+    assert "4 of 4 runs finished" in texts(at) and "updates by itself" not in texts(at)
+
+
 def test_report_without_a_lab_says_how_to_launch_one(store):
     at = page("pages/report.py")
     assert "No lab launch yet" in at.info[0].value
