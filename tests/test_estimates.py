@@ -82,6 +82,23 @@ def test_packed_members_cost_what_finished_packs_measured():
         S + (10.0 - S) * (1 + estimates.FALLBACK_PACK_MEMBER_COST * 3))
 
 
+def test_seeds_in_a_pack_cost_a_stream_each_and_a_seed_pack_does_not_set_the_member_cost():
+    base = RunConfig(epochs=1, T=10)
+    solo = finished(base, duration=10.0, n_train=5000, n_test=10000, id="solo")
+    seeds = [base.replace(seed=s) for s in (1, 2, 3)]  # one member per seed: three streams
+    est = estimate(seeds, [solo], packed=True)
+    assert est.seconds == pytest.approx(S + (10.0 - S) * (1 + 2 * estimates.STREAM_COST))
+    assert "each further seed in a pack costs 0.85 of the pack" in est.basis
+    both = [c.replace(beta=b) for c in seeds[:2] for b in (0.5, 0.9)]  # 2 seeds x 2 members
+    assert estimate(both, [solo], packed=True).seconds == pytest.approx(
+        S + (10.0 - S) * (1 + estimates.FALLBACK_PACK_MEMBER_COST) * (1 + estimates.STREAM_COST))
+    # A finished pack of seeds only (however long) says nothing of what a hyperparameter member adds.
+    seed_pack = [finished(c, duration=S + 5 * (10.0 - S), n_train=5000, n_test=10000, pack_job="pack-s",
+                          id=f"s{c.seed}") for c in seeds]
+    sweep = [base.replace(beta=b) for b in (0.6, 0.75)]
+    assert "(benchmark figure)" in estimate(sweep, [solo, *seed_pack], packed=True).basis
+
+
 def test_jobs_spread_over_workers():
     base = RunConfig(epochs=1, T=10)
     runs = [finished(base, duration=10.0, n_train=5000, n_test=10000)]

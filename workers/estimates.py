@@ -48,6 +48,18 @@ FALLBACK_S_PER_UNIT = {"bernoulli": 5.7e-10, "image": 2.1e-10, "threshold": 2.2e
 # Each further member of a packed job adds about this fraction of one run (bench.speed, packs
 # of 6 at T = 50: 0.26 for Bernoulli, 0.35 for image and threshold), until a pack is measured.
 FALLBACK_PACK_MEMBER_COST = 0.35
+# Members of another seed are another input stream: their first layer is a product of its own, so
+# each further stream costs about this fraction of the one-stream pack (the lab over 3 seeds: its
+# T = 100 and T = 50 packs took 2.7x their 1-seed packs, bench/results/lab_wall.md).
+STREAM_COST = 0.85
+
+
+def pack_factor(configs: Sequence[RunConfig], member: float) -> float:
+    """A packed job's work over one run's: (1 + member (k - 1)) (1 + STREAM_COST (S - 1)) for
+    S seeds (input streams) of k members each on average."""
+    streams = len({c.seed for c in configs})
+    per_stream = len(configs) / streams
+    return (1 + member * (per_stream - 1)) * (1 + STREAM_COST * (streams - 1))
 
 
 def units_per_sample(config: RunConfig | dict) -> float:
@@ -186,9 +198,12 @@ def pack_member_cost(records: Sequence[RunRecord], runs: list[Measured], sizes) 
         except ValueError:
             continue
         solo, _, _, used, _ = _solo(lead, runs, sizes)
-        if used:
+        streams = len({r.config.get("seed") for r in done})
+        per_stream = len(members) / streams
+        if used and per_stream > 1:  # a pack of seeds alone says nothing about hyperparameter members
             wall = statistics.median(r.duration for r in done) - START_S
-            costs.append(min(2.0, max(0.0, (wall / solo - 1) / (len(members) - 1))))
+            ratio = wall / solo / (1 + STREAM_COST * (streams - 1))
+            costs.append(min(2.0, max(0.0, (ratio - 1) / (per_stream - 1))))
     return (statistics.median(costs), len(costs)) if costs else (FALLBACK_PACK_MEMBER_COST, 0)
 
 
@@ -203,7 +218,7 @@ def estimate(configs: Sequence[RunConfig], records: Sequence[RunRecord], workers
     jobs, lows, highs, used, bases = [], [], [], 0, []
     for group in groups:
         s, lo, hi, n, basis = _solo(configs[group[0]], runs, sizes)
-        factor = 1 + member * (len(group) - 1)
+        factor = pack_factor([configs[i] for i in group], member)
         jobs.append(START_S + s * factor)
         lows.append(START_S / 2 + lo * factor)
         highs.append(2 * START_S + hi * factor)
@@ -215,6 +230,8 @@ def estimate(configs: Sequence[RunConfig], records: Sequence[RunRecord], workers
     unknown = sorted({c.dataset.value for c in configs if not samples(c, sizes)[2]})
     if unknown:
         basis += f"; size of {', '.join(unknown)} not seen here yet, assumed 60,000 + 10,000"
+    if any(len({configs[i].seed for i in g}) > 1 for g in groups):
+        basis += f"; each further seed in a pack costs {STREAM_COST:.2f} of the pack (its own input stream)"
     if any(len(g) > 1 for g in groups):
         basis += (f"; packed members cost {member:.2f} of a run each"
                   + (f" (from {packs_measured} pack{'s' if packs_measured != 1 else ''} measured here)"
@@ -232,6 +249,6 @@ def job_order(jobs: Sequence[Sequence[RunConfig]]) -> list[int]:
     def cost(configs: Sequence[RunConfig]) -> float:
         c = configs[0]
         solo = work(c, {}) * FALLBACK_S_PER_UNIT[c.encoder.value]
-        return START_S + solo * (1 + FALLBACK_PACK_MEMBER_COST * (len(configs) - 1))
+        return START_S + solo * pack_factor(configs, FALLBACK_PACK_MEMBER_COST)
 
     return sorted(range(len(jobs)), key=lambda i: -cost(jobs[i]))
