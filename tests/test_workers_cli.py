@@ -63,7 +63,11 @@ def test_submit_with_a_stop_rule_keeps_it_in_the_record_and_refuses_a_bad_one(re
     assert bad.returncode == 2 and "stop rule layer must be one of output, hidden, any; got 'middle'" in bad.stderr
     bad = cli(redis_server, "submit", "--beta", "0.6", "--stop-rule", "{epochs: 2")
     assert bad.returncode == 2 and "stop rule must be a JSON object, got '{epochs: 2'" in bad.stderr
-    assert redis_conn.dbsize() == before  # nothing stored for either
+    deep = cli(redis_server, "submit", "--stop-rule", "[" * 100_000)
+    assert deep.returncode == 2 and "stop rule must be a JSON object" in deep.stderr and "Traceback" not in deep.stderr
+    nan = cli(redis_server, "submit", "--stop-rule", '{"share": NaN}')
+    assert nan.returncode == 2 and "stop rule share must be in (0, 1], got nan" in nan.stderr
+    assert redis_conn.dbsize() == before  # nothing stored for any of them
 
 
 def test_bad_input_exits_2_naming_field_and_value(redis_server, redis_conn):

@@ -174,7 +174,7 @@ def _stop_rule(text: str | None) -> dict | None:
         return None
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # malformed, or nested too deep to parse
         raise ValueError(f"stop rule must be a JSON object, got {text[:200]!r}") from None
 
 
