@@ -39,11 +39,18 @@ class BernoulliTrain:
     def __init__(self, thresholds: np.ndarray, key: int, T: int):
         self.thresholds, self.key, self.T = thresholds, np.uint64(key), T
         self.shape = (T, *thresholds.shape)
-        self.ones = 0  # spikes drawn so far by `steps` (and `dense`)
+        self._ones: dict[int, int] = {}  # spikes of the steps drawn from t0, per t0
+
+    @property
+    def ones(self) -> int:
+        """Spikes in the steps drawn so far, each counted once however often it was drawn (a pack's
+        input streams and the backward pass draw the same chunks again)."""
+        return sum(self._ones.values())
 
     def steps(self, t0: int, out: Tensor) -> Tensor:
-        """Steps t0 .. t0 + len(out) - 1 into out (float32 [n, B, P], contiguous)."""
-        self.ones += kernels.bernoulli_u16(self.thresholds, self.key, t0, out.shape[0], out.numpy())
+        """Steps t0 .. t0 + len(out) - 1 into out (float32 [n, B, P], contiguous). Callers draw
+        the train in one fixed split into runs of steps (`fused.FusedStep._chunks`, or `dense`)."""
+        self._ones[t0] = kernels.bernoulli_u16(self.thresholds, self.key, t0, out.shape[0], out.numpy())
         return out
 
     def dense(self, out: Tensor | None = None) -> Tensor:

@@ -100,6 +100,24 @@ def test_bernoulli_drawn_a_few_steps_at_a_time_equals_the_whole_train(streams):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5 * max(1.0, a.abs().max().item()))
 
 
+def test_evaluating_a_seed_pack_on_undrawn_input_counts_each_input_spike_once(monkeypatch):
+    """Every input stream (and so every chunk) of an evaluated pack draws the same undrawn test train:
+    the input rate is still the train's, as with the dense train."""
+    from snn_core import training
+    from snn_core.data import Split
+
+    images = (torch.rand(40, 784, generator=torch.Generator().manual_seed(0)) ** 2 * 255).to(torch.uint8)
+    split = Split(images, torch.arange(40) % 10)
+    pack = PackedSNN([RunConfig(T=8), RunConfig(T=8, seed=3)])
+    dense = training.evaluate_pack(pack, split, 0)
+    monkeypatch.setattr(training, "LAZY_INPUT_BYTES", 0)
+    monkeypatch.setattr(fused.FusedStep, "CHUNK_BYTES", 3 * 40 * 784 * 4)
+    lazy = training.evaluate_pack(pack, split, 0)
+    for d, l in zip(dense, lazy):
+        assert l[2][0] == pytest.approx(d[2][0], rel=1e-6) and 0.1 < d[2][0] < 0.6  # the input rate
+        assert l[:2] == pytest.approx(d[:2]) and l[2][1:] == pytest.approx(d[2][1:])
+
+
 def test_one_hidden_layer_and_wide_layers():
     """Any widths: one wide hidden layer, and no hidden layer other than the output's input."""
     for hidden in ((40,), (10, 10, 10)):
@@ -130,7 +148,7 @@ def test_training_fused_equals_training_on_the_autograd_engine(synthetic_data_di
         monkeypatch.setattr(fused.FusedStep, "CHUNK_BYTES", 3 * 64 * 784 * 4)
     base = RunConfig(T=8, epochs=2, data_dir=str(synthetic_data_dir), train_limit=640, test_limit=200, device="cpu",
                      membrane_init="kaiming")
-    configs = [base, base.replace(beta=0.9, loss="ce", lr=2e-3)]
+    configs = [base, base.replace(beta=0.9, loss="ce", lr=2e-3), base.replace(seed=3)]  # two input streams
     monkeypatch.setenv("SPIKEBOARD_ENGINE", "auto")
     assert fused.enabled(torch.device("cpu"))
     fast = fit_packed(configs)
