@@ -5,6 +5,9 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     SPIKEBOARD_DATA_DIR=/data
 WORKDIR /app
+# g++ builds the native Bernoulli kernels (snn_core/native) on first use, for the CPU the container runs
+# on (-march=native, so not at image build time); without it Bernoulli input runs on the slower BLAS path.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt requirements-web.txt ./
 RUN pip install -r requirements.txt
 # Not root; /data is created owned by that user, so a new dataset volume is writable by it.

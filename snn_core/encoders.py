@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import kernels
+from . import kernels, native
 from .config import Encoder
 
 
@@ -52,6 +52,17 @@ class BernoulliTrain:
         the train in one fixed split into runs of steps (`fused.FusedStep._chunks`, or `dense`)."""
         self._ones[t0] = kernels.bernoulli_u16(self.thresholds, self.key, t0, out.shape[0], out.numpy())
         return out
+
+    def project(self, wt: np.ndarray, out: np.ndarray, lists=None) -> np.ndarray:
+        """The first layer's currents on the spikes alone (`native.bernoulli_forward`: out [T, B, Lp]
+        from the blocked W^T wt), without writing the train out; `lists` keeps the spikes for `backproject`."""
+        self._ones = {0: native.bernoulli_forward(self.thresholds, self.key, self.T, wt, out, lists)}
+        return out
+
+    def backproject(self, g: np.ndarray, gwt: np.ndarray, lists=None) -> np.ndarray:
+        """dW^T (blocked, `native.bernoulli_backward`) from dL/dI [T, B, Lp], on the same spikes as `project`."""
+        native.bernoulli_backward(self.thresholds, self.key, self.T, g, gwt, lists)
+        return gwt
 
     def dense(self, out: Tensor | None = None) -> Tensor:
         if out is None or out.shape != self.shape or out.dtype != torch.float32 or not out.is_contiguous():

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import kernels, lanes
+from . import kernels, lanes, native
 from .config import Loss, MembraneInit
 from .encoders import BernoulliTrain, is_repeated_frame
 
@@ -46,6 +46,11 @@ def enabled(device: torch.device) -> bool:
     """True when training steps run fused: on the CPU, with numba, unless SPIKEBOARD_ENGINE says otherwise."""
     return device.type == "cpu" and kernels.numba is not None and os.environ.get(
         "SPIKEBOARD_ENGINE", "auto") in ("auto", "fused")
+
+
+def native_bernoulli(pixels: int) -> bool:
+    """True when a Bernoulli input of this many pixels takes the native kernels (`native`), not BLAS."""
+    return pixels <= native.MAX_PIXELS and native.library() is not None
 
 
 class FusedStep:
@@ -76,6 +81,7 @@ class FusedStep:
         self._params: dict[int, list] = {}
         self._last: tuple[int, int] | None = None
         self._chunk: Tensor | None = None
+        self._native_spaces: dict[tuple, dict] = {}
         # Views made once: the optimizer updates the parameters in place.
         self._w = [w.detach() for w in pack.weights]
         self._b = [b.detach() for b in pack.biases]
@@ -110,7 +116,7 @@ class FusedStep:
         """Per-stream values: a list as given, else one value for every stream (e.g. no generator)."""
         return list(value) if isinstance(value, (list, tuple)) else [value] * n
 
-    def _forward(self, xs: list[Tensor], generators: list) -> dict:
+    def _forward(self, xs: list[Tensor], generators: list, keep: bool = False) -> dict:
         K, T = self.K, self.config.T
         B = xs[0].shape[1]
         buf = self._buffers_for(B)
@@ -118,12 +124,17 @@ class FusedStep:
         weights, biases = self._w, self._b
         n1 = self.widths[0]
         first = layers[0]["current"].reshape(T, K * n1, B)
-        for members, rows, x in zip(self.streams, self._rows, xs):
+        for stream, (members, rows, x) in enumerate(zip(self.streams, self._rows, xs)):
             repeated = not isinstance(x, BernoulliTrain) and is_repeated_frame(x)
             if len(members) == K:
                 w1, b1 = weights[0].reshape(K * n1, -1), biases[0].reshape(-1)
             else:
                 w1, b1 = weights[0][rows].reshape(-1, weights[0].shape[2]), biases[0][rows].reshape(-1)
+            if isinstance(x, BernoulliTrain) and self._native(x):  # sums of the spiking pixels' weight rows
+                space = self._native_space(stream, x, w1.shape[0])
+                x.project(native.blocked(w1.numpy(), space["wt"]), space["currents"], space["lists"] if keep else None)
+                lanes.rows_to_lanes(space["currents"], b1.numpy(), members, n1, first)
+                continue
             if isinstance(x, BernoulliTrain):  # a few steps at a time, drawn into a buffer that stays in cache
                 for t0, chunk in self._chunks(x):
                     product = torch.mm(w1, chunk.reshape(-1, chunk.shape[2]).t())  # [Ks * N, n * B]
@@ -150,6 +161,25 @@ class FusedStep:
         self._last = (T, B)
         return buf
 
+    KEEP_BYTES = 64 << 20  # spike lists kept per stream for the backward up to this size, else drawn again
+
+    @staticmethod
+    def _native(x: BernoulliTrain) -> bool:
+        return native_bernoulli(x.shape[2])
+
+    def _native_space(self, stream: int, x: BernoulliTrain, width: int) -> dict:
+        """Per input stream: the blocked W^T (then dW^T), the currents [T, B, Lp] (then dL/dI), and room
+        for the spike lists the backward reads (None past KEEP_BYTES: it draws the train again)."""
+        T, B, P = x.shape
+        Lp = native.padded_lanes(width)
+        key = (stream, T, B, P, Lp)
+        if key not in self._native_spaces:
+            fits = T * B * (P + 32) * 2 <= self.KEEP_BYTES
+            self._native_spaces[key] = dict(wt=np.empty((Lp // native.LANES, P, native.LANES), np.float32),
+                                            currents=np.empty((T, B, Lp), np.float32),
+                                            lists=native.Lists(T, B, P) if fits else None)
+        return self._native_spaces[key]
+
     CHUNK_BYTES = 2 << 20  # steps drawn at a time: about 2 MB of input, within this machine's L2 and L3 share
 
     def _chunks(self, x: BernoulliTrain):
@@ -171,7 +201,7 @@ class FusedStep:
     def __call__(self, xs, labels, generators=None) -> tuple[Tensor, Tensor]:
         pack, K, T, S = self.pack, self.K, self.config.T, len(self.streams)
         xs, labels, generators = self._listed(xs, S), self._listed(labels, S), self._listed(generators, S)
-        buf = self._forward(xs, generators)
+        buf = self._forward(xs, generators, keep=True)
         B = xs[0].shape[1]
         layers, params = buf["layers"], self._lane_params(B)
         for members, y in zip(self.streams, labels):
@@ -191,10 +221,20 @@ class FusedStep:
         n1 = self.widths[0]
         grad_current = layers[0]["grad_current"].reshape(T, K * n1, B)
         grad_w1, grad_b1 = buf["grads_w"][0], buf["grads_b_np"][0].reshape(-1)
-        for members, rows, x in zip(self.streams, self._rows, xs):
+        for stream, (members, rows, x) in enumerate(zip(self.streams, self._rows, xs)):
             repeated = not isinstance(x, BernoulliTrain) and is_repeated_frame(x)
             g1 = np.empty((len(members) * n1, 1 if repeated else T, B), np.float32)
             lanes.first_layer_grads(grad_current, members, n1, grad_b1, g1)
+            if isinstance(x, BernoulliTrain) and self._native(x):  # dW^1 on the spikes the forward listed
+                space = self._native_space(stream, x, g1.shape[0])
+                lanes.lanes_to_rows(g1, space["currents"])  # (the currents' room, no longer needed)
+                x.backproject(space["currents"], space["wt"], space["lists"])
+                if len(members) == K:
+                    native.unblocked(space["wt"], g1.shape[0], grad_w1.view(K * n1, -1).numpy())
+                else:
+                    grad_w1[rows] = torch.from_numpy(native.unblocked(
+                        space["wt"], g1.shape[0], np.empty((g1.shape[0], x.shape[2]), np.float32))).view(len(members), n1, -1)
+                continue
             if isinstance(x, BernoulliTrain):  # dW^1 = sum over the chunks, each drawn again (cheaper than keeping it)
                 flat = torch.from_numpy(g1).view(g1.shape[0], T * B)
                 acc = grad_w1.view(K * n1, -1) if len(members) == K else torch.empty(g1.shape[0], x.shape[2])

@@ -224,3 +224,30 @@ if kernels.numba is not None:
                     for b in range(B):
                         out[r, 0, b] = acc[b]
                 grad_bias[j] = acc.sum()
+
+    @njit(cache=True)
+    def rows_to_lanes(rows, bias, members, N, out):
+        """out[t, members[m] * N + n, :] = rows[t, :, m * N + n] + bias[m * N + n]: the native Bernoulli
+        first layer's currents [T, B, Lp] (one stream's Ks * N lanes, padded) into the pack's [T, K * N, B]."""
+        T, B, _ = rows.shape
+        for t in range(T):
+            for m in range(members.shape[0]):
+                for n in range(N):
+                    r = m * N + n
+                    j = members[m] * N + n
+                    c = bias[r]
+                    for b in range(B):
+                        out[t, j, b] = rows[t, b, r] + c
+
+    @njit(cache=True)
+    def lanes_to_rows(lanes, out):
+        """out[t, b, r] = lanes[r, t, b] (0 for the padding r >= R): `first_layer_grads`' [R, T, B] as the
+        native backward's [T, B, Lp]."""
+        R, T, B = lanes.shape
+        Lp = out.shape[2]
+        for t in range(T):
+            for b in range(B):
+                for r in range(R):
+                    out[t, b, r] = lanes[r, t, b]
+                for r in range(R, Lp):
+                    out[t, b, r] = 0.0

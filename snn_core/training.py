@@ -171,8 +171,11 @@ LAZY_INPUT_BYTES = 8 << 20
 
 
 def _lazy_input(images: Tensor, config: RunConfig, generator: torch.Generator) -> BernoulliTrain | None:
-    """For the fused step: a large Bernoulli input left undrawn (see LAZY_INPUT_BYTES), else None."""
-    if config.encoder.value != "bernoulli" or config.T * images.numel() * 4 < LAZY_INPUT_BYTES:
+    """For the fused step: a Bernoulli input left undrawn where the native kernels take it (any size),
+    or where it is large (see LAZY_INPUT_BYTES); else None."""
+    if config.encoder.value != "bernoulli":
+        return None
+    if not fused.native_bernoulli(images.shape[1]) and config.T * images.numel() * 4 < LAZY_INPUT_BYTES:
         return None
     return bernoulli_train(images, config.T, generator)
 

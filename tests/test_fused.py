@@ -9,6 +9,7 @@ from snn_core.encoders import encode
 from snn_core.model import snn_loss
 from snn_core.packed import PackedSNN, packed_loss
 from snn_core.training import fit_packed
+from tests.bernoulli_paths import use_bernoulli_path
 from tests.reference import reference_forward
 
 pytestmark = pytest.mark.skipif(kernels.numba is None, reason="the fused step needs numba")
@@ -26,13 +27,22 @@ def _pack(encoder, K, membrane_init="zero", hidden=(16, 12)):
     return configs, pack
 
 
-@pytest.mark.parametrize("encoder", ["image", "threshold", "bernoulli"])
+@pytest.mark.parametrize("encoder", ["image", "threshold", "bernoulli", "bernoulli-native"])
 @pytest.mark.parametrize("K, membrane_init", [(1, "zero"), (3, "kaiming")])
 def test_fused_step_equals_the_autograd_engine_and_the_reference(encoder, K, membrane_init, monkeypatch):
-    monkeypatch.setenv("SPIKEBOARD_ENGINE", "numba")  # the autograd engine, for the comparison
+    """bernoulli: the dense train on BLAS; bernoulli-native: the undrawn train on the native kernels,
+    whose sums round differently from BLAS's in the last bits (spikes still equal here; see README)."""
+    from snn_core.encoders import bernoulli_train
+
+    native_input = encoder == "bernoulli-native"
+    encoder = encoder.split("-")[0]
+    if native_input:
+        use_bernoulli_path(monkeypatch, "native")
     configs, pack = _pack(encoder, K, membrane_init)
     images = torch.rand(6, 784, generator=torch.Generator().manual_seed(3)) ** 2
     x = encode(images, encoder, 10, torch.Generator().manual_seed(0))
+    x_fused = bernoulli_train(images, 10, torch.Generator().manual_seed(0)) if native_input else x
+    monkeypatch.setenv("SPIKEBOARD_ENGINE", "numba")  # the autograd engine, for the comparison
     labels = torch.arange(6) % 10
 
     out = pack(x, torch.Generator().manual_seed(7))
@@ -43,7 +53,8 @@ def test_fused_step_equals_the_autograd_engine_and_the_reference(encoder, K, mem
         p.grad = None
 
     step = fused.FusedStep(pack)
-    fused_loss, counts = step(x, labels, torch.Generator().manual_seed(7))  # same membrane draws
+    fused_loss, counts = step(x_fused, labels, torch.Generator().manual_seed(7))  # same membrane draws
+    assert bool(step._native_spaces) == native_input
     spikes = step.spikes()
     for layer, (a, f) in enumerate(zip(out.spikes, spikes)):
         assert torch.equal(a, f), layer
@@ -68,11 +79,15 @@ def test_fused_step_equals_the_autograd_engine_and_the_reference(encoder, K, mem
                 torch.testing.assert_close(pack.biases[l].grad[k], lin.bias.grad, rtol=1e-5, atol=1e-5 * scale)
 
 
+@pytest.mark.parametrize("path", ["native", "native-redrawn", "chunked"])
 @pytest.mark.parametrize("streams", [1, 2])
-def test_bernoulli_drawn_a_few_steps_at_a_time_equals_the_whole_train(streams):
-    """The training loop hands the fused step an undrawn `BernoulliTrain`: drawn in chunks of 3 steps
-    (the last one short), the spikes and losses are those of the dense train, the gradients within rounding."""
+def test_undrawn_bernoulli_input_equals_the_whole_train(streams, path, monkeypatch):
+    """The training loop hands the fused step an undrawn `BernoulliTrain`: on the native kernels (the
+    spike lists kept for the backward, or drawn again), or on BLAS drawn in chunks of 3 steps (the last
+    one short), the spikes and losses are those of the dense train on BLAS, the gradients within rounding."""
     from snn_core.encoders import bernoulli_train
+
+    use_bernoulli_path(monkeypatch, path)
 
     configs, _ = _pack("bernoulli", 3, "kaiming")
     if streams == 2:
@@ -87,10 +102,13 @@ def test_bernoulli_drawn_a_few_steps_at_a_time_equals_the_whole_train(streams):
                 w.mul_(4.0)
         step = fused.FusedStep(pack)
         step.CHUNK_BYTES = 3 * 6 * 784 * 4
+        if path == "native-redrawn":
+            step.KEEP_BYTES = 0
         gens = [torch.Generator().manual_seed(s) for s in range(streams)]
         xs = [bernoulli_train(images, 10, g) if lazy else encode(images, "bernoulli", 10, g) for g in gens]
         membranes = [torch.Generator().manual_seed(7 + s) for s in range(streams)]
         loss, counts = step(xs, labels, membranes)
+        assert bool(step._native_spaces) == (lazy and path.startswith("native"))
         results.append((loss, counts, step.spikes(), [p.grad.clone() for p in pack.parameters()]))
     (loss_d, counts_d, spikes_d, grads_d), (loss_l, counts_l, spikes_l, grads_l) = results
     assert torch.equal(loss_d, loss_l) and torch.equal(counts_d, counts_l)
@@ -100,7 +118,8 @@ def test_bernoulli_drawn_a_few_steps_at_a_time_equals_the_whole_train(streams):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5 * max(1.0, a.abs().max().item()))
 
 
-def test_evaluating_a_seed_pack_on_undrawn_input_counts_each_input_spike_once(monkeypatch):
+@pytest.mark.parametrize("path", ["native", "chunked"])
+def test_evaluating_a_seed_pack_on_undrawn_input_counts_each_input_spike_once(monkeypatch, path):
     """Every input stream (and so every chunk) of an evaluated pack draws the same undrawn test train:
     the input rate is still the train's, as with the dense train."""
     from snn_core import training
@@ -109,7 +128,9 @@ def test_evaluating_a_seed_pack_on_undrawn_input_counts_each_input_spike_once(mo
     images = (torch.rand(40, 784, generator=torch.Generator().manual_seed(0)) ** 2 * 255).to(torch.uint8)
     split = Split(images, torch.arange(40) % 10)
     pack = PackedSNN([RunConfig(T=8), RunConfig(T=8, seed=3)])
+    monkeypatch.setenv("SPIKEBOARD_NATIVE", "0")  # the dense train (1.6 MB: under LAZY_INPUT_BYTES)
     dense = training.evaluate_pack(pack, split, 0)
+    use_bernoulli_path(monkeypatch, path)
     monkeypatch.setattr(training, "LAZY_INPUT_BYTES", 0)
     monkeypatch.setattr(fused.FusedStep, "CHUNK_BYTES", 3 * 40 * 784 * 4)
     lazy = training.evaluate_pack(pack, split, 0)
@@ -138,11 +159,13 @@ def _metrics(history):
     return [(h.train_loss, h.train_acc, h.test_loss, h.test_acc, *h.firing_rates) for h in history]
 
 
-@pytest.mark.parametrize("lazy_bytes", [None, 0])  # the whole train drawn at once, and drawn in chunks
-def test_training_fused_equals_training_on_the_autograd_engine(synthetic_data_dir, monkeypatch, lazy_bytes):
+# Bernoulli on the native kernels; on BLAS, the whole train drawn at once, and drawn in chunks
+@pytest.mark.parametrize("path, lazy_bytes", [("native", None), ("whole", None), ("chunked", 0)])
+def test_training_fused_equals_training_on_the_autograd_engine(synthetic_data_dir, monkeypatch, path, lazy_bytes):
     """Histories and weights after 2 epochs of a sweep (MSE and CE members, Bernoulli, random start)."""
     from snn_core import training
 
+    use_bernoulli_path(monkeypatch, path)
     if lazy_bytes is not None:
         monkeypatch.setattr(training, "LAZY_INPUT_BYTES", lazy_bytes)
         monkeypatch.setattr(fused.FusedStep, "CHUNK_BYTES", 3 * 64 * 784 * 4)

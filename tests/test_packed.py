@@ -9,6 +9,7 @@ from snn_core.encoders import encode
 from snn_core.model import snn_loss
 from snn_core.packed import PackedSNN, check_packable, pack_groups, packed_loss
 from snn_core.training import Callbacks, fit, fit_packed
+from tests.bernoulli_paths import use_bernoulli_path
 from tests.reference import reference_forward
 
 
@@ -116,13 +117,18 @@ def _exactly_equal(result, solo):
 
 
 @pytest.mark.skipif(kernels.numba is None, reason="the fused engine needs numba")
-@pytest.mark.parametrize("chunked", [False, True])  # Bernoulli input drawn whole, or a few steps at a time
-def test_packed_history_equals_solo_runs_exactly(synthetic_data_dir, one_thread, monkeypatch, chunked):
+# Bernoulli input on the native kernels (spike lists kept, or drawn again), or on BLAS: drawn whole, or a
+# few steps at a time
+@pytest.mark.parametrize("path", ["native", "native-redrawn", "whole", "chunked"])
+def test_packed_history_equals_solo_runs_exactly(synthetic_data_dir, one_thread, monkeypatch, path):
     """The fused engine: each member's history and weights are its solo run's, bit for bit."""
     from snn_core import fused, training
 
     monkeypatch.setenv("SPIKEBOARD_ENGINE", "auto")
-    if chunked:
+    use_bernoulli_path(monkeypatch, path)
+    if path == "native-redrawn":
+        monkeypatch.setattr(fused.FusedStep, "KEEP_BYTES", 0)
+    if path == "chunked":
         monkeypatch.setattr(training, "LAZY_INPUT_BYTES", 0)
         monkeypatch.setattr(fused.FusedStep, "CHUNK_BYTES", 3 * 64 * 784 * 4)
     configs = sweep(synthetic_data_dir)
@@ -160,10 +166,11 @@ def test_seeds_are_packable():
 
 
 @pytest.mark.skipif(kernels.numba is None, reason="the fused engine needs numba")
-@pytest.mark.parametrize("encoder", ["bernoulli", "image"])
-def test_seed_members_train_exactly_as_their_solo_runs(synthetic_data_dir, one_thread, encoder, monkeypatch):
+@pytest.mark.parametrize("encoder, path", [("bernoulli", "native"), ("bernoulli", "whole"), ("image", "native")])
+def test_seed_members_train_exactly_as_their_solo_runs(synthetic_data_dir, one_thread, encoder, path, monkeypatch):
     """Members of other seeds have their own data order, Bernoulli draws and initial membranes."""
     monkeypatch.setenv("SPIKEBOARD_ENGINE", "auto")
+    use_bernoulli_path(monkeypatch, path)
     configs = [c.replace(encoder=encoder, membrane_init="kaiming") for c in seed_sweep(synthetic_data_dir)]
     packed = fit_packed(configs)
     solos = [fit(c) for c in configs]
