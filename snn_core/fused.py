@@ -16,11 +16,13 @@ of 10 neuron lanes. Per step:
     dL/dI^l                             lif_backward_rows (kernels.lif_backward's surrogate and scan)
     dW^l, db^l, dL/ds^{l-1}             linear_backward (l > 1); for l = 1 one torch product
 
-A large Bernoulli train (`training.LAZY_INPUT_BYTES`: 10 MB at T = 50, batch 64) arrives undrawn
-(`encoders.BernoulliTrain`): the first layer's products run over a few steps at a time
-(`CHUNK_BYTES`, drawn into one buffer that stays in cache), and the backward pass draws the same
-steps again for dW^1 = sum over chunks of g_c^T x_c, rather than writing the whole float train
-out to memory and reading it back twice.
+A Bernoulli train arrives undrawn (`encoders.BernoulliTrain`). Where the native kernels build
+(`native`: AVX-512, compiled on first use), the first layer works on the spikes alone: I^1 is the sum
+of the spiking pixels' rows of W^T per step and sample, and dW^1 adds dL/dI^1 into those pixels' rows,
+on spike lists the forward keeps (`KEEP_BYTES` a stream; past it the backward draws the train again).
+Elsewhere a large train (`training.LAZY_INPUT_BYTES`) is drawn a few steps at a time (`CHUNK_BYTES`,
+into one buffer that stays in cache) for torch's products, and drawn again for dW^1 = sum over chunks
+of g_c^T x_c, rather than writing the whole float train out to memory and reading it back twice.
 
 The gradients are left in each parameter's `.grad`, where `packed.PackedAdam` (one fused numba
 update per parameter) takes them, so the optimizer state and checkpoints are those of the
@@ -174,7 +176,7 @@ class FusedStep:
         Lp = native.padded_lanes(width)
         key = (stream, T, B, P, Lp)
         if key not in self._native_spaces:
-            fits = T * B * (P + 32) * 2 <= self.KEEP_BYTES
+            fits = T * B * P * 2 <= self.KEEP_BYTES  # (the room; only the spikes in it are touched)
             self._native_spaces[key] = dict(wt=np.empty((Lp // native.LANES, P, native.LANES), np.float32),
                                             currents=np.empty((T, B, Lp), np.float32),
                                             lists=native.Lists(T, B, P) if fits else None)

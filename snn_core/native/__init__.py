@@ -146,12 +146,13 @@ def unblocked(gwt: np.ndarray, L: int, out: np.ndarray) -> np.ndarray:
 
 
 class Lists:
-    """Room for the spiking pixels of a train [T, B, P] (2 bytes a spike, at most T B (P + 32)): the
-    forward keeps them and the backward reads them instead of drawing the train again."""
+    """Room for the spiking pixels of a train [T, B, P] (2 bytes a spike, one row after another; room
+    for all T B P): the forward keeps them and the backward reads them instead of drawing the train again.
+    Only the spikes' share of the room is ever touched."""
 
     def __init__(self, T: int, B: int, P: int):
         self.shape = (T, B, P)
-        self.lists = np.empty(T * B * (P + 32), np.uint16)
+        self.lists = np.empty(T * B * P + 32, np.uint16)
         self.bounds = np.empty(T * B * (parts(P) + 1), np.int32)
 
 

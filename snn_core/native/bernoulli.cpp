@@ -113,7 +113,7 @@ inline v16 row_sum(const float* w, const uint16_t* idx, int lo, int hi) {
 struct Rows {
     const Limits& lim;
     uint64_t key;
-    int stride, parts;
+    int parts;
     uint16_t* lists;
     int32_t* bounds;
     std::vector<uint16_t> own_lists;
@@ -121,19 +121,22 @@ struct Rows {
     std::vector<uint64_t> hashes;
 
     Rows(const Limits& l, int P, uint64_t k, uint16_t* kept, int32_t* kept_bounds)
-        : lim(l), key(k), stride(P + 32), parts(parts_of(P)), lists(kept), bounds(kept_bounds),
-          own_lists(kept ? 0 : (size_t)CHUNK_ROWS * (P + 32)), own_bounds(kept ? 0 : (size_t)CHUNK_ROWS * (parts_of(P) + 1)),
+        : lim(l), key(k), parts(parts_of(P)), lists(kept), bounds(kept_bounds),
+          own_lists(kept ? 0 : (size_t)CHUNK_ROWS * P + 32), own_bounds(kept ? 0 : (size_t)CHUNK_ROWS * (parts_of(P) + 1)),
           hashes((P + 3) / 4) {}
 
     // (lists, bounds) of rows r0.., drawn now if `draw`; returns the spikes drawn
     int64_t load_rows(int64_t r0, int64_t r1, int B, bool draw, uint16_t*& idx, int32_t*& bnd) {
-        idx = lists ? lists + r0 * stride : own_lists.data();
+        idx = lists ? lists : own_lists.data();  // kept lists: the whole train is one chunk
         bnd = bounds ? bounds + r0 * (parts + 1) : own_bounds.data();
         int64_t ones = 0;
-        if (draw)
-            for (int64_t r = r0; r < r1; ++r)
-                ones += active(lim, (int)(r % B), key, (uint64_t)r, hashes.data(), idx + (r - r0) * stride,
-                               bnd + (r - r0) * (parts + 1));
+        if (draw)  // rows one after another: bounds become offsets from idx
+            for (int64_t r = r0; r < r1; ++r) {
+                int32_t* bb = bnd + (r - r0) * (parts + 1);
+                const int c = active(lim, (int)(r % B), key, (uint64_t)r, hashes.data(), idx + ones, bb);
+                for (int k = 0; k <= parts; ++k) bb[k] += (int32_t)ones;
+                ones += c;
+            }
         return ones;
     }
 };
@@ -145,9 +148,10 @@ extern "C" {
 int sb_simd() { return 1; }
 
 // wt and gwt are blocked: [Lp / 16, P, 16] (block k holds lanes 16 k .. 16 k + 15), so that one
-// block of one part is 24 KB of contiguous memory. lists (may be null): room for T * B rows of P + 32
-// pixel indices, and bounds for T * B rows of parts_of(P) + 1. Given, the forward keeps each row's
-// spiking pixels there and the backward (keep = 1) reads them instead of drawing them again.
+// block of one part is 24 KB of contiguous memory. lists (may be null): room for T * B * P + 32 pixel
+// indices, and bounds for T * B rows of parts_of(P) + 1. Given, the forward keeps each row's spiking
+// pixels there, one row after another (bounds: where each part of each row begins and ends), and the
+// backward (keep = 1) reads them instead of drawing them again.
 //
 // forward: out [T, B, Lp] = the spiking pixels' rows of W^T summed, part by part in pixel order
 // ((part 0 + part 1) + part 2 ...); returns the number of spikes drawn.
@@ -168,7 +172,7 @@ int64_t sb_bernoulli_forward(const int32_t* thresholds, int B, int P, uint64_t k
             for (int part = 0; part < rows.parts; ++part)
                 for (int64_t r = r0; r < r1; ++r) {
                     const int32_t* bb = bnd + (r - r0) * (rows.parts + 1);
-                    const v16 s = row_sum(w, idx + (r - r0) * rows.stride, bb[part], bb[part + 1]);
+                    const v16 s = row_sum(w, idx, bb[part], bb[part + 1]);
                     float* o = out + r * Lp + l;
                     store(o, part == 0 ? s : load(o) + s);
                 }
@@ -196,7 +200,7 @@ void sb_bernoulli_backward(const int32_t* thresholds, int B, int P, uint64_t key
             for (int part = 0; part < rows.parts; ++part)
                 for (int64_t r = r0; r < r1; ++r) {
                     const int32_t* bb = bnd + (r - r0) * (rows.parts + 1);
-                    const uint16_t* id = idx + (r - r0) * rows.stride;
+                    const uint16_t* id = idx;
                     const v16 gr = load(g + r * Lp + l);
                     for (int j = bb[part]; j < bb[part + 1]; ++j) store(d + 16 * id[j], load(d + 16 * id[j]) + gr);
                 }
