@@ -40,8 +40,9 @@ from .timing import CLOCK, Runner, Timing, fit_runner, packed_fit, set_clock, st
 BATCHES_PER_EPOCH = 938  # ceil(60000 / 64)
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "results" / "speed.md"
-IMPLS = ("lab", "snntorch", "spikingjelly", "norse", "spikeboard", "autograd-engine", "packed", "torch-engine")
-DEFAULT_IMPLS = ("lab", "snntorch", "spikingjelly", "norse", "spikeboard", "autograd-engine", "packed")
+IMPLS = ("lab", "snntorch", "spikingjelly", "norse", "spikeboard", "blas-input", "autograd-engine", "packed",
+         "torch-engine")
+DEFAULT_IMPLS = ("lab", "snntorch", "spikingjelly", "norse", "spikeboard", "blas-input", "autograd-engine", "packed")
 LABELS = {"lab": "lab loop", "snntorch": "snnTorch", "spikingjelly": "SpikingJelly", "norse": "Norse",
           "spikeboard": "Spikeboard"}
 # The implementations Spikeboard is compared with; 'fastest peer' is the quickest of them in a row group.
@@ -113,6 +114,9 @@ def measure(args, data) -> list[Row]:
             if "spikeboard" in args.impl:
                 cell.append(Row(encoder, T, "Spikeboard"))
                 runners["Spikeboard"] = fit_runner(fit, config, data.bundle)
+            if "blas-input" in args.impl and encoder == "bernoulli":  # the fused step without the native kernels
+                cell.append(Row(encoder, T, "Spikeboard, BLAS first layer"))
+                runners[cell[-1].impl] = with_env(fit_runner(fit, config, data.bundle), SPIKEBOARD_NATIVE="0")
             if "autograd-engine" in args.impl:  # the autograd path with the numba scans (before the fused step)
                 cell.append(Row(encoder, T, "Spikeboard, autograd engine"))
                 runners[cell[-1].impl] = with_env(fit_runner(fit, config, data.bundle), SPIKEBOARD_ENGINE="numba")
