@@ -57,7 +57,7 @@ struct Limits {
 };
 
 constexpr int PART_WORDS = 12;  // parts of 384 pixels: a part's 16 lanes of W^T (24 KB) stay in L1
-constexpr int CHUNK_ROWS = 256;  // rows (t, b) drawn at a time where the lists are not kept
+constexpr int CHUNK_ROWS = 256;  // rows (t, b) drawn, then summed, at a time
 
 inline int parts_of(int P) { return ((P + 31) / 32 + PART_WORDS - 1) / PART_WORDS; }
 
@@ -125,18 +125,23 @@ struct Rows {
           own_lists(kept ? 0 : (size_t)CHUNK_ROWS * P + 32), own_bounds(kept ? 0 : (size_t)CHUNK_ROWS * (parts_of(P) + 1)),
           hashes((P + 3) / 4) {}
 
-    // (lists, bounds) of rows r0.., drawn now if `draw`; returns the spikes drawn
+    int64_t next = 0;  // kept lists: where the next drawn row's pixels go
+
+    // (idx, bounds) of rows r0.., drawn now if `draw`, else kept by the forward; returns the spikes
+    // drawn. Bounds are offsets from idx: the kept lists hold the whole train, one row after another.
     int64_t load_rows(int64_t r0, int64_t r1, int B, bool draw, uint16_t*& idx, int32_t*& bnd) {
-        idx = lists ? lists : own_lists.data();  // kept lists: the whole train is one chunk
+        idx = lists ? lists : own_lists.data();
         bnd = bounds ? bounds + r0 * (parts + 1) : own_bounds.data();
+        const int64_t start = lists ? next : 0;
         int64_t ones = 0;
-        if (draw)  // rows one after another: bounds become offsets from idx
+        if (draw)
             for (int64_t r = r0; r < r1; ++r) {
                 int32_t* bb = bnd + (r - r0) * (parts + 1);
-                const int c = active(lim, (int)(r % B), key, (uint64_t)r, hashes.data(), idx + ones, bb);
-                for (int k = 0; k <= parts; ++k) bb[k] += (int32_t)ones;
+                const int c = active(lim, (int)(r % B), key, (uint64_t)r, hashes.data(), idx + start + ones, bb);
+                for (int k = 0; k <= parts; ++k) bb[k] += (int32_t)(start + ones);
                 ones += c;
             }
+        if (lists) next = start + ones;
         return ones;
     }
 };
@@ -160,10 +165,9 @@ int64_t sb_bernoulli_forward(const int32_t* thresholds, int B, int P, uint64_t k
     const Limits lim(thresholds, B, P);
     Rows rows(lim, P, key, lists, bounds);
     const int64_t n = (int64_t)T * B;
-    const int64_t chunk = lists ? n : CHUNK_ROWS;
     int64_t ones = 0;
-    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
-        const int64_t r1 = r0 + chunk < n ? r0 + chunk : n;
+    for (int64_t r0 = 0; r0 < n; r0 += CHUNK_ROWS) {  // a chunk's lists are still in L2 when summed
+        const int64_t r1 = r0 + CHUNK_ROWS < n ? r0 + CHUNK_ROWS : n;
         uint16_t* idx;
         int32_t* bnd;
         ones += rows.load_rows(r0, r1, B, true, idx, bnd);
@@ -189,9 +193,8 @@ void sb_bernoulli_backward(const int32_t* thresholds, int B, int P, uint64_t key
     const Limits lim(thresholds, B, keep ? 0 : P);  // (no draws: no limits needed)
     Rows rows(lim, P, key, keep ? lists : nullptr, keep ? bounds : nullptr);
     const int64_t n = (int64_t)T * B;
-    const int64_t chunk = keep ? n : CHUNK_ROWS;
-    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
-        const int64_t r1 = r0 + chunk < n ? r0 + chunk : n;
+    for (int64_t r0 = 0; r0 < n; r0 += CHUNK_ROWS) {
+        const int64_t r1 = r0 + CHUNK_ROWS < n ? r0 + CHUNK_ROWS : n;
         uint16_t* idx;
         int32_t* bnd;
         rows.load_rows(r0, r1, B, !keep, idx, bnd);
