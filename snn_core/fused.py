@@ -127,16 +127,17 @@ class FusedStep:
         n1 = self.widths[0]
         first = layers[0]["current"].reshape(T, K * n1, B)
         for stream, (members, rows, x) in enumerate(zip(self.streams, self._rows, xs)):
+            if isinstance(x, BernoulliTrain) and self._native(x):  # sums of the spiking pixels' weight rows
+                space = self._native_space(stream, x, len(members) * n1)
+                lanes.blocked_weights(self._w_np[0], members, space["wt"])
+                x.project(space["wt"], space["currents"], space["lists"] if keep else None)
+                lanes.rows_to_lanes(space["currents"], self._b_np[0], members, n1, first)
+                continue
             repeated = not isinstance(x, BernoulliTrain) and is_repeated_frame(x)
             if len(members) == K:
                 w1, b1 = weights[0].reshape(K * n1, -1), biases[0].reshape(-1)
             else:
                 w1, b1 = weights[0][rows].reshape(-1, weights[0].shape[2]), biases[0][rows].reshape(-1)
-            if isinstance(x, BernoulliTrain) and self._native(x):  # sums of the spiking pixels' weight rows
-                space = self._native_space(stream, x, w1.shape[0])
-                x.project(native.blocked(w1.numpy(), space["wt"]), space["currents"], space["lists"] if keep else None)
-                lanes.rows_to_lanes(space["currents"], b1.numpy(), members, n1, first)
-                continue
             if isinstance(x, BernoulliTrain):  # a few steps at a time, drawn into a buffer that stays in cache
                 for t0, chunk in self._chunks(x):
                     product = torch.mm(w1, chunk.reshape(-1, chunk.shape[2]).t())  # [Ks * N, n * B]
@@ -224,19 +225,16 @@ class FusedStep:
         grad_current = layers[0]["grad_current"].reshape(T, K * n1, B)
         grad_w1, grad_b1 = buf["grads_w"][0], buf["grads_b_np"][0].reshape(-1)
         for stream, (members, rows, x) in enumerate(zip(self.streams, self._rows, xs)):
+            if isinstance(x, BernoulliTrain) and self._native(x):  # dW^1 on the spikes the forward listed
+                space = self._native_space(stream, x, len(members) * n1)
+                # dL/dI^1 into the currents' room (no longer needed), dW^T into the weights'
+                lanes.first_layer_grads_rows(grad_current, members, n1, grad_b1, space["currents"])
+                x.backproject(space["currents"], space["wt"], space["lists"])
+                lanes.unblocked_grads(space["wt"], members, n1, buf["grads_w_np"][0])
+                continue
             repeated = not isinstance(x, BernoulliTrain) and is_repeated_frame(x)
             g1 = np.empty((len(members) * n1, 1 if repeated else T, B), np.float32)
             lanes.first_layer_grads(grad_current, members, n1, grad_b1, g1)
-            if isinstance(x, BernoulliTrain) and self._native(x):  # dW^1 on the spikes the forward listed
-                space = self._native_space(stream, x, g1.shape[0])
-                lanes.lanes_to_rows(g1, space["currents"])  # (the currents' room, no longer needed)
-                x.backproject(space["currents"], space["wt"], space["lists"])
-                if len(members) == K:
-                    native.unblocked(space["wt"], g1.shape[0], grad_w1.view(K * n1, -1).numpy())
-                else:
-                    grad_w1[rows] = torch.from_numpy(native.unblocked(
-                        space["wt"], g1.shape[0], np.empty((g1.shape[0], x.shape[2]), np.float32))).view(len(members), n1, -1)
-                continue
             if isinstance(x, BernoulliTrain):  # dW^1 = sum over the chunks, each drawn again (cheaper than keeping it)
                 flat = torch.from_numpy(g1).view(g1.shape[0], T * B)
                 acc = grad_w1.view(K * n1, -1) if len(members) == K else torch.empty(g1.shape[0], x.shape[2])

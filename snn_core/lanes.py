@@ -225,29 +225,75 @@ if kernels.numba is not None:
                         out[r, 0, b] = acc[b]
                 grad_bias[j] = acc.sum()
 
+    # The native Bernoulli first layer (`native`) works on one input stream's Ks members as Ks * N lanes,
+    # lane m * N + n = neuron n of member members[m], padded to Lp (a multiple of 16), W^T blocked as
+    # [Lp / 16, P, 16]. These move the pack's arrays to and from that layout.
+
+    @njit(cache=True)
+    def blocked_weights(weight, members, out):
+        """out[l // 16, p, l % 16] = W[members[m], n, p] for lane l = m * N + n, 0 past the last lane;
+        weight [K, N, P], out [Lp / 16, P, 16]."""
+        N, P = weight.shape[1], weight.shape[2]
+        nb = out.shape[0]
+        used = members.shape[0] * N
+        for l in range(used, nb * 16):
+            for p in range(P):
+                out[l // 16, p, l % 16] = 0.0
+        for m in range(members.shape[0]):
+            for n in range(N):
+                l = m * N + n
+                src = weight[members[m], n]
+                dst = out[l // 16]
+                for p in range(P):
+                    dst[p, l % 16] = src[p]
+
     @njit(cache=True)
     def rows_to_lanes(rows, bias, members, N, out):
-        """out[t, members[m] * N + n, :] = rows[t, :, m * N + n] + bias[m * N + n]: the native Bernoulli
-        first layer's currents [T, B, Lp] (one stream's Ks * N lanes, padded) into the pack's [T, K * N, B]."""
+        """out[t, members[m] * N + n, :] = rows[t, :, m * N + n] + bias[members[m], n]: the native first
+        layer's currents [T, B, Lp] into the pack's [T, K * N, B]; bias [K, N]."""
         T, B, _ = rows.shape
         for t in range(T):
             for m in range(members.shape[0]):
                 for n in range(N):
                     r = m * N + n
                     j = members[m] * N + n
-                    c = bias[r]
+                    c = bias[members[m], n]
                     for b in range(B):
                         out[t, j, b] = rows[t, b, r] + c
 
     @njit(cache=True)
-    def lanes_to_rows(lanes, out):
-        """out[t, b, r] = lanes[r, t, b] (0 for the padding r >= R): `first_layer_grads`' [R, T, B] as the
-        native backward's [T, B, Lp]."""
-        R, T, B = lanes.shape
+    def first_layer_grads_rows(grad_current, members, N, grad_bias, out):
+        """`first_layer_grads` for the native backward: db as there (the same sums), and
+        out[t, b, m * N + n] = dL/dI^1[t, members[m] * N + n, b] ([T, B, Lp], 0 in the padding)."""
+        T, M, B = grad_current.shape
         Lp = out.shape[2]
+        acc = np.empty(B, dtype=np.float32)
         for t in range(T):
             for b in range(B):
-                for r in range(R):
-                    out[t, b, r] = lanes[r, t, b]
-                for r in range(R, Lp):
+                for r in range(members.shape[0] * N, Lp):
                     out[t, b, r] = 0.0
+        for m in range(members.shape[0]):
+            for n in range(N):
+                r = m * N + n
+                j = members[m] * N + n
+                for b in range(B):
+                    acc[b] = 0.0
+                for t in range(T):
+                    for b in range(B):
+                        g = grad_current[t, j, b]
+                        acc[b] += g
+                        out[t, b, r] = g
+                grad_bias[j] = acc.sum()
+
+    @njit(cache=True)
+    def unblocked_grads(gwt, members, N, grad_weight):
+        """grad_weight[members[m], n, p] = gwt[l // 16, p, l % 16], l = m * N + n: dW^1 of the stream's
+        members from the native backward's blocked dW^T; grad_weight [K, N, P]."""
+        P = gwt.shape[1]
+        for m in range(members.shape[0]):
+            for n in range(N):
+                l = m * N + n
+                src = gwt[l // 16]
+                dst = grad_weight[members[m], n]
+                for p in range(P):
+                    dst[p] = src[p, l % 16]
