@@ -252,12 +252,10 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     page.get_by_role("option", name="finished").click()
     page.keyboard.press("Escape")
     page.get_by_text("2 matching of 3 runs").wait_for()
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Export CSV").click()
     import csv
     import io
 
-    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    rows = list(csv.DictReader(io.StringIO(Path(_download(page, "Export CSV").path()).read_text())))
     assert sorted(r["id"] for r in rows) == sorted([run.id, other.id])
     assert all("T" in r["created_at"] and r["created_at"].endswith("+00:00") for r in rows), rows[0]["created_at"]
     page.goto(f"{url}/spikes?run={run.id}")
@@ -278,3 +276,19 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     shot(page, "spikes-t5", height=1400)
     for name in ("launch", "run", "compare", "runs", "spikes", "flops", "spikes-t5"):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+def _download(page, button: str):
+    """Click `button` and return its download. The filter's rerun redraws the page below the table,
+    and a click that lands while the button is being replaced is dropped (seen once in a full-suite
+    run on a loaded machine): after 20 s without a download the button is clicked once more."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(2):
+        try:
+            with page.expect_download(timeout=20_000) as download:
+                page.get_by_role("button", name=button).click()
+            return download.value
+        except PlaywrightTimeout:
+            if attempt:
+                raise

@@ -151,3 +151,25 @@ def test_two_workers_share_ten_runs_without_mixing_metrics(redis_conn, workers):
         assert {d["batches"] for _, kind, d in entries if kind == "batch"} == {batches}
         assert epochs_of(store, run_id) == [1]
     assert len(names) == 2
+
+
+def test_a_pack_reads_all_its_cancel_flags_in_one_round_trip_per_interval(redis_conn, monkeypatch):
+    """Every member asks after every batch; Redis is asked once per CANCEL_CHECK_S for all of them,
+    and a flag set meanwhile is seen at the next interval, for its run only."""
+    from workers import jobs
+    from workers.store import RunStore
+
+    store = RunStore(redis_conn)
+    ids = [store.create_run(RunConfig(beta=0.5 + 0.01 * i)).id for i in range(5)]
+    calls = []
+    real = store.cancels_requested
+    monkeypatch.setattr(store, "cancels_requested", lambda run_ids: calls.append(list(run_ids)) or real(run_ids))
+    monkeypatch.setattr(jobs, "CANCEL_CHECK_S", 0.2)
+    watch = jobs.CancelWatch(store, ids)
+    assert not any(watch.requested(i) for _ in range(10) for i in ids)
+    assert calls == [ids]
+    store.request_cancel(ids[2])
+    assert not watch.requested(ids[2])  # not asked again yet
+    time.sleep(0.25)
+    assert [watch.requested(i) for i in ids] == [False, False, True, False, False]
+    assert len(calls) == 2

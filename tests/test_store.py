@@ -162,3 +162,23 @@ def test_records_from_an_older_schema_still_read(store, redis_conn):
     assert got.note == "" and got.tags == [] and got.progress is None and got.schema == SCHEMA_VERSION
     assert RunRecord.from_dict(got.to_dict()) == got
     assert store.ping()
+
+
+def test_batch_points_are_one_stream_entry_read_back_point_by_point(store, redis_conn):
+    """A flush of batch points is one XADD (kind "batches"), read back as "batch" entries sharing its id;
+    the older one-entry-per-point layout still reads, and a group no worker writes is an error, not skipped."""
+    run_id = store.create_run(RunConfig()).id
+    key = Keys.metrics(run_id)
+    redis_conn.xadd(key, {"kind": "batch", "data": '{"batch": 1, "loss": 2.0}'})  # the older layout
+    points = [{"batch": b, "loss": 1.0 / b} for b in (2, 3, 4)]
+    store.append_metrics(run_id, "batch", points, progress={"batch": 4})
+    assert redis_conn.xlen(key) == 2
+    entries = store.read_metrics(run_id)
+    assert [(k, d["batch"]) for _, k, d in entries] == [("batch", 1), ("batch", 2), ("batch", 3), ("batch", 4)]
+    assert len({eid for eid, _, _ in entries[1:]}) == 1  # one group, one id
+    assert store.read_metrics(run_id, after=entries[-1][0]) == []
+    assert store.get_run(run_id).progress == {"batch": 4}  # in the same write
+
+    redis_conn.xadd(key, {"kind": "batches", "data": '[{"batch": 5}, 7]'})  # not what a worker writes
+    with pytest.raises(ValueError, match="batch points must be a list of objects, got"):
+        store.read_metrics(run_id)

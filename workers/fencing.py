@@ -100,6 +100,13 @@ class LeaseStore:
     def cancel_requested(self, run_id: str) -> bool:
         return bool(self.conn.exists(Keys.cancel(run_id)))
 
+    def cancels_requested(self, run_ids: list[str]) -> list[bool]:
+        """`cancel_requested` of several runs in one round trip."""
+        pipe = self.conn.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.exists(Keys.cancel(run_id))
+        return [bool(n) for n in pipe.execute()]
+
     def clear_cancel(self, run_id: str) -> None:
         self.conn.delete(Keys.cancel(run_id))
 

@@ -53,6 +53,7 @@ __all__ = ["SCHEMA_VERSION", "RunStatus", "RunRecord", "RunStore", "Keys", "DONE
            "Fence", "LeaseLost"]
 
 METRIC_KINDS = ("batch", "epoch")
+BATCHES_KIND = "batches"  # the stream's kind for a group of batch points (`RunStore.append_metrics`)
 _PIPELINE_CHUNK = 500
 
 # Dedup, atomically: KEYS confighash, run, runs, schema; ARGV id, created, force, schema version,
@@ -302,18 +303,39 @@ class RunStore(LeaseStore, TablesStore):
                                                  "data", json.dumps(data))])
         return _text(entry_id)
 
-    def append_metrics(self, run_id: str, kind: str, entries: list[dict[str, Any]], fence: Fence | None = None) -> None:
-        """Append several entries of one kind in one (fenced) write."""
+    def append_metrics(self, run_id: str, kind: str, entries: list[dict[str, Any]], fence: Fence | None = None,
+                       progress: dict[str, Any] | None = None) -> None:
+        """Append several entries of one kind in one (fenced) write, with `progress` (`update_progress`)
+        in the same write when given. Batch points go into one stream entry (kind "batches", a JSON
+        list) that `read_metrics` gives back point by point: a pack of 33 runs spent a sixth of its
+        time on one XADD per point (profiled)."""
         if kind not in METRIC_KINDS:
             raise ValueError(f"kind must be one of {', '.join(METRIC_KINDS)}; got {kind!r}")
-        if entries:
-            self._write(fence, run_id, [("XADD", Keys.metrics(run_id), "*", "kind", kind, "data", json.dumps(data))
-                                        for data in entries])
+        if kind == "batch" and entries:
+            commands = [("XADD", Keys.metrics(run_id), "*", "kind", BATCHES_KIND, "data", json.dumps(entries))]
+        else:
+            commands = [("XADD", Keys.metrics(run_id), "*", "kind", kind, "data", json.dumps(d)) for d in entries]
+        if progress is not None:
+            commands.append(("HSET", Keys.run(run_id), "progress", encode_field("progress", progress)))
+        if commands:
+            self._write(fence, run_id, commands)
 
     def read_metrics(self, run_id: str, after: str = "0-0", count: int | None = None) -> list[tuple[str, str, dict]]:
-        """Entries strictly after the id `after`, oldest first, as (entry id, kind, data)."""
-        entries = self.conn.xrange(Keys.metrics(run_id), min=f"({after}" if after != "0-0" else "-", count=count)
-        return [(_text(eid), _text(body[b"kind"]), json.loads(body[b"data"])) for eid, body in entries]
+        """Entries strictly after the id `after`, oldest first, as (entry id, kind, data); a "batches"
+        entry comes back as its points, each a "batch" entry with the group's id (`count` counts stream
+        entries). An entry that cannot be read raises ValueError (export leaves such a run out, saying so)."""
+        stream = self.conn.xrange(Keys.metrics(run_id), min=f"({after}" if after != "0-0" else "-", count=count)
+        out: list[tuple[str, str, dict]] = []
+        for eid, body in stream:
+            kind, data = _text(body[b"kind"]), json.loads(body[b"data"])
+            if kind != BATCHES_KIND:
+                out.append((_text(eid), kind, data))
+            elif isinstance(data, list) and all(isinstance(point, dict) for point in data):
+                out += [(_text(eid), "batch", point) for point in data]
+            else:
+                raise ValueError(f"metrics entry {_text(eid)} of run {run_id}: batch points must be a list of "
+                                 f"objects, got {str(data)[:80]!r}")
+        return out
 
     def epoch_history(self, run_id: str) -> list[dict[str, Any]]:
         """Epoch entries in order; a resumed run's repeated epoch keeps its latest entry."""
