@@ -261,7 +261,9 @@ def spikeboard_engine() -> str:
         from snn_core import fused, kernels
     except ImportError:
         return "torch"
-    return "fused step (numba)" if fused.enabled(_torch.device("cpu")) else kernels.engine()
+    if not fused.enabled(_torch.device("cpu")):
+        return kernels.engine()
+    return "fused step (numba" + (", native Bernoulli first layer)" if fused.native_bernoulli(784) else ")")
 
 
 def memory_probe(args) -> dict:
