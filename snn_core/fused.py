@@ -225,16 +225,16 @@ class FusedStep:
         grad_current = layers[0]["grad_current"].reshape(T, K * n1, B)
         grad_w1, grad_b1 = buf["grads_w"][0], buf["grads_b_np"][0].reshape(-1)
         for stream, (members, rows, x) in enumerate(zip(self.streams, self._rows, xs)):
-            if isinstance(x, BernoulliTrain) and self._native(x):  # dW^1 on the spikes the forward listed
-                space = self._native_space(stream, x, len(members) * n1)
-                # dL/dI^1 into the currents' room (no longer needed), dW^T into the weights'
-                lanes.first_layer_grads_rows(grad_current, members, n1, grad_b1, space["currents"])
-                x.backproject(space["currents"], space["wt"], space["lists"])
-                lanes.unblocked_grads(space["wt"], members, n1, buf["grads_w_np"][0])
-                continue
             repeated = not isinstance(x, BernoulliTrain) and is_repeated_frame(x)
             g1 = np.empty((len(members) * n1, 1 if repeated else T, B), np.float32)
             lanes.first_layer_grads(grad_current, members, n1, grad_b1, g1)
+            if isinstance(x, BernoulliTrain) and self._native(x):  # dW^1 on the spikes the forward listed
+                space = self._native_space(stream, x, len(members) * n1)
+                # dL/dI^1 into the currents' room (no longer needed), dW^T into the weights'
+                lanes.lanes_to_rows(g1, space["currents"])
+                x.backproject(space["currents"], space["wt"], space["lists"])
+                lanes.unblocked_grads(space["wt"], members, n1, buf["grads_w_np"][0])
+                continue
             if isinstance(x, BernoulliTrain):  # dW^1 = sum over the chunks, each drawn again (cheaper than keeping it)
                 flat = torch.from_numpy(g1).view(g1.shape[0], T * B)
                 acc = grad_w1.view(K * n1, -1) if len(members) == K else torch.empty(g1.shape[0], x.shape[2])

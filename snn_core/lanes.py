@@ -262,28 +262,17 @@ if kernels.numba is not None:
                         out[t, j, b] = rows[t, b, r] + c
 
     @njit(cache=True)
-    def first_layer_grads_rows(grad_current, members, N, grad_bias, out):
-        """`first_layer_grads` for the native backward: db as there (the same sums), and
-        out[t, b, m * N + n] = dL/dI^1[t, members[m] * N + n, b] ([T, B, Lp], 0 in the padding)."""
-        T, M, B = grad_current.shape
+    def lanes_to_rows(lanes, out):
+        """out[t, b, r] = lanes[r, t, b] (0 in the padding r >= R): `first_layer_grads`' dL/dI^1 of one
+        stream, [R, T, B], as the native backward takes it, [T, B, Lp]."""
+        R, T, B = lanes.shape
         Lp = out.shape[2]
-        acc = np.empty(B, dtype=np.float32)
         for t in range(T):
             for b in range(B):
-                for r in range(members.shape[0] * N, Lp):
+                for r in range(R):
+                    out[t, b, r] = lanes[r, t, b]
+                for r in range(R, Lp):
                     out[t, b, r] = 0.0
-        for m in range(members.shape[0]):
-            for n in range(N):
-                r = m * N + n
-                j = members[m] * N + n
-                for b in range(B):
-                    acc[b] = 0.0
-                for t in range(T):
-                    for b in range(B):
-                        g = grad_current[t, j, b]
-                        acc[b] += g
-                        out[t, b, r] = g
-                grad_bias[j] = acc.sum()
 
     @njit(cache=True)
     def unblocked_grads(gwt, members, N, grad_weight):
