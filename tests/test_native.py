@@ -144,3 +144,22 @@ def test_the_library_is_built_once_per_machine_and_cached(tmp_path, monkeypatch)
     stamp = os.stat(first).st_mtime_ns
     assert native._build(cxx) == first and os.stat(first).st_mtime_ns == stamp  # not built again
     assert first.parent == tmp_path and first.suffix == ".so"
+
+
+def test_an_unwritable_cache_falls_back_and_a_corrupt_library_is_built_again(tmp_path, monkeypatch):
+    """A home whose cache cannot be written: the next folder is used. A cached file that does not load
+    (truncated, say): built once more, and the kernels work."""
+    cxx = native.compiler()
+    if cxx is None:
+        pytest.skip("no C++ compiler")
+    blocked, spare = tmp_path / "file-not-folder", tmp_path / "spare"
+    blocked.write_text("")  # a file where a folder should be: mkdir fails
+    monkeypatch.setattr(native, "cache_dirs", lambda: [blocked / "spikeboard", spare])
+    built = native._build(cxx)
+    assert built.parent == spare
+    built.write_bytes(b"not a shared library")
+    lib = native._load(cxx)
+    assert lib.sb_simd() in (0, 1) and built.stat().st_size > 1000
+    with pytest.raises(OSError, match="no cache folder for the native kernels can be written"):
+        monkeypatch.setattr(native, "cache_dirs", lambda: [blocked / "a", blocked / "b"])
+        native._build(cxx)

@@ -11,8 +11,8 @@ that cannot use the zeros). The spikes are those of `kernels.bernoulli_u16`, bit
 
 The source is compiled with the machine's C++ compiler (`CXX`, else c++ or g++) for the CPU it
 runs on (-march=native: AVX-512 where there is one), once per machine, into a cache directory
-(`SPIKEBOARD_NATIVE_CACHE`, else ~/.cache/spikeboard), keyed by the source, the flags, the compiler
-and the CPU, and loaded with ctypes. Without a compiler, or with SPIKEBOARD_NATIVE=0, `library()`
+(`cache_dirs`), keyed by the source, the flags, the compiler and the CPU, and loaded with ctypes (a
+cached file that does not load is built again). Without a compiler, or with SPIKEBOARD_NATIVE=0, `library()`
 is None and the fused step keeps its BLAS path; both pass the same parity tests.
 """
 
@@ -61,31 +61,54 @@ def _cpu_identity() -> str:
     return platform.processor() + platform.machine()
 
 
-def cache_dir() -> Path:
+def cache_dirs() -> list[Path]:
+    """Where the built library is kept: SPIKEBOARD_NATIVE_CACHE, else ~/.cache/spikeboard, then a
+    per-user folder in the temporary directory (for a home that cannot be written)."""
     if os.environ.get("SPIKEBOARD_NATIVE_CACHE"):
-        return Path(os.environ["SPIKEBOARD_NATIVE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spikeboard"
+        return [Path(os.environ["SPIKEBOARD_NATIVE_CACHE"])]
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spikeboard"
+    return [home, Path(tempfile.gettempdir()) / f"spikeboard-native-{os.getuid()}"]
 
 
-def _build(cxx: str) -> Path:
+def _build(cxx: str, rebuild: bool = False) -> Path:
+    """The library for this source, flags, compiler and CPU: built unless already in a cache folder
+    (`rebuild`: built again over a cached file that did not load)."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
     key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(FLAGS), version, _cpu_identity()]).encode())
-    target = cache_dir() / f"bernoulli-{key.hexdigest()[:16]}.so"
-    if target.exists():
+    name = f"bernoulli-{key.hexdigest()[:16]}.so"
+    errors = []
+    for folder in cache_dirs():
+        target = folder / name
+        if target.exists() and not rebuild:
+            return target
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        except OSError as error:  # not writable: the next folder
+            errors.append(f"{folder}: {error}")
+            continue
+        os.close(fd)
+        # Built beside the target and renamed into place: workers starting together never load a half-written file.
+        try:
+            done = subprocess.run([cxx, *FLAGS, str(SOURCE), "-o", partial], capture_output=True, text=True,
+                                  timeout=300)
+            if done.returncode != 0:
+                raise RuntimeError(f"{cxx} failed on {SOURCE.name}: {done.stderr.strip()[-2000:]}")
+            os.replace(partial, target)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Built beside the target and renamed into place: workers starting together never load a half-written file.
-    fd, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
+    raise OSError(f"no cache folder for the native kernels can be written: {'; '.join(errors)}")
+
+
+def _load(cxx: str) -> ctypes.CDLL:
+    path = _build(cxx)
     try:
-        done = subprocess.run([cxx, *FLAGS, str(SOURCE), "-o", partial], capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(f"{cxx} failed on {SOURCE.name}: {done.stderr.strip()[-2000:]}")
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
-    return target
+        return ctypes.CDLL(str(path))
+    except OSError as error:  # a cached file that does not load (truncated, say): built once more
+        log.warning("cached native kernels %s did not load (%s); building them again", path, error)
+        return ctypes.CDLL(str(_build(cxx, rebuild=True)))
 
 
 def library() -> ctypes.CDLL | None:
@@ -101,7 +124,7 @@ def library() -> ctypes.CDLL | None:
         log.warning("no C++ compiler (CXX, c++ or g++): Bernoulli input runs on the slower BLAS path")
         return None
     try:
-        lib = ctypes.CDLL(str(_build(cxx)))
+        lib = _load(cxx)
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         log.warning("native kernels not built, Bernoulli input runs on the slower BLAS path: %s", error)
         return None
