@@ -156,7 +156,7 @@ def test_two_workers_share_ten_runs_without_mixing_metrics(redis_conn, workers):
 def test_a_pack_reads_all_its_cancel_flags_in_one_round_trip_per_interval(redis_conn, monkeypatch):
     """Every member asks after every batch; Redis is asked once per CANCEL_CHECK_S for all of them,
     and a flag set meanwhile is seen at the next interval, for its run only."""
-    from workers import jobs
+    from workers import publisher
     from workers.store import RunStore
 
     store = RunStore(redis_conn)
@@ -164,8 +164,8 @@ def test_a_pack_reads_all_its_cancel_flags_in_one_round_trip_per_interval(redis_
     calls = []
     real = store.cancels_requested
     monkeypatch.setattr(store, "cancels_requested", lambda run_ids: calls.append(list(run_ids)) or real(run_ids))
-    monkeypatch.setattr(jobs, "CANCEL_CHECK_S", 0.2)
-    watch = jobs.CancelWatch(store, ids)
+    monkeypatch.setattr(publisher, "CANCEL_CHECK_S", 0.2)
+    watch = publisher.CancelWatch(store, ids)
     assert not any(watch.requested(i) for _ in range(10) for i in ids)
     assert calls == [ids]
     store.request_cancel(ids[2])

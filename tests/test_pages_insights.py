@@ -28,7 +28,7 @@ def trained(data_dir) -> list:
 
 
 def write_sweep(store: RunStore, data_dir) -> tuple[str, dict]:
-    """The sweep's runs written as `workers.jobs.Publisher` writes them (health from `HealthWatch`)."""
+    """The sweep's runs written as `workers.publisher.Publisher` writes them (health from `HealthWatch`)."""
     runs = trained(data_dir)
     sweep_id = store.create_sweep(runs[0][0].replace(beta=0.7, v_th=1.0), AXES)
     ids = {}

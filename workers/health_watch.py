@@ -1,4 +1,4 @@
-"""A run's spike health as it trains, and its stop rule: what `jobs.Publisher` asks each epoch.
+"""A run's spike health as it trains, and its stop rule: what `publisher.Publisher` asks each epoch.
 
 The rule (`snn_core.health.StopRule`) is chosen at launch and kept in the run record, not in
 the config, so it never changes the config hash. No torch here.

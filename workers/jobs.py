@@ -15,7 +15,8 @@
 - checks the cancel flag and this process's stop request after every batch;
 - resumes from the stored checkpoint when there is one (a requeued or retried run).
 
-`train_pack(run_ids)` does the same for a sweep's compatible runs trained as one packed model.
+`train_pack(run_ids)` does the same for a sweep's compatible runs trained as one packed model. What a
+run writes as it trains is `workers.publisher`'s (`Publisher`, `CancelWatch`).
 """
 
 from __future__ import annotations
@@ -33,30 +34,18 @@ import torch
 
 from snn_core import checkpoint as ckpt_io
 from snn_core.config import RunConfig
-from snn_core.data import DataBundle, load_data, worker_data_dir
+from snn_core.data import load_data, worker_data_dir
 from snn_core.limits import check_fits
-from snn_core.model import SNN
-from snn_core.recording import probe_indices, record, recording_to_dict
-from snn_core.training import BatchInfo, Callbacks, EpochMetrics, device_name, fit, fit_packed, resolve_device
+from snn_core.training import device_name, fit, fit_packed, resolve_device
 
 from .admission import check_run_id
-from .health_watch import HealthWatch, compact
-from .service import connect, env_seconds, lease_ttl, requeue_run
+from .publisher import STOP, CancelWatch, Publisher, metric_interval
+from .service import connect, lease_ttl, requeue_run
 from .store import DONE_STATUSES, Fence, LeaseLost, RunStatus, RunStore
 
 log = logging.getLogger(__name__)
 
-# Set by SIGTERM in the work horse: finish the batch, checkpoint, hand the run back.
-STOP = threading.Event()
-
 __all__ = ["train_run", "train_pack", "Lease", "Publisher", "lease_ttl", "metric_interval", "STOP"]
-
-
-CANCEL_CHECK_S = 0.05  # how stale a run's view of its cancel flag may be
-
-
-def metric_interval() -> float:
-    return env_seconds("SPIKEBOARD_METRIC_INTERVAL", 0.25)
 
 
 class LeaseHeld(RuntimeError):
@@ -101,155 +90,6 @@ class Lease:
         self._done.set()
         self._thread.join()
         self.store.release_lease(self.fence)
-
-
-class CancelWatch:
-    """The cancel flags of a job's runs, read all at once at most every CANCEL_CHECK_S.
-
-    Training asks after every batch of every member. Asking Redis each time cost a pack of 14 short
-    runs ~45 % of its time (13,000 round trips an epoch), and one round trip per member every 50 ms
-    still cost a pack of 33 over a tenth of its time (profiled), so a pack shares one watch.
-    """
-
-    def __init__(self, store: RunStore, run_ids: list[str]):
-        self.store, self.run_ids = store, list(run_ids)
-        self.flags: dict[str, bool] = {}
-        self.last = float("-inf")
-
-    def requested(self, run_id: str) -> bool:
-        now = time.monotonic()
-        if now - self.last >= CANCEL_CHECK_S:
-            self.last = now
-            self.flags = dict(zip(self.run_ids, self.store.cancels_requested(self.run_ids)))
-        return self.flags.get(run_id, False)
-
-
-class Publisher:
-    """The `snn_core` callbacks of one run, writing into the store under the run's lease.
-
-    Once a write finds the lease lost (`LeaseLost`), or the lease thread says so, the publisher
-    writes nothing more and `should_stop` ends this run's training at its next batch.
-    """
-
-    def __init__(self, store: RunStore, run_id: str, config: RunConfig, data: DataBundle,
-                 device: torch.device, job: rq.job.Job | None, best: dict | None, lease: Lease,
-                 cancels: "CancelWatch | None" = None):
-        self.store, self.run_id, self.config, self.job = store, run_id, config, job
-        self.lease, self.fence = lease, lease.fence
-        self.interval = metric_interval()
-        self.best = best
-        self.last_sent = 0.0
-        self.started = time.monotonic()
-        self.batches_this_session = 0
-        self.pending: list[tuple[BatchInfo, float]] = []  # batch points not yet published
-        idx = probe_indices(data.test.labels)
-        self.probe_images = data.test.images[idx].float().div(255.0)
-        self.probe_labels = data.test.labels[idx]
-        self.probe_model = SNN(config).to(device)
-        self.cancelled = False
-        self.cancels = cancels or CancelWatch(store, [run_id])
-        self.health = HealthWatch(store, run_id, config)  # spike health each epoch, and the stop rule
-        self.lost = False
-
-    def callbacks(self) -> Callbacks:
-        return Callbacks(on_batch_end=self.on_batch_end, on_epoch_end=self.on_epoch_end,
-                         on_checkpoint=self.on_checkpoint, should_stop=self.should_stop)
-
-    def _write(self, write) -> None:
-        """Call `write()` unless the lease is lost; mark it lost when the write finds so."""
-        if self.lost or self.lease.lost.is_set():
-            self.lost = True
-            return
-        try:
-            write()
-        except LeaseLost as exc:
-            log.warning("%s; this horse stops without writing", exc)
-            self.lost = True
-
-    def on_batch_end(self, info: BatchInfo) -> None:
-        # Every batch's loss is published, in one write per interval: the chart has all the
-        # points, and Redis sees a few writes a second however fast the batches are.
-        self.batches_this_session += 1
-        self.pending.append((info, time.time()))
-        now = time.monotonic()
-        if now - self.last_sent < self.interval and info.batch != info.batches:
-            return
-        self.last_sent = now
-        step = (info.epoch - 1) * info.batches + info.batch
-        total = self.config.epochs * info.batches
-        rate = self.batches_this_session / max(now - self.started, 1e-9)
-        points, self.pending = self.pending, []
-
-        progress = {"epoch": info.epoch, "batch": info.batch, "batches": info.batches,
-                    "percent": round(100.0 * step / total, 2), "eta_s": round((total - step) / rate, 1)}
-
-        def write():  # the points and the progress in one round trip
-            self.store.append_metrics(self.run_id, "batch", [{
-                "epoch": p.epoch, "batch": p.batch, "batches": p.batches, "step": (p.epoch - 1) * p.batches + p.batch,
-                "loss": p.loss, "time": at,
-            } for p, at in points], fence=self.fence, progress=progress)
-            self._job_progress(progress)
-        self._write(write)
-
-    def publish_progress(self, progress: dict[str, Any]) -> None:
-        self.store.update_progress(self.run_id, progress, fence=self.fence)
-        self._job_progress(progress)
-
-    def _job_progress(self, progress: dict[str, Any]) -> None:
-        if self.job is not None:
-            self.job.meta["progress"] = progress
-            self.job.save_meta()
-
-    def on_epoch_end(self, metrics: EpochMetrics) -> None:
-        data = metrics.to_dict()
-        health = self.health.observe(metrics)
-        if health is not None:
-            data["health"] = health
-
-        def write():
-            self.store.append_metric(self.run_id, "epoch", data, fence=self.fence)
-            brief = compact(data)  # the stream keeps the per-step and per-neuron lists
-            if self.best is None or data["test_acc"] >= self.best["test_acc"]:
-                self.best = brief
-            self.store.set_fields(self.run_id, fence=self.fence, last_metrics=brief, best_metrics=self.best,
-                                  health=health)
-        self._write(write)
-
-    def on_checkpoint(self, state: dict[str, Any]) -> None:
-        def write():
-            # Probes first: a checkpoint in Redis promises that everything up to it is there.
-            if state["batch"] == 0 and state["epoch"] > 0:  # an epoch boundary, not a mid-epoch stop
-                self.probe_model.load_state_dict(state["model"])
-                rec = record(self.probe_model, self.probe_images, self.probe_labels, self.config,
-                             seed=state["epoch"])
-                self.store.save_probes(self.run_id, state["epoch"],
-                                       recording_to_dict(rec, state["epoch"], self.config.encoder.value),
-                                       fence=self.fence)
-            self.store.save_checkpoint(self.run_id, ckpt_io.to_bytes(state), fence=self.fence)
-        self._write(write)
-
-    def announce_resume(self, resume: dict[str, Any]) -> None:
-        """Publish what a checkpoint we resume from holds, and say where training picks up."""
-        self.backfill(resume["history"])
-        self._write(lambda: self.publish_progress({
-            "epoch": resume["epoch"] + 1, "batch": resume["batch"], "batches": None,
-            "percent": round(100.0 * resume["epoch"] / self.config.epochs, 2), "eta_s": None,
-            "resumed_from": {"epoch": resume["epoch"], "batch": resume["batch"]},
-        }))
-
-    def backfill(self, history: list[dict[str, Any]]) -> None:
-        """Publish epochs a checkpoint holds but the stream lacks (the worker died between the two)."""
-        published = {e["epoch"] for e in self.store.epoch_history(self.run_id)}
-        for entry in history:
-            if entry["epoch"] not in published:
-                self.on_epoch_end(EpochMetrics(**entry))
-
-    def should_stop(self) -> bool:
-        if not self.cancelled:
-            self.cancelled = self.cancels.requested(self.run_id)
-        if self.lease.lost.is_set():
-            self.lost = True
-        return self.cancelled or self.lost or self.health.stop_reason is not None or STOP.is_set()
 
 
 def torch_threads() -> int:
