@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from snn_core import kernels, native
+from snn_core import kernels, lanes, native
 from snn_core.encoders import bernoulli_train
 
 pytestmark = pytest.mark.skipif(kernels.numba is None, reason="the undrawn train needs numba")
@@ -31,6 +31,20 @@ def test_the_kernels_build_where_they_should(monkeypatch):
     assert native.library() is None  # switched off
 
 
+def _blocked(w: np.ndarray) -> np.ndarray:
+    """W [L, P] in the kernels' blocked W^T layout (one member of L lanes, as the fused step lays it out)."""
+    L, P = w.shape
+    out = np.empty((native.padded_lanes(L) // 16, P, 16), np.float32)
+    lanes.blocked_weights(np.ascontiguousarray(w, np.float32)[None], np.array([0]), out)
+    return out
+
+
+def _unblocked(gwt: np.ndarray, L: int) -> np.ndarray:
+    out = np.empty((1, L, gwt.shape[1]), np.float32)
+    lanes.unblocked_grads(gwt, np.array([0]), L, out)
+    return out[0]
+
+
 def _need_native(monkeypatch):
     monkeypatch.delenv("SPIKEBOARD_NATIVE", raising=False)
     if native.library() is None:
@@ -51,7 +65,7 @@ def test_spikes_are_the_bernoulli_draws_bit_for_bit(P, monkeypatch):
     x = _train(P)
     T, B, _ = x.shape
     Lp = native.padded_lanes(P)
-    wt = native.blocked(np.eye(P, dtype=np.float32), np.empty((Lp // 16, P, 16), np.float32))
+    wt = _blocked(np.eye(P, dtype=np.float32))
     out = np.empty((T, B, Lp), np.float32)
     x.project(wt, out)
     ones = x.ones
@@ -71,7 +85,7 @@ def test_sums_and_gradients_follow_their_definitions(P, L, monkeypatch):
     rng = np.random.default_rng(0)
     w = rng.standard_normal((L, P)).astype(np.float32) * 0.05
     Lp = native.padded_lanes(L)
-    wt = native.blocked(w, np.empty((Lp // 16, P, 16), np.float32))
+    wt = _blocked(w)
     out, lists = np.empty((T, B, Lp), np.float32), native.Lists(T, B, P)
     x.project(wt, out, lists)
     dense = x.dense().numpy().astype(np.float64)
@@ -82,7 +96,7 @@ def test_sums_and_gradients_follow_their_definitions(P, L, monkeypatch):
     x.backproject(g, kept, lists)
     x.backproject(g, drawn)
     assert np.array_equal(kept, drawn)
-    dw = native.unblocked(kept, L, np.empty((L, P), np.float32))
+    dw = _unblocked(kept, L)
     expected = np.einsum("tbl,tbp->lp", g[:, :, :L].astype(np.float64), dense)
     np.testing.assert_allclose(dw, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
@@ -99,13 +113,13 @@ def test_a_lane_gets_the_same_bits_whatever_lanes_sit_beside_it(monkeypatch):
     results = []
     for w, g in ((pack_w[20:30], g_pack[:, :, 20:30]), (pack_w, g_pack)):
         Lp = native.padded_lanes(w.shape[0])
-        wt = native.blocked(w, np.empty((Lp // 16, P, 16), np.float32))
+        wt = _blocked(w)
         out = np.empty((T, B, Lp), np.float32)
         x.project(wt, out)
         gp = np.zeros((T, B, Lp), np.float32)
         gp[:, :, : g.shape[2]] = g
         gwt = x.backproject(gp, np.empty_like(wt))
-        results.append((out, native.unblocked(gwt, w.shape[0], np.empty((w.shape[0], P), np.float32))))
+        results.append((out, _unblocked(gwt, w.shape[0])))
     (solo_out, solo_dw), (pack_out, pack_dw) = results
     assert np.array_equal(solo_out[:, :, :10], pack_out[:, :, 20:30])
     assert np.array_equal(solo_dw, pack_dw[20:30])

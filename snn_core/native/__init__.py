@@ -150,24 +150,6 @@ def parts(P: int) -> int:
     return (-(-P // 32) + 11) // 12
 
 
-def blocked(w: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """W [L, P] as the kernels' W^T: out [Lp / 16, P, 16], out[k, p, i] = W[16 k + i, p] (0 past L)."""
-    L = w.shape[0]
-    for k in range(out.shape[0]):
-        rows = w[LANES * k: LANES * (k + 1)]
-        out[k, :, : rows.shape[0]] = rows.T
-        out[k, :, rows.shape[0]:] = 0.0
-    return out
-
-
-def unblocked(gwt: np.ndarray, L: int, out: np.ndarray) -> np.ndarray:
-    """The kernels' dW^T [Lp / 16, P, 16] as dW: out [L, P]."""
-    for k in range(gwt.shape[0]):
-        n = min(LANES, L - LANES * k)
-        out[LANES * k: LANES * k + n] = gwt[k, :, :n].T
-    return out
-
-
 class Lists:
     """Room for the spiking pixels of a train [T, B, P] (2 bytes a spike, one row after another; room
     for all T B P): the forward keeps them and the backward reads them instead of drawing the train again.
@@ -197,7 +179,7 @@ def bernoulli_forward(thresholds: np.ndarray, key: int, T: int, wt: np.ndarray, 
                       lists: Lists | None = None) -> int:
     """out[t, b, :] = sum of W^T[p, :] over the pixels p that spike at step t of sample b; returns the spikes.
 
-    thresholds: int32 [B, P] (P(spike) = threshold / 65536); wt: float32 [Lp / 16, P, 16] (`blocked`);
+    thresholds: int32 [B, P] (P(spike) = threshold / 65536); wt: float32 [Lp / 16, P, 16] (block k holds lanes 16 k .. 16 k + 15: `lanes.blocked_weights`);
     out: float32 [T, B, Lp]. `lists` (for this T, B, P) keeps the spikes for `bernoulli_backward`.
     """
     B, P = thresholds.shape
