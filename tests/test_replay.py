@@ -81,6 +81,23 @@ def test_settle_waits_out_the_window_then_finds_nothing_lost(redis_conn):
     assert [e.seq for e in journal.entries] == [2], "a durable write was kept"
 
 
+def test_settle_leaves_a_journal_that_lost_its_lease_and_settles_the_others(redis_server):
+    store = RunStore(service.connect(redis_server.url, patient=True))
+    journals = []
+    for holder in ("a", "b"):
+        run_id = store.create_run(RunConfig(T=5, seed=len(journals))).id
+        journals.append(Journal(store, run_id, store.take_lease(run_id, f"horse-{holder}", ttl=60), window=0.2))
+    for n in (1, 2):
+        for journal in journals:
+            _xadd(journal.store, journal.run_id, journal.fence, n)
+    lost, kept = journals
+    crash_losing(redis_server, epoch_entry(lost.run_id, 1))  # loses both runs' tails
+    store.conn.delete(f"spikeboard:run:{lost.run_id}:lease")
+    assert store.take_lease(lost.run_id, "horse-c", ttl=60) is not None
+    assert settle_all(journals) == 2
+    assert epochs_of(store, lost.run_id) == [] and epochs_of(store, kept.run_id) == [1, 2]
+
+
 def _reference(synthetic_data_dir, fields: dict):
     """History and batch losses of the same config trained in this process, uninterrupted."""
     torch.set_num_threads(1)
