@@ -35,9 +35,12 @@ def aof_commands(path: Path) -> list[tuple[int, list[bytes]]]:
 
 def cut_aof_before(path: Path, wanted: Callable[[list[bytes]], bool]) -> int:
     """Truncate the AOF before the first command `wanted` picks (and before the MULTI of its
-    transaction, so the script that made it goes whole). Returns how many commands were cut."""
+    transaction, so the script that made it goes whole). Returns how many commands were cut: 0 when
+    the write never reached the file (the kill itself lost it)."""
     commands = aof_commands(path)
-    hit = next(i for i, (_, args) in enumerate(commands) if wanted(args))
+    hit = next((i for i, (_, args) in enumerate(commands) if wanted(args)), None)
+    if hit is None:
+        return 0
     cut = hit
     while cut > 0 and commands[cut - 1][1][0].upper() not in (b"EXEC", b"MULTI"):
         cut -= 1
