@@ -158,3 +158,26 @@ def test_after_a_crash_every_epoch_is_in_the_stream_once_with_an_uninterrupted_r
     log = (tmp_path / "worker0.log").read_text()
     assert "writing them again" in log, log[-3000:]
     assert "requeue" not in log and "resuming" not in log, "the run was trained again"
+
+
+def test_a_packed_sweep_crashed_after_epoch_1_has_every_members_epochs_once_in_order(redis_server, redis_conn,
+                                                                                   workers):
+    store = RunStore(redis_conn)
+    result = service.submit_sweep(redis_conn, RunConfig(**RUN), {"beta": [0.5, 0.9]})
+    first, second = (r.record.id for r in result.results)
+    (worker,) = workers(1, SPIKEBOARD_DURABLE_S="3")
+    wait_for(lambda: 1 in epochs_of(store, first), 60, "the first member's epoch-1 point")
+    horse = horse_of(worker.pid)
+    os.kill(horse, signal.SIGSTOP)
+    try:
+        crash_losing(redis_server, epoch_entry(first, 1), down_s=1.0)
+        store = RunStore(service.connect(redis_server.url))
+        assert 1 not in epochs_of(store, first), "the crash lost nothing: the test plants no loss"
+    finally:
+        os.kill(horse, signal.SIGCONT)
+    for run_id in (first, second):
+        wait_for(lambda: store.get_run(run_id).status is RunStatus.FINISHED, 60, "the pack to finish")
+        _, steps, _ = _as_run(store, run_id)
+        assert epochs_of(store, run_id) == [1, 2, 3]
+        assert sorted(steps) == steps and len(set(steps)) == len(steps) == RUN["epochs"] * 30
+        assert store.probe_epochs(run_id) == [1, 2, 3]
