@@ -148,13 +148,8 @@ class Journal:
                              Keys.write_seq(self.run_id), self.fence.token, self.fence.ttl_ms, previous,
                              entry.seq, len(entry.commands), *flat)
         if not out or out[0] == 0:
-            raise LeaseLost(self.run_id, _holder(self.conn, self.run_id))
+            raise LeaseLost(self.run_id, self.store.lease_holder(self.run_id))
         return list(out[1:]) if out[0] == 1 else None
-
-
-def _holder(conn: redis.Redis, run_id: str) -> str | None:
-    token = conn.get(Keys.lease(run_id))
-    return Fence.holder_of(_text(token)) if token is not None else None
 
 
 def _with_id(command: tuple, reply) -> tuple:
