@@ -76,6 +76,9 @@ def workers(redis_server, synthetic_data_dir, tmp_path):
         "SPIKEBOARD_DATA_DIR": str(synthetic_data_dir), "SPIKEBOARD_REAP_INTERVAL": "0.5",
         "SPIKEBOARD_LEASE_TTL": "2", "SPIKEBOARD_METRIC_INTERVAL": "0.1", "SPIKEBOARD_TORCH_THREADS": "1",
         "OMP_NUM_THREADS": "1",
+        # A run's horse waits this long after its last write before exiting (workers.replay); the 3 s
+        # default would add 3 s to every run here. test_replay sets it back where a crash is planted.
+        "SPIKEBOARD_DURABLE_S": "0.5",
     }
 
     def start(n: int = 1, burst: bool = False, **extra_env: str) -> list[subprocess.Popen]:

@@ -40,6 +40,7 @@ from snn_core.training import device_name, fit, fit_packed, resolve_device
 
 from .admission import check_run_id
 from .publisher import STOP, CancelWatch, Publisher, metric_interval
+from .replay import settle_all
 from .service import connect, lease_ttl, requeue_run
 from .store import DONE_STATUSES, Fence, LeaseLost, RunStatus, RunStore
 
@@ -166,6 +167,7 @@ def _train(store: RunStore, run_id: str, config: RunConfig, started_at: float | 
         publisher.announce_resume(resume)
     result = fit(config, publisher.callbacks(), data=data, resume=resume)
     status = _finish(store, run_id, publisher, result.stopped)
+    _settle([publisher], [result.history])
     return {"run_id": run_id, "status": status, "epochs": len(result.history)}
 
 
@@ -187,12 +189,24 @@ def _finish(store: RunStore, run_id: str, publisher: "Publisher", stopped: bool)
     else:
         status = RunStatus.FINISHED
     try:
-        store.set_status(run_id, status, fence=publisher.fence, stop_reason=publisher.health.stop_reason,
+        publisher.store.set_status(run_id, status, fence=publisher.fence, stop_reason=publisher.health.stop_reason,
                          finished_at=None if status is RunStatus.INTERRUPTED else time.time())
     except LeaseLost as exc:
         log.warning("%s; its end is left to its holder", exc)
         return "lease lost"
     return status.value
+
+
+def _settle(publishers: list[Publisher], histories: list[list]) -> None:
+    """Once the runs' last writes are durable (a Redis crash meanwhile: written again), check each
+    stream against the run's history and publish what it still lacks (see `workers.replay`)."""
+    live = [(p, h) for p, h in zip(publishers, histories) if not p.lost]
+    try:
+        settle_all([p.journal for p, _ in live])
+        if sum(p.restore_epochs(h) for p, h in live):
+            settle_all([p.journal for p, _ in live])
+    except LeaseLost as exc:
+        log.warning("%s; what it wrote is its successor's to restore", exc)
 
 
 def train_pack(run_ids: list[str]) -> dict[str, Any]:
@@ -275,4 +289,5 @@ def train_pack(run_ids: list[str]) -> dict[str, Any]:
                 return {"run_ids": run_ids, "status": "lease lost"}
             raise
         statuses = {r.id: _finish(store, r.id, p, res.stopped) for (r, _), p, res in zip(members, publishers, results)}
+        _settle(publishers, [res.history for res in results])
     return {"run_ids": run_ids, "statuses": statuses}

@@ -56,6 +56,10 @@ class Keys:
         return f"{PREFIX}run:{run_id}:deaths"
 
     @staticmethod
+    def write_seq(run_id: str) -> str:
+        return f"{PREFIX}run:{run_id}:seq"
+
+    @staticmethod
     def confighash(config_hash: str) -> str:
         return f"{PREFIX}confighash:{config_hash}"
 

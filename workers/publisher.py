@@ -25,6 +25,7 @@ from snn_core.recording import probe_indices, record, recording_to_dict
 from snn_core.training import BatchInfo, Callbacks, EpochMetrics
 
 from .health_watch import HealthWatch, compact
+from .replay import Journal
 from .service import env_seconds
 from .store import LeaseLost, RunStore
 
@@ -74,8 +75,10 @@ class Publisher:
     def __init__(self, store: RunStore, run_id: str, config: RunConfig, data: DataBundle,
                  device: torch.device, job: rq.job.Job | None, best: dict | None, lease: Lease,
                  cancels: "CancelWatch | None" = None):
-        self.store, self.run_id, self.config, self.job = store, run_id, config, job
+        self.run_id, self.config, self.job = run_id, config, job
         self.lease, self.fence = lease, lease.fence
+        self.journal = Journal(store, run_id, lease.fence)  # what a Redis crash loses is written again
+        self.store = self.journal.store
         self.interval = metric_interval()
         self.best = best
         self.last_sent = 0.0
@@ -183,6 +186,18 @@ class Publisher:
         for entry in history:
             if entry["epoch"] not in published:
                 self.on_epoch_end(EpochMetrics(**entry))
+
+    def restore_epochs(self, history: list[EpochMetrics]) -> int:
+        """Publish the epochs of a finished `history` the stream lacks, and make the record's last
+        metrics the last epoch's again; the number published."""
+        published = {e["epoch"] for e in self.store.epoch_history(self.run_id)}
+        missing = [m for m in history if m.epoch not in published]
+        for metrics in missing:
+            self.on_epoch_end(metrics)
+        if missing:
+            last = compact(self.store.epoch_history(self.run_id)[-1])
+            self._write(lambda: self.store.set_fields(self.run_id, fence=self.fence, last_metrics=last))
+        return len(missing)
 
     def should_stop(self) -> bool:
         if not self.cancelled:

@@ -18,6 +18,7 @@ Layout (all under `spikeboard:`; see ARCHITECTURE.md):
     run:{id}:lease              string  lease token (kind:holder:random), with a short TTL while a horse trains the run
     run:{id}:fence              string  token of the last process to take the lease (no TTL; see `Fence`)
     run:{id}:deaths             string  how many times a work horse died training the run (counter)
+    run:{id}:seq                string  number of the last journaled write of the run's horse (`workers.replay`)
     runs                        zset    run id -> created time
     active                      set     ids of runs that are running or interrupted (what the reaper watches)
     confighash:{hash}           string  run id holding that config (dedup)
@@ -131,7 +132,8 @@ class RunStore(LeaseStore, TablesStore):
 
     def _run_keys(self, run_id: str) -> list[str]:
         return [Keys.run(run_id), Keys.metrics(run_id), Keys.probes(run_id), Keys.checkpoint(run_id),
-                Keys.cancel(run_id), Keys.lease(run_id), Keys.fence(run_id), Keys.horse_deaths(run_id)]
+                Keys.cancel(run_id), Keys.lease(run_id), Keys.fence(run_id), Keys.horse_deaths(run_id),
+                Keys.write_seq(run_id)]
 
     def put_runs(self, items: list[tuple[RunRecord, list[dict[str, Any]], bool]]) -> int:
         """Write imported runs (record, epoch metrics, may claim its config hash) all or nothing.
@@ -279,8 +281,7 @@ class RunStore(LeaseStore, TablesStore):
             raw_hash = self.conn.hget(Keys.run(run_id), "config_hash")
             record = RunRecord(run_id, {}, _text(raw_hash or b""), RunStatus.FAILED, 0.0)
         pipe = self.conn.pipeline()
-        pipe.delete(Keys.run(run_id), Keys.metrics(run_id), Keys.probes(run_id), Keys.checkpoint(run_id),
-                    Keys.cancel(run_id), Keys.lease(run_id), Keys.fence(run_id), Keys.horse_deaths(run_id))
+        pipe.delete(*self._run_keys(run_id))
         pipe.zrem(Keys.runs, run_id)
         pipe.srem(Keys.active, run_id)
         pipe.execute()
