@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     from snn_core.lab import STUDIES
-    from workers import labs, service
+    from workers import connection, labs
     from workers.lab_report import build_report
     from workers.redis_server import free_port
     from workers.store import RunStore
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         result = json.loads((out / "result.json").read_text())
     try:
         wait_http(url + "/_stcore/health", stack)
-        conn = service.connect(f"redis://127.0.0.1:{redis_port}/0")
+        conn = connection.connect(f"redis://127.0.0.1:{redis_port}/0")
         store = RunStore(conn)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -127,12 +127,12 @@ def set_number(page, label: str, value) -> None:
 
 def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     from snn_core.config import RunConfig
-    from workers import service
+    from workers import connection, submission
     from workers.store import RunStatus, RunStore
 
     url, redis_url, start_worker = stack
     page = browser_page
-    store = RunStore(service.connect(redis_url))
+    store = RunStore(connection.connect(redis_url))
 
     # A fresh server's first request is a deep link: it must get app.py's navigation, not
     # Streamlit's legacy one-page-per-file mode for the pages/ folder.
@@ -220,10 +220,10 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     (ROOT / "artifacts" / "e2e_latency.txt").write_text(report + "\n")
     print(report)
     assert max(latencies) < 5
-    service.delete_run(store.conn, fake.id)
+    submission.delete_run(store.conn, fake.id)
 
-    # A second run through the service, then Compare the two.
-    other = service.submit_run(store.conn, RunConfig.from_dict({**run.config, "beta": 0.9})).record
+    # A second run through submission, then Compare the two.
+    other = submission.submit_run(store.conn, RunConfig.from_dict({**run.config, "beta": 0.9})).record
     deadline = time.monotonic() + 90
     while store.get_run(other.id).status is not RunStatus.FINISHED:
         assert time.monotonic() < deadline, store.get_run(other.id)
@@ -239,8 +239,8 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     page.goto(f"{url}/runs")
     page.get_by_text("2 matching of 2 runs").wait_for()
     # A run that arrives while the page is open shows up by itself (no reload).
-    late = service.submit_run(store.conn, RunConfig.from_dict({**run.config, "beta": 0.8, "epochs": 1})).record
-    service.cancel_run(store.conn, late.id)
+    late = submission.submit_run(store.conn, RunConfig.from_dict({**run.config, "beta": 0.8, "epochs": 1})).record
+    submission.cancel_run(store.conn, late.id)
     page.get_by_text("3 matching of 3 runs").wait_for(timeout=15_000)
     # The table fits the page: no column is pushed off to the right.
     widths = page.evaluate("""() => { const s = document.querySelector('[data-testid="stDataFrame"] .dvn-scroller');
@@ -265,7 +265,7 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     page.get_by_text("78,750").wait_for()
     shot(page, "flops")
     # The lab's T = 5 with a 10-neuron hidden layer: every neuron labelled, no two ticks merged.
-    small = service.submit_run(store.conn, RunConfig.from_dict(
+    small = submission.submit_run(store.conn, RunConfig.from_dict(
         {**run.config, "T": 5, "hidden": [10], "epochs": 1, "batch_size": 64})).record
     deadline = time.monotonic() + 90
     while store.get_run(small.id).status is not RunStatus.FINISHED:

@@ -15,7 +15,7 @@ import pytest
 from snn_core.config import RunConfig
 from tests.pagekit import stored_run
 from tests.labkit import loss_lab
-from workers import service
+from workers import connection
 from workers.store import RunStatus, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def test_lab_dry_run_prints_configs_and_launches_nothing_then_a_launch_dedups(re
         [("mse", 0, 50, 0.7, 1.5, 2.0), ("mse", 1, 50, 0.7, 1.5, 2.0), ("ce", 0, 50, 0.7, 1.5, 2.0),
          ("ce", 1, 50, 0.7, 1.5, 2.0)]
     assert "4 runs in 1 study (loss; 2 seeds each), 4 distinct; 1 already stored (reused), 3 to train" in out.stderr
-    assert store.count_runs() == 1 and not store.list_labs() and service.queue(redis_conn).count == 0
+    assert store.count_runs() == 1 and not store.list_labs() and connection.queue(redis_conn).count == 0
 
     out = cli(redis_server.url, "lab", "--study", "loss", "--seeds", "2", "--dataset", "mnist")
     assert out.returncode == 0, out.stderr
@@ -62,7 +62,7 @@ def test_the_whole_lab_packs_across_studies_one_job_per_data_shape_longest_first
     store = RunStore(redis_conn)
     assert len(store.get_lab(lab_id)["studies"]) == 6 and store.count_runs() == 22
     shapes = []
-    for job in service.queue(redis_conn).get_jobs():
+    for job in connection.queue(redis_conn).get_jobs():
         ids = job.args[0] if isinstance(job.args[0], list) else [job.args[0]]
         configs = [store.get_run(i).config for i in ids]
         shapes.append((configs[0]["T"], configs[0]["encoder"], len(ids)))

@@ -268,10 +268,10 @@ def test_runs_table_picks_up_new_runs_but_holds_still_while_rows_are_selected(st
 
 
 def test_runs_sweep_filter_includes_the_runs_a_sweep_reused(store):
-    from workers import service
+    from workers import submission, transfer
 
-    earlier = service.submit_run(store.conn, RunConfig(epochs=1, T=5, beta=0.7)).record.id
-    result = service.submit_sweep(store.conn, RunConfig(epochs=1, T=5), {"beta": [0.7, 0.9]})
+    earlier = submission.submit_run(store.conn, RunConfig(epochs=1, T=5, beta=0.7)).record.id
+    result = submission.submit_sweep(store.conn, RunConfig(epochs=1, T=5), {"beta": [0.7, 0.9]})
     assert [r.created for r in result.results] == [False, True]  # beta 0.7 reused the earlier run
     at = page("pages/runs.py")
     widget(at, "selectbox", "runs_sweep").set_value(result.sweep_id).run()
@@ -284,7 +284,7 @@ def test_runs_export_follows_the_filter_with_iso_times(store):
     import csv
     import io
 
-    from workers import service
+    from workers import submission, transfer
 
     done = stored_run(store, RunConfig(epochs=2, beta=0.9), accs=(0.6, 0.8))
     store.create_run(RunConfig(epochs=3, seed=2))
@@ -292,12 +292,12 @@ def test_runs_export_follows_the_filter_with_iso_times(store):
     widget(at, "multiselect", "runs_status").set_value(["finished"]).run()
     (csv_button, _) = at.get("download_button")
     assert "the runs shown" in csv_button.proto.help
-    rows = list(csv.DictReader(io.StringIO(service.export_runs(store.conn, "csv", run_ids=[done]))))
+    rows = list(csv.DictReader(io.StringIO(transfer.export_runs(store.conn, "csv", run_ids=[done]))))
     assert [r["id"] for r in rows] == [done]
     created = rows[0]["created_at"]
     assert created.startswith("20") and created.endswith("+00:00") and "T" in created, created
     assert abs(__import__("datetime").datetime.fromisoformat(created).timestamp() - store.get_run(done).created_at) < 1e-3
-    assert service.import_runs(store.conn, service.export_runs(store.conn, "csv", run_ids=[done])) == 0  # parses back
+    assert transfer.import_runs(store.conn, transfer.export_runs(store.conn, "csv", run_ids=[done])) == 0  # parses back
 
 
 def test_runs_table_shows_blanks_not_none():
@@ -363,13 +363,13 @@ def test_live_page_cancel_button_cancels(store):
 
 
 def test_live_page_says_when_a_run_trains_in_a_pack(store):
-    from workers import service
+    from workers import submission, transfer
 
-    result = service.submit_sweep(store.conn, RunConfig(epochs=1), {"beta": [0.5, 0.7, 0.9]})
+    result = submission.submit_sweep(store.conn, RunConfig(epochs=1), {"beta": [0.5, 0.7, 0.9]})
     at = page("pages/run.py", run=result.results[0].record.id)
     assert not at.exception
     assert "Trains in one packed job with 2 other runs of sweep" in texts(at)
-    solo = service.submit_run(store.conn, RunConfig(epochs=2)).record.id
+    solo = submission.submit_run(store.conn, RunConfig(epochs=2)).record.id
     assert "packed job" not in texts(page("pages/run.py", run=solo))
 
 
@@ -377,9 +377,9 @@ def test_live_page_stopped_runs_show_where_they_stopped_not_an_eta(store):
     run_id = stored_run(store, RunConfig(epochs=10, T=5, dataset="fashion-mnist"), accs=(0.5,),
                         status=RunStatus.RUNNING, batches=4)
     store.set_fields(run_id, progress={"epoch": 9, "batch": 2, "batches": 4, "percent": 85.0, "eta_s": 10.0})
-    from workers import service
+    from workers import submission, transfer
 
-    service.cancel_run(store.conn, run_id)
+    submission.cancel_run(store.conn, run_id)
     at = page("pages/run.py", run=run_id)
     (bar,) = at.get("progress")
     assert "ETA" not in bar.proto.text and bar.proto.text == "cancelled at epoch 9/10 · batch 2/4 · 85%"
@@ -397,11 +397,11 @@ def test_live_page_failed_run_shows_its_error_instead_of_empty_charts(store):
 
 
 def test_live_loss_chart_has_a_point_for_every_batch_a_real_worker_trained(store, workers, synthetic_data_dir):
-    from workers import service
+    from workers import submission, transfer
 
     workers(1, SPIKEBOARD_METRIC_INTERVAL="0.25")  # the default interval: writes are grouped, no point dropped
     config = RunConfig(epochs=2, T=5, batch_size=64, train_limit=1280, test_limit=200, membrane_init="zero")
-    run_id = service.submit_run(store.conn, config).record.id
+    run_id = submission.submit_run(store.conn, config).record.id
     deadline = time.time() + 120
     while store.get_run(run_id).status is not RunStatus.FINISHED:
         assert time.time() < deadline and store.get_run(run_id).status is not RunStatus.FAILED, store.get_run(run_id)

@@ -12,7 +12,7 @@ import streamlit as st
 
 from snn_core.health import StopCondition, StopLayer, StopRule
 from webui import insight_charts as ic
-from workers import service
+from workers import submission
 from workers.analysis import determinism, next_free_seed
 from workers.records import RunRecord, RunStatus
 from workers.store import RunStore
@@ -88,10 +88,10 @@ def train_again(conn: redis.Redis, record: RunRecord, key: str) -> None:
     a, b = st.columns(2)
     launched = None
     if a.button("Train again, same seed (check determinism)", key=f"{key}_same", icon=":material/replay:"):
-        launched = service.submit_run(conn, record.run_config(), force=True, tags=record.tags,
+        launched = submission.submit_run(conn, record.run_config(), force=True, tags=record.tags,
                                       stop_rule=record.stop_rule)
     if b.button(f"Train again with a new seed ({seed})", key=f"{key}_seed", icon=":material/casino:"):
-        launched = service.submit_run(conn, record.run_config().replace(seed=seed), tags=record.tags,
+        launched = submission.submit_run(conn, record.run_config().replace(seed=seed), tags=record.tags,
                                       stop_rule=record.stop_rule)
     if launched is not None:
         st.session_state[f"{key}_launched"] = launched.record.id

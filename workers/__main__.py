@@ -107,7 +107,7 @@ def run_lab_command(args: argparse.Namespace) -> int:
     """`lab` and `report`: the course lab's studies (workers.labs) and their report (workers.lab_report)."""
     import redis
 
-    from . import labs, service
+    from . import connection, labs, submission, transfer
 
     settings = {"dataset": args.dataset} if getattr(args, "dataset", None) else {}
     if args.command == "lab" and args.dry_run:
@@ -120,13 +120,13 @@ def run_lab_command(args: argparse.Namespace) -> int:
                     seen.add(config.config_hash())
                     print(config.to_json())
         try:
-            plan = labs.plan_lab(service.connect(args.redis_url), args.study, args.seeds, **settings)
+            plan = labs.plan_lab(connection.connect(args.redis_url), args.study, args.seeds, **settings)
             print(labs.describe_plan(plan), file=sys.stderr)
         except redis.RedisError as exc:
             print(f"{len(seen)} distinct runs (Redis not reachable, so how many are stored and the time "
                   f"estimate are unknown: {exc})", file=sys.stderr)
         return 0
-    conn = service.connect(args.redis_url)
+    conn = connection.connect(args.redis_url)
     if args.command == "lab":
         plan = labs.plan_lab(conn, args.study, args.seeds, **settings)
         print(labs.describe_plan(plan), file=sys.stderr)
@@ -155,7 +155,7 @@ def run_lab_command(args: argparse.Namespace) -> int:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    from .service import QUEUE, connect
+    from .connection import QUEUE, connect
     from .worker import SpikeboardWorker
     from .devices import describe_device
 
@@ -169,7 +169,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def _stop_rule(text: str | None) -> dict | None:
-    """--stop-rule's JSON as a dict (`service.submit_run` validates it into a `health.StopRule`)."""
+    """--stop-rule's JSON as a dict (`submission.submit_run` validates it into a `health.StopRule`)."""
     if text is None:
         return None
     try:
@@ -179,10 +179,10 @@ def _stop_rule(text: str | None) -> dict | None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from . import service
+    from . import connection, submission, transfer
     from .store import RunStore
 
-    conn = service.connect(args.redis_url)
+    conn = connection.connect(args.redis_url)
     if args.command == "submit":
         from snn_core.train import config_from_args
 
@@ -190,7 +190,7 @@ def run_command(args: argparse.Namespace) -> int:
         fields = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in extra})
         fields.save = ""
         config = config_from_args(fields)
-        result = service.submit_run(conn, config, force=args.force, tags=args.tag, stop_rule=_stop_rule(args.stop_rule))
+        result = submission.submit_run(conn, config, force=args.force, tags=args.tag, stop_rule=_stop_rule(args.stop_rule))
         if not result.created:
             print(f"an identical run exists ({result.record.status.value}); use --force to train again",
                   file=sys.stderr)
@@ -199,11 +199,11 @@ def run_command(args: argparse.Namespace) -> int:
         record = RunStore(conn).require_run(args.run_id)
         print(json.dumps({**record.to_dict(), "duration": record.duration}, indent=2, sort_keys=True))
     elif args.command == "cancel":
-        record = service.cancel_run(conn, args.run_id)
+        record = submission.cancel_run(conn, args.run_id)
         print(f"{record.id} {record.status.value}")
     elif args.command == "export":
         skipped: dict[str, str] = {}
-        text = service.export_runs(conn, args.format, skipped=skipped)
+        text = transfer.export_runs(conn, args.format, skipped=skipped)
         for run_id, why in skipped.items():
             print(f"warning: left out run {run_id!r}, its record cannot be read: {why}", file=sys.stderr)
         if args.output == "-":
@@ -217,7 +217,7 @@ def run_command(args: argparse.Namespace) -> int:
         else:
             with open(args.file, encoding="utf-8") as fh:
                 text = fh.read()
-        print(f"imported {service.import_runs(conn, text)} run(s)")
+        print(f"imported {transfer.import_runs(conn, text)} run(s)")
     elif args.command == "refused":
         for entry in RunStore(conn).refused_jobs():
             print(json.dumps(entry, sort_keys=True))
