@@ -145,20 +145,20 @@ def main(argv: list[str] | None = None) -> int:
                 page.get_by_role("button", name="Download its data (CSV)").click()
             dl.value.save_as(str(out / "report.csv"))
             browser.close()
-        cli = subprocess.run([sys.executable, "-m", "workers", "report", lab_id, "--html", str(out / "report-cli.html"),
+        cli = subprocess.run([sys.executable, "-m", "webui", "report", lab_id, "--html", str(out / "report-cli.html"),
                               "--csv", str(out / "report-cli.csv"), "--redis-url", f"redis://127.0.0.1:{redis_port}/0"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         result["cli_report"] = cli.stderr.strip()
         report = build_report(data)
-        result["verdicts"] = [{"study": s["key"], "lab": s["conclusion"], "verdict": s["verdict"],
-                               "claims": [{"text": c["text"], "verdict": c["verdict"], "mean": c["mean"], "se": c["se"],
-                                           "agree": c["agree"], "n": c["n"]} for c in s["claims"]]}
-                              for s in report["studies"]]
-        f = report["flops"]
-        result["flops"] = {"verdict": f["verdict"], "mean_snn_over_ann_minus_1": f["claim"]["mean"],
-                           "explanations": f["explanations"]}
+        result["verdicts"] = [{"study": s.key, "lab": s.conclusion, "verdict": s.verdict,
+                               "claims": [{"text": c.text, "verdict": c.verdict, "mean": c.mean, "se": c.se,
+                                           "agree": c.agree, "n": c.n} for c in s.claims]}
+                              for s in report.studies]
+        f = report.flops
+        result["flops"] = {"verdict": f.verdict, "mean_snn_over_ann_minus_1": f.claim.mean,
+                           "explanations": f.explanations}
         result["html_bytes"] = (out / "report.html").stat().st_size
-        result["tables"] = {s["key"]: s["table"] for s in report["studies"]}
+        result["tables"] = {s["key"]: s["table"] for s in report.to_dict()["studies"]}
     finally:
         if stack.poll() is None:
             os.killpg(stack.pid, signal.SIGINT)

@@ -1,4 +1,4 @@
-"""`python -m workers lab` and `python -m workers report`, and the exported HTML opened offline in chromium."""
+"""`python -m workers lab` and `python -m webui report`, and the exported HTML opened offline in chromium."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def cli(redis_url: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m workers ARGS`, or `python -m webui report ...` for the report (the web side's)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url}
-    return subprocess.run([sys.executable, "-m", "workers", *args], cwd=ROOT, env=env, capture_output=True,
+    package = "webui" if args[0] == "report" else "workers"
+    return subprocess.run([sys.executable, "-m", package, *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
 
 
@@ -117,14 +119,13 @@ def test_report_export_holds_every_section_and_opens_offline(redis_server, redis
     assert fetched == []
 
 
-def test_report_where_the_web_side_is_not_installed_says_where_to_run_it(tmp_path):
-    """The worker image has snn_core/ and workers/ only: `report` says so in one line instead of a traceback."""
-    import shutil
-
-    for package in ("snn_core", "workers"):
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"}
+def test_the_workers_cli_says_where_the_report_is_written_now(redis_server):
+    """The worker image has snn_core/ and workers/ only: `python -m workers report` says in one line where
+    the report is written (the web side), instead of a traceback or an unknown-argument error."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_server.url}
     out = subprocess.run([sys.executable, "-m", "workers", "report", "l000000000000", "--html", "x.html"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
-    assert "the report needs the web app's webui/ package" in out.stderr
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "python -m webui report LAB_ID --html FILE" in out.stderr
+    away = cli("redis://127.0.0.1:1/0", "report", "l000000000000", "--html", "x.html")
+    assert away.returncode == 1 and "Redis refused or could not be reached" in away.stderr, away.stderr

@@ -9,7 +9,7 @@ import streamlit as st
 from snn_core.config import DatasetName
 from snn_core.lab import DEFAULT_SEEDS, STUDIES, SWEEP_BASE, TABLE1_BASE
 from webui import connection
-from webui.lab_charts import fmt_value
+from webui.report_render import fmt_value
 from workers import labs
 from workers.capacity import fmt_duration
 from workers.store import RunStore
