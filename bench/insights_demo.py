@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import start, stop, wait_health  # noqa: E402
 from snn_core.config import SWEEPS, RunConfig  # noqa: E402
 from snn_core.latency import decision_step, latest_curve  # noqa: E402
 from workers import connection, submission  # noqa: E402
@@ -155,20 +153,6 @@ def markdown(res: dict, epochs: int, seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
 def screenshots(env: dict, tmp: Path, shots: Path, res: dict) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -177,12 +161,7 @@ def screenshots(env: dict, tmp: Path, shots: Path, res: dict) -> None:
                  str(port), "--browser.gatherUsageStats", "false"], env, tmp / "app.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
+        wait_health(url + "/_stcore/health", app, timeout=120)
         shots.mkdir(parents=True, exist_ok=True)
         bt = res["sweeps"]["beta x T"]["id"]
         zv = res["sweeps"]["z x V_th"]["id"]

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,20 +63,6 @@ def _ratio_text(minus_1) -> str:
     return f"SNN {1 + minus_1:.2f}x the ANN ({minus_1:+.1%})"
 
 
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(url, timeout=2).read() == b"ok":
-                return
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("the stack exited before its web app answered")
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.lab_e2e", description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=3)
@@ -91,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from playwright.sync_api import sync_playwright
 
+    from bench.procs import wait_health
     from snn_core.lab import STUDIES
     from workers import connection, labs
     from workers.lab_report import build_report
@@ -113,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         result = json.loads((out / "result.json").read_text())
     try:
-        wait_http(url + "/_stcore/health", stack)
+        wait_health(url + "/_stcore/health", stack, timeout=120)
         conn = connection.connect(f"redis://127.0.0.1:{redis_port}/0")
         store = RunStore(conn)
         with sync_playwright() as pw:

@@ -8,7 +8,7 @@ from snn_core.config import RunConfig
 from workers import submission
 from workers.store import RunStatus, RunStore
 
-from tests.jobkit import wait_for
+from bench.procs import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

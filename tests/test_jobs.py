@@ -15,7 +15,8 @@ from snn_core.config import RunConfig
 from workers import connection, submission
 from workers.store import RunStatus, RunStore
 
-from tests.jobkit import epochs_of, wait_for
+from bench.procs import wait_for
+from tests.jobkit import epochs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(90)

@@ -18,7 +18,8 @@ from workers import connection, submission
 from workers.redis_server import start_redis
 from workers.store import RunStatus, RunStore
 
-from tests.jobkit import epochs_of, wait_for
+from bench.procs import wait_for
+from tests.jobkit import epochs_of
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -27,7 +27,6 @@ import os
 import time
 from typing import Any
 
-import redis
 import rq
 import torch
 
