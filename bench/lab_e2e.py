@@ -188,7 +188,7 @@ def launch_and_wait(page, url, store, labs, args, result) -> str:
                 raise RuntimeError(f"the lab did not finish within {args.timeout_min} min: {progress}")
             time.sleep(15)
     finished_at = max(r.finished_at or 0 for r in store.list_runs())
-    result.update(wall_s=finished_at - started, progress=labs.lab_progress(data), load=load.summary(),
+    result.update(wall_s=finished_at - started, progress=labs.lab_progress(labs.lab_data(store, lab_id)), load=load.summary(),
                   load_at_end=os.getloadavg())
 
     return lab_id

@@ -7,6 +7,7 @@ from webui.live import cursor_for, progress_line
 from webui.run_labels import labeller
 from webui.tables import label
 from workers import submission
+from workers.capacity import fmt_duration
 from workers.store import DONE_STATUSES
 
 st.title("Run (live)")

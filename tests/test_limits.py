@@ -177,7 +177,7 @@ def test_limits_module_and_config_import_no_torch():
 
 
 def test_a_sweep_too_big_is_refused_in_one_call_and_nothing_is_queued(redis_conn, monkeypatch):
-    from workers import connection, submission
+    from workers import submission
 
     axes = {"beta": [round(0.01 * i, 2) for i in range(1, 41)], "seed": list(range(50))}
     with pytest.raises(ValueError, match=r"sweep would make 2000 runs \(40 beta x 50 seed\), more than 500 "

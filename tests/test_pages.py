@@ -182,7 +182,7 @@ def test_runs_table_picks_up_new_runs_but_holds_still_while_rows_are_selected(st
 
 
 def test_runs_sweep_filter_includes_the_runs_a_sweep_reused(store):
-    from workers import submission, transfer
+    from workers import submission
 
     earlier = submission.submit_run(store.conn, RunConfig(epochs=1, T=5, beta=0.7)).record.id
     result = submission.submit_sweep(store.conn, RunConfig(epochs=1, T=5), {"beta": [0.7, 0.9]})
@@ -198,7 +198,7 @@ def test_runs_export_follows_the_filter_with_iso_times(store):
     import csv
     import io
 
-    from workers import submission, transfer
+    from workers import transfer
 
     done = stored_run(store, RunConfig(epochs=2, beta=0.9), accs=(0.6, 0.8))
     store.create_run(RunConfig(epochs=3, seed=2))
@@ -277,7 +277,7 @@ def test_live_page_cancel_button_cancels(store):
 
 
 def test_live_page_says_when_a_run_trains_in_a_pack(store):
-    from workers import submission, transfer
+    from workers import submission
 
     result = submission.submit_sweep(store.conn, RunConfig(epochs=1), {"beta": [0.5, 0.7, 0.9]})
     at = page("pages/run.py", run=result.results[0].record.id)
@@ -291,7 +291,7 @@ def test_live_page_stopped_runs_show_where_they_stopped_not_an_eta(store):
     run_id = stored_run(store, RunConfig(epochs=10, T=5, dataset="fashion-mnist"), accs=(0.5,),
                         status=RunStatus.RUNNING, batches=4)
     store.set_fields(run_id, progress={"epoch": 9, "batch": 2, "batches": 4, "percent": 85.0, "eta_s": 10.0})
-    from workers import submission, transfer
+    from workers import submission
 
     submission.cancel_run(store.conn, run_id)
     at = page("pages/run.py", run=run_id)
@@ -311,7 +311,7 @@ def test_live_page_failed_run_shows_its_error_instead_of_empty_charts(store):
 
 
 def test_live_loss_chart_has_a_point_for_every_batch_a_real_worker_trained(store, workers, synthetic_data_dir):
-    from workers import submission, transfer
+    from workers import submission
 
     workers(1, SPIKEBOARD_METRIC_INTERVAL="0.25")  # the default interval: writes are grouped, no point dropped
     config = RunConfig(epochs=2, T=5, batch_size=64, train_limit=1280, test_limit=200, membrane_init="zero")
