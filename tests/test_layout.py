@@ -129,3 +129,17 @@ def test_no_python_file_over_400_lines():
     assert not over, f"split these before they pass {MAX_LINES} lines: {over}"
     stale = [path for path in OVER_LIMIT if lines.get(path, 0) <= MAX_LINES]
     assert not stale, f"now within {MAX_LINES} lines, so drop them from OVER_LIMIT: {stale}"
+
+
+def test_the_shared_helpers_are_defined_once():
+    """Each was copied into several files once; one definition each now (the others import it)."""
+    wanted = {"fmt_duration": "workers/capacity.py", "wait_for": "bench/procs.py", "wait_health": "bench/procs.py",
+              "start_redis": "workers/redis_server.py", "free_port": "workers/redis_server.py",
+              "cpu_model": "bench/machine.py", "load_average": "bench/machine.py", "max_pack_size": "workers/packing.py",
+              "rates_from_history": "workers/insight_data.py", "health_text": "workers/insight_data.py"}
+    found: dict[str, list[str]] = {name: [] for name in wanted}
+    for path in python_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in found:
+                found[node.name].append(path.relative_to(ROOT).as_posix())
+    assert found == {name: [where] for name, where in wanted.items()}

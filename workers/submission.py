@@ -29,9 +29,10 @@ from .packing import max_pack_size, plan_jobs
 from .records import CorruptRecord
 from .store import DONE_STATUSES, Fence, RunRecord, RunStatus, RunStore
 
+# max_pack_size and plan_jobs are packing's, named here too: what submitting packs is part of its answer.
 __all__ = ["JOB_FUNCTION", "PACK_JOB_FUNCTION", "PACK_JOB_PREFIX", "SubmitResult", "SweepResult", "submit_run",
-           "submit_sweep", "submit_sweeps", "sweep_configs", "SweepPlan", "plan_sweep", "max_pack_size", "plan_jobs", "requeue_run",
-           "cancel_run", "delete_run"]
+           "submit_sweep", "submit_sweeps", "sweep_configs", "SweepPlan", "plan_sweep", "max_pack_size", "plan_jobs",
+           "requeue_run", "cancel_run", "delete_run"]
 
 JOB_FUNCTION = "workers.jobs.train_run"
 PACK_JOB_FUNCTION = "workers.jobs.train_pack"
