@@ -40,3 +40,11 @@ def test_the_html_export_writes_every_block_the_page_lays_out(store):
 def test_a_block_it_does_not_know_is_refused():
     with pytest.raises(TypeError, match="block must be one of"):
         rr.block_html("a string")
+
+
+def test_the_renderer_itself_imports_neither_streamlit_nor_torch():
+    from tests.test_layout import ROOT, import_graph
+
+    source = (ROOT / "webui" / "report_render.py").read_text()
+    assert "import streamlit" not in source and "import torch" not in source
+    assert not {m for m in import_graph()["webui.report_render"] if m.startswith(("pages", "snn_core.training"))}
