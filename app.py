@@ -3,7 +3,7 @@
     streamlit run app.py        (or `python -m workers.stack` for Redis + worker + app)
 
 This file only declares the pages; each page talks to Redis through `workers.store` and
-`workers.service`. The web side never imports torch.
+what it calls in `workers` (`submission`, `transfer`, `capacity`). The web side never imports torch.
 """
 
 import redis

@@ -15,7 +15,7 @@
 #   3. `docker-compose -p spikeboard-check up --build -d --scale worker=2` with a generated
 #      REDIS_PASSWORD, then checks: Redis healthy, password required, no host port; the web app
 #      answers /_stcore/health and chromium renders the Launch page from the container; a run
-#      submitted through the web container's service layer is trained by a worker container and
+#      submitted through the web container's workers modules is trained by a worker container and
 #      finishes; `docker kill` of the worker training a long run -> the other worker resumes it from
 #      its checkpoint; `down` then `up`: runs, metrics and probes are still there; the web image
 #      holds no torch and is much smaller than the worker image;
@@ -275,7 +275,7 @@ with sync_playwright() as p:
 EOF
 note "browser: Launch page rendered from the container in $(since "$t") s (screenshot $LOGS/launch.png)"
 
-# -- 5. runs through the web container's service layer -----------------------------------------------
+# -- 5. runs through the web container's workers modules -----------------------------------------------
 # No download works here: a small synthetic dataset in MNIST's layout goes into the dataset volume.
 docker exec "${WORKERS[0]}" python -c "
 from snn_core.data import make_synthetic
@@ -283,20 +283,20 @@ make_synthetic('/data', n_train=10000, n_test=500, seed=0)
 print('    synthetic MNIST-layout dataset written to the dataset volume (10000 train / 500 test)')"
 
 web_py() { docker exec -i "$WEB_C" python - "$@"; }
-submit() {  # JSON config -> run id, through workers.service in the web container
+submit() {  # JSON config -> run id, through workers.submission in the web container
     web_py "$1" <<'EOF'
 import json, sys
-from workers import service
-result = service.submit_run(service.connect(), json.loads(sys.argv[1]), force=True)
+from workers import connection, submission
+result = submission.submit_run(connection.connect(), json.loads(sys.argv[1]), force=True)
 print(result.record.id)
 EOF
 }
 record() {  # run id -> "status worker epochs-seen"
     web_py "$1" <<'EOF'
 import sys
-from workers import service
+from workers import connection
 from workers.store import RunStore
-store = RunStore(service.connect())
+store = RunStore(connection.connect())
 rec = store.require_run(sys.argv[1])
 epochs = ",".join(str(e["epoch"]) for e in store.epoch_history(rec.id)) or "-"
 prog = rec.progress or {}
@@ -381,9 +381,9 @@ log "killed worker container: $(health "$victim"), restarts $(docker inspect -f 
 # -- 6. down, up: the data is kept --------------------------------------------------------------------
 snapshot() {
     web_py <<'EOF'
-from workers import service
+from workers import connection
 from workers.store import RunStore
-store = RunStore(service.connect())
+store = RunStore(connection.connect())
 for rec in sorted(store.list_runs(), key=lambda r: r.id):
     epochs = store.epoch_history(rec.id)
     ckpt = store.load_checkpoint(rec.id)

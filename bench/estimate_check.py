@@ -4,7 +4,7 @@
 
 Starts its own redis-server and one worker (SPIKEBOARD_DATA_DIR = --data-dir: MNIST-5k here),
 then for each of a list of small, varied runs (encoders, T, widths, batch sizes, epochs, one
-packed sweep): asks `service.estimate` what it will take, with only the runs finished so far to
+packed sweep): asks `capacity.estimate` what it will take, with only the runs finished so far to
 learn from (the first one has nothing: the benchmark's guess), submits it, waits for it to
 finish, and compares the estimate with the wall time from submit to finish. Writes a markdown
 table and the median and worst ratio actual / estimate, and how many fell inside the range.
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from snn_core.config import RunConfig  # noqa: E402
-from workers import service  # noqa: E402
+from workers import capacity, connection, submission  # noqa: E402
 from workers.redis_server import start_redis  # noqa: E402
 from workers.store import DONE_STATUSES, RunStatus, RunStore  # noqa: E402
 
@@ -74,23 +74,23 @@ def main(argv: list[str] | None = None) -> int:
                               stdout=open(tmp / "worker.log", "wb"), stderr=subprocess.STDOUT)
     rows = []
     try:
-        conn = service.connect(url)
+        conn = connection.connect(url)
         store = RunStore(conn)
         deadline = time.monotonic() + 60
-        while not service.live_workers(conn):
+        while not capacity.live_workers(conn):
             if time.monotonic() > deadline or worker.poll() is not None:
                 raise RuntimeError("the worker did not start: " + (tmp / "worker.log").read_text()[-1000:])
             time.sleep(0.2)
         for name, case in CASES:
             if isinstance(case, dict):
-                configs = service.sweep_configs(case["base"], case["axes"])
-                est = service.estimate(conn, configs, packed=True)
+                configs = submission.sweep_configs(case["base"], case["axes"])
+                est = capacity.estimate(conn, configs, packed=True)
                 t0 = time.time()
-                ids = [r.record.id for r in service.submit_sweep(conn, case["base"], case["axes"]).results]
+                ids = [r.record.id for r in submission.submit_sweep(conn, case["base"], case["axes"]).results]
             else:
-                est = service.estimate(conn, case)
+                est = capacity.estimate(conn, case)
                 t0 = time.time()
-                ids = [service.submit_run(conn, c).record.id for c in case]
+                ids = [submission.submit_run(conn, c).record.id for c in case]
             wait_done(store, ids)
             actual = max(store.get_run(i).finished_at for i in ids) - t0
             rows.append((name, est, actual))

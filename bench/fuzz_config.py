@@ -1,10 +1,10 @@
-"""Config fuzz: a few hundred random, hostile and edge-case configs through the service API and the CLI.
+"""Config fuzz: a few hundred random, hostile and edge-case configs through the Python API and the CLI.
 
     python -m bench.fuzz_config [--inputs 300] [--sweeps 60] [--processes 20] [--seed 0]
 
 Against a real redis-server (no workers), each input is submitted
-- through the service API: `service.submit_run(conn, config)` with the config as a dict (or not a
-  dict at all), and `service.submit_sweep` with random axes;
+- through the Python API: `submission.submit_run(conn, config)` with the config as a dict (or not a
+  dict at all), and `submission.submit_sweep` with random axes;
 - through the CLI: `workers.__main__.main(["submit", ...])` in this process (the same code as
   `python -m workers submit`), and a sample of `--processes` inputs as real `python -m workers` processes.
 
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from snn_core.config import RunConfig  # noqa: E402
-from workers import service  # noqa: E402
+from workers import submission  # noqa: E402
 from workers.redis_server import start_redis  # noqa: E402
 
 FIELDS = [f.name for f in fields(RunConfig)]
@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["REDIS_URL"] = url
         try:
             conn = redis.Redis.from_url(url)
-            api = [api_outcome(lambda c=c: service.submit_run(conn, c)) for c in configs]
-            sweeps = [api_outcome(lambda a=a: service.submit_sweep(conn, RunConfig(epochs=1), a)) for a in axes]
+            api = [api_outcome(lambda c=c: submission.submit_run(conn, c)) for c in configs]
+            sweeps = [api_outcome(lambda a=a: submission.submit_sweep(conn, RunConfig(epochs=1), a)) for a in axes]
             cli = [cli_outcome(cli_args(c)) for c in configs]
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             sample = rng.sample(configs, min(args.processes, len(configs)))
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 done = subprocess.run([sys.executable, "-m", "workers", *cli_args(c)], cwd=ROOT, env=env,
                                       capture_output=True, text=True, timeout=60)
                 procs.append(_classify(done.returncode, done.stderr))
-            for name, outcomes in (("service.submit_run", api), ("service.submit_sweep", sweeps),
+            for name, outcomes in (("submission.submit_run", api), ("submission.submit_sweep", sweeps),
                                    ("CLI submit (in-process)", cli), ("CLI submit (processes)", procs)):
                 counts = report(name, outcomes)
                 bad += counts["crashed"] + counts["unclear"]

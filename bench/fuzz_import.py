@@ -1,4 +1,4 @@
-"""Import fuzz: mutated valid exports and hostile ids through `service.import_runs`, real redis-server.
+"""Import fuzz: mutated valid exports and hostile ids through `transfer.import_runs`, real redis-server.
 
     python -m bench.fuzz_import [--cases 400] [--seed 0]
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from snn_core.config import RunConfig  # noqa: E402
-from workers import service  # noqa: E402
+from workers import submission, transfer  # noqa: E402
 from workers.redis_server import start_redis  # noqa: E402
 from workers.store import RunStatus, RunStore  # noqa: E402
 
@@ -38,7 +38,7 @@ JUNK = [None, True, "", "x", "nan", [], [1], {}, {"a": [1, {"b": None}]}, -1, 0,
 
 def victims(conn) -> list[str]:
     store = RunStore(conn)
-    ids = [service.submit_run(conn, RunConfig(seed=s, epochs=2)).record.id for s in range(4)]
+    ids = [submission.submit_run(conn, RunConfig(seed=s, epochs=2)).record.id for s in range(4)]
     done = ids[0]
     store.set_status(done, RunStatus.FINISHED, started_at=1.7e9, finished_at=1.7e9 + 60,
                      last_metrics={"epoch": 2, "test_acc": 0.8, "firing_rates": [0.1, 0.2]},
@@ -145,15 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             conn = redis.Redis.from_url(url)
             victim_ids = victims(conn)
-            rows = [json.loads(line) for line in service.export_runs(conn, "jsonl").splitlines()]
-            csv_text = service.export_runs(conn, "csv")
+            rows = [json.loads(line) for line in transfer.export_runs(conn, "jsonl").splitlines()]
+            csv_text = transfer.export_runs(conn, "csv")
             victim_keys = {k: v for k, v in fingerprint(conn, victim_ids).items()
                            if k != "keys" and any(i.encode() in k for i in victim_ids)}
             for case in range(args.cases):
                 text = jsonl_case(rng, rows, victim_ids) if case % 2 == 0 else csv_case(rng, csv_text, victim_ids)
                 before = fingerprint(conn, victim_ids)
                 try:
-                    service.import_runs(conn, text)
+                    transfer.import_runs(conn, text)
                     outcome, note = "accepted", ""
                 except ValueError as exc:
                     message = str(exc)
@@ -173,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                     victim_keys = {k: now.get(k) for k in victim_keys}
                 try:
                     RunStore(conn).list_runs()
-                    service.export_runs(conn, "jsonl")
-                    service.export_runs(conn, "csv")
+                    transfer.export_runs(conn, "jsonl")
+                    transfer.export_runs(conn, "csv")
                 except Exception as exc:  # noqa: BLE001
                     counts["export crashed"] += 1
                     examples["export crashed"].append(f"{type(exc).__name__}: {exc}"[:200])

@@ -15,20 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import start, stop, wait_health  # noqa: E402
 from snn_core.config import SWEEPS, RunConfig  # noqa: E402
 from snn_core.latency import decision_step, latest_curve  # noqa: E402
-from workers import service  # noqa: E402
+from workers import connection, submission  # noqa: E402
 from workers.analysis import cost_rows, determinism, importance, importance_rows, pareto_front  # noqa: E402
 from workers.redis_server import free_port, start_redis  # noqa: E402
 from workers.store import DONE_STATUSES, RunStore  # noqa: E402
@@ -50,7 +48,7 @@ def broken_run(conn, store: RunStore, base: RunConfig, timeout: float) -> str:
     done = [r for r in store.list_runs(status="stopped") if r.config_hash == config.config_hash()]
     if done:
         return done[0].id
-    run_id = service.submit_run(conn, config, stop_rule={"layer": "output", "condition": "silent", "epochs": 2}).record.id
+    run_id = submission.submit_run(conn, config, stop_rule={"layer": "output", "condition": "silent", "epochs": 2}).record.id
     wait_done(store, [run_id], timeout)
     return run_id
 
@@ -155,20 +153,6 @@ def markdown(res: dict, epochs: int, seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
 def screenshots(env: dict, tmp: Path, shots: Path, res: dict) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -177,12 +161,7 @@ def screenshots(env: dict, tmp: Path, shots: Path, res: dict) -> None:
                  str(port), "--browser.gatherUsageStats", "false"], env, tmp / "app.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
+        wait_health(url + "/_stcore/health", app, timeout=120)
         shots.mkdir(parents=True, exist_ok=True)
         bt = res["sweeps"]["beta x T"]["id"]
         zv = res["sweeps"]["z x V_th"]["id"]
@@ -259,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "REDIS_URL": redis_url, "SPIKEBOARD_DATA_DIR": args.data_dir, "PYTHONPATH": str(ROOT)}
         worker = start([sys.executable, "-m", "workers"], env, tmp / "worker0.log")
         try:
-            conn = service.connect(redis_url)
+            conn = connection.connect(redis_url)
             res = json.loads(Path(args.out).with_suffix(".json").read_text())
             res["stopped_run"] = broken_run(conn, RunStore(conn), lab_base(args.epochs, args.limit), args.timeout)
             stopped = RunStore(conn).get_run(res["stopped_run"])
@@ -277,18 +256,18 @@ def main(argv: list[str] | None = None) -> int:
     workers = [start([sys.executable, "-m", "workers"], env, tmp / f"worker{i}.log") for i in range(args.workers)]
     started = time.monotonic()
     try:
-        conn = service.connect(redis_url)
+        conn = connection.connect(redis_url)
         store = RunStore(conn)
         base = lab_base(args.epochs, args.limit)
         sweeps = {
-            "beta x T": service.submit_sweep(conn, base, {"beta": SWEEPS["beta"], "T": SWEEPS["T"]}).sweep_id,
-            "z x V_th": service.submit_sweep(conn, base, {"z": SWEEPS["z"], "v_th": SWEEPS["v_th"]},
+            "beta x T": submission.submit_sweep(conn, base, {"beta": SWEEPS["beta"], "T": SWEEPS["T"]}).sweep_id,
+            "z x V_th": submission.submit_sweep(conn, base, {"z": SWEEPS["z"], "v_th": SWEEPS["v_th"]},
                                              stop_rule={"layer": "output", "condition": "silent", "epochs": 2}).sweep_id,
         }
         # Train again on purpose: the base config with the same seed (determinism) and with a new one.
-        again = service.submit_run(conn, base, force=True).record.id
-        again2 = service.submit_run(conn, base, force=True).record.id
-        reseeded = service.submit_run(conn, base.replace(seed=1)).record.id
+        again = submission.submit_run(conn, base, force=True).record.id
+        again2 = submission.submit_run(conn, base, force=True).record.id
+        reseeded = submission.submit_run(conn, base.replace(seed=1)).record.id
         ids = [i for s in sweeps.values() for i in store.get_sweep(s)["run_ids"]] + [again, again2, reseeded]
         print(f"{len(ids)} runs queued in sweeps {sweeps}", flush=True)
         wait_done(store, ids, args.timeout)

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,20 +63,6 @@ def _ratio_text(minus_1) -> str:
     return f"SNN {1 + minus_1:.2f}x the ANN ({minus_1:+.1%})"
 
 
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(url, timeout=2).read() == b"ok":
-                return
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("the stack exited before its web app answered")
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.lab_e2e", description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=3)
@@ -91,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from playwright.sync_api import sync_playwright
 
+    from bench.procs import wait_health
     from snn_core.lab import STUDIES
-    from workers import labs, service
+    from workers import connection, labs
     from workers.lab_report import build_report
     from workers.redis_server import free_port
     from workers.store import RunStore
@@ -113,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         result = json.loads((out / "result.json").read_text())
     try:
-        wait_http(url + "/_stcore/health", stack)
-        conn = service.connect(f"redis://127.0.0.1:{redis_port}/0")
+        wait_health(url + "/_stcore/health", stack, timeout=120)
+        conn = connection.connect(f"redis://127.0.0.1:{redis_port}/0")
         store = RunStore(conn)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -145,20 +131,20 @@ def main(argv: list[str] | None = None) -> int:
                 page.get_by_role("button", name="Download its data (CSV)").click()
             dl.value.save_as(str(out / "report.csv"))
             browser.close()
-        cli = subprocess.run([sys.executable, "-m", "workers", "report", lab_id, "--html", str(out / "report-cli.html"),
+        cli = subprocess.run([sys.executable, "-m", "webui", "report", lab_id, "--html", str(out / "report-cli.html"),
                               "--csv", str(out / "report-cli.csv"), "--redis-url", f"redis://127.0.0.1:{redis_port}/0"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         result["cli_report"] = cli.stderr.strip()
         report = build_report(data)
-        result["verdicts"] = [{"study": s["key"], "lab": s["conclusion"], "verdict": s["verdict"],
-                               "claims": [{"text": c["text"], "verdict": c["verdict"], "mean": c["mean"], "se": c["se"],
-                                           "agree": c["agree"], "n": c["n"]} for c in s["claims"]]}
-                              for s in report["studies"]]
-        f = report["flops"]
-        result["flops"] = {"verdict": f["verdict"], "mean_snn_over_ann_minus_1": f["claim"]["mean"],
-                           "explanations": f["explanations"]}
+        result["verdicts"] = [{"study": s.key, "lab": s.conclusion, "verdict": s.verdict,
+                               "claims": [{"text": c.text, "verdict": c.verdict, "mean": c.mean, "se": c.se,
+                                           "agree": c.agree, "n": c.n} for c in s.claims]}
+                              for s in report.studies]
+        f = report.flops
+        result["flops"] = {"verdict": f.verdict, "mean_snn_over_ann_minus_1": f.claim.mean,
+                           "explanations": f.explanations}
         result["html_bytes"] = (out / "report.html").stat().st_size
-        result["tables"] = {s["key"]: s["table"] for s in report["studies"]}
+        result["tables"] = {s["key"]: s["table"] for s in report.to_dict()["studies"]}
     finally:
         if stack.poll() is None:
             os.killpg(stack.pid, signal.SIGINT)
@@ -202,7 +188,7 @@ def launch_and_wait(page, url, store, labs, args, result) -> str:
                 raise RuntimeError(f"the lab did not finish within {args.timeout_min} min: {progress}")
             time.sleep(15)
     finished_at = max(r.finished_at or 0 for r in store.list_runs())
-    result.update(wall_s=finished_at - started, progress=labs.lab_progress(data), load=load.summary(),
+    result.update(wall_s=finished_at - started, progress=labs.lab_progress(labs.lab_data(store, lab_id)), load=load.summary(),
                   load_at_end=os.getloadavg())
 
     return lab_id

@@ -27,6 +27,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench.machine import load_average
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "results" / "lab_wall.md"
 SIX_STUDIES = ("beta", "T", "z", "vth", "encoder", "loss")  # the lab's six (vth-wide is Spikeboard's own)
@@ -38,10 +40,6 @@ def _cpu_seconds(pid: int) -> float:
     """CPU seconds of a process and its waited-for children (its work horses), from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
-
-
-def _load() -> str:
-    return "/".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def distinct_runs(seeds: int) -> list:
@@ -81,7 +79,7 @@ def run_lab(seeds: int, workers: int, data_dir: str, log_dir: Path, timeout_s: f
             time.sleep(0.2)
         plan = labs.plan_lab(conn, list(SIX_STUDIES), seeds, dataset="fashion-mnist",
                              **{k: v for k, v in limits.items() if v})
-        load_start = _load()
+        load_start = load_average()
         started = time.time()
         lab_id = labs.submit_lab(conn, plan)
         while True:
@@ -104,7 +102,7 @@ def run_lab(seeds: int, workers: int, data_dir: str, log_dir: Path, timeout_s: f
         jobs = _job_rows(records, started)
         return {"seeds": seeds, "workers": workers, "lab_id": lab_id, "runs": plan.runs, "distinct": len(records),
                 "jobs": len(packs), "largest_pack": max(packs.values()), "failed": failed,
-                "wall_s": wall, "load_start": load_start, "load_end": _load(), "workers_cpu_s": cpu_s,
+                "wall_s": wall, "load_start": load_start, "load_end": load_average(), "workers_cpu_s": cpu_s,
                 "packs_train_s": train_s, "job_rows": jobs,
                 "final_test_acc": {r.id: (epochs[r.id][-1]["test_acc"] if epochs[r.id] else None) for r in records}}
     finally:
@@ -152,7 +150,7 @@ def peer_ms(cells: list[tuple[str, int]], data, round_s: float, rounds: int) -> 
         timings = time_interleaved(runners, round_s=round_s, rounds=rounds)
         out[f"{encoder}/{T}"] = {name: t.ms_per_batch for name, t in timings.items()}
         print(f"  peers {encoder} T={T}: " + ", ".join(f"{PEERS[n]} {v:.1f}" for n, v in out[f"{encoder}/{T}"].items())
-              + f" ms/batch; load {_load()}", file=sys.stderr, flush=True)
+              + f" ms/batch; load {load_average()}", file=sys.stderr, flush=True)
     return out
 
 
@@ -230,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench.data import load_bench_data
-    from bench.speed import cpu_model
+    from bench.machine import cpu_model
 
     from bench.timing import set_clock
 
@@ -244,11 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     labs = []
     with tempfile.TemporaryDirectory(prefix="lab-wall-") as tmp:
         for n in seeds:
-            print(f"lab, {n} seed(s), {args.workers} workers; load {_load()}", file=sys.stderr, flush=True)
+            print(f"lab, {n} seed(s), {args.workers} workers; load {load_average()}", file=sys.stderr, flush=True)
             labs.append(run_lab(n, args.workers, args.data_dir, Path(tmp), args.timeout,
                                 train_limit=args.train_limit, test_limit=args.test_limit))
             print(f"  {labs[-1]['distinct']} runs in {labs[-1]['jobs']} jobs: {labs[-1]['wall_s']:.1f} s wall; "
-                  f"load {_load()}", file=sys.stderr, flush=True)
+                  f"load {load_average()}", file=sys.stderr, flush=True)
     ms: dict = {}
     estimates = {n: {} for n in seeds}
     if not args.no_peers:

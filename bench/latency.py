@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from snn_core.config import RunConfig  # noqa: E402
 from snn_core.data import make_synthetic  # noqa: E402
-from workers import service  # noqa: E402
+from bench.procs import wait_for  # noqa: E402
+from workers import connection, submission  # noqa: E402
 from workers.redis_server import start_redis  # noqa: E402
 from workers.store import RunStatus, RunStore  # noqa: E402
 
@@ -38,16 +39,6 @@ SLOW = dict(T=100, hidden=(64,), epochs=3, batch_size=8, train_limit=1600, test_
 def start_worker(env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env,
                             stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-
-
-def wait_for(predicate, timeout: float, poll: float = 0.005):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise TimeoutError("condition not met")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -70,12 +61,12 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url, "SPIKEBOARD_DATA_DIR": str(data),
            "SPIKEBOARD_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1",
            "SPIKEBOARD_METRIC_INTERVAL": "0.05"}  # more points to measure than the default 4 a second
-    conn = service.connect(url)
+    conn = connection.connect(url)
     store = RunStore(conn)
     workers = [start_worker(env, tmp / "worker0.log")]
     try:
         # 1. metric latency
-        run_id = service.submit_run(conn, RunConfig(**{**SLOW, "epochs": 1})).record.id
+        run_id = submission.submit_run(conn, RunConfig(**{**SLOW, "epochs": 1})).record.id
         last, lat = "0-0", []
         deadline = time.monotonic() + 120
         while store.get_run(run_id).status is not RunStatus.FINISHED and time.monotonic() < deadline:
@@ -90,29 +81,29 @@ def main() -> int:
         # 2. cancel latency
         took = []
         for i in range(args.runs):
-            run_id = service.submit_run(conn, RunConfig(**{**SLOW, "seed": 100 + i})).record.id
-            wait_for(lambda: len(store.read_metrics(run_id)) >= 3, 60)
+            run_id = submission.submit_run(conn, RunConfig(**{**SLOW, "seed": 100 + i})).record.id
+            wait_for(lambda: len(store.read_metrics(run_id)) >= 3, 60, interval=0.005)
             t0 = time.monotonic()
-            service.cancel_run(conn, run_id)
-            wait_for(lambda: store.lease_holder(run_id) is None, 30)
+            submission.cancel_run(conn, run_id)
+            wait_for(lambda: store.lease_holder(run_id) is None, 30, interval=0.005)
             took.append(time.monotonic() - t0)
         print(f"cancel -> work horse stopped ({args.runs} runs): "
               f"mean {statistics.mean(took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms")
 
         # 3. resume after kill -9, default lease TTL and reap interval
         # Many epochs, so the run is still training when the kill comes however fast the engine is.
-        run_id = service.submit_run(conn, RunConfig(**{**SLOW, "seed": 999, "epochs": 40})).record.id
-        wait_for(lambda: 1 in [d["epoch"] for _, k, d in store.read_metrics(run_id) if k == "epoch"], 120, 0.05)
+        run_id = submission.submit_run(conn, RunConfig(**{**SLOW, "seed": 999, "epochs": 40})).record.id
+        wait_for(lambda: 1 in [d["epoch"] for _, k, d in store.read_metrics(run_id) if k == "epoch"], 120, interval=0.05)
         first = store.get_run(run_id).worker
         workers.append(start_worker(env, tmp / "worker1.log"))
         time.sleep(5)  # let the second worker start (torch import) before the kill
         t0 = time.monotonic()
         os.kill(workers[0].pid, signal.SIGKILL)
-        wait_for(lambda: (r := store.get_run(run_id)).status is RunStatus.RUNNING and r.worker != first, 120, 0.05)
+        wait_for(lambda: (r := store.get_run(run_id)).status is RunStatus.RUNNING and r.worker != first, 120, interval=0.05)
         resumed = time.monotonic() - t0
         killed_at = epochs_done(store, run_id)
-        wait_for(lambda: epochs_done(store, run_id) > killed_at, 120, 0.1)  # an epoch after the resume
-        service.cancel_run(conn, run_id)  # enough seen: no need to train the remaining epochs
+        wait_for(lambda: epochs_done(store, run_id) > killed_at, 120, interval=0.1)  # an epoch after the resume
+        submission.cancel_run(conn, run_id)  # enough seen: no need to train the remaining epochs
         epochs = [d["epoch"] for _, k, d in store.read_metrics(run_id) if k == "epoch"]
         assert epochs == list(range(1, len(epochs) + 1)), f"epochs repeated or skipped: {epochs}"
         print(f"kill -9 -> run training again on another worker: {resumed:.1f} s "

@@ -3,7 +3,7 @@
     python -m bench.probe_dedup [--rounds 5] [--threads 16] [--processes 8]
 
 Each round, `--threads` threads (own connections, released together by a barrier) submit one
-config through `service.submit_run`, then `--processes` `python -m workers submit` processes
+config through `submission.submit_run`, then `--processes` `python -m workers submit` processes
 submit another. Prints how many runs each round made (the target is 1) and a summary line.
 """
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from snn_core.config import RunConfig  # noqa: E402
-from workers import service  # noqa: E402
+from workers import submission  # noqa: E402
 from workers.redis_server import start_redis  # noqa: E402
 from workers.store import RunStore  # noqa: E402
 
@@ -37,7 +37,7 @@ def thread_round(url: str, config: RunConfig, n: int) -> int:
 
     def go(conn):
         barrier.wait()
-        if service.submit_run(conn, config).created:
+        if submission.submit_run(conn, config).created:
             created.append(1)
 
     threads = [threading.Thread(target=go, args=(c,)) for c in conns]

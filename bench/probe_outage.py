@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from snn_core.config import RunConfig  # noqa: E402
 from snn_core.data import make_synthetic  # noqa: E402
-from workers import service  # noqa: E402
+from workers import connection, submission  # noqa: E402
 from workers.redis_server import start_redis  # noqa: E402
 from workers.store import RunStatus, RunStore  # noqa: E402
 
@@ -57,7 +57,7 @@ class Lab:
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": self.url, "SPIKEBOARD_DATA_DIR": str(data),
                     "SPIKEBOARD_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1", "SPIKEBOARD_NO_DOWNLOAD": "1"}
         self.workers = [self.start_worker() for _ in range(workers)]
-        self.conn = service.connect(self.url, patient=True)
+        self.conn = connection.connect(self.url, patient=True)
         self.store = RunStore(self.conn)
 
     def start_worker(self) -> subprocess.Popen:
@@ -66,7 +66,7 @@ class Lab:
                                 stderr=subprocess.STDOUT)
 
     def submit(self, n: int, fields: dict) -> list[str]:
-        return [service.submit_run(self.conn, RunConfig(**fields, seed=seed)).record.id for seed in range(n)]
+        return [submission.submit_run(self.conn, RunConfig(**fields, seed=seed)).record.id for seed in range(n)]
 
     def crash_redis(self, down_s: float) -> None:
         self.redis.kill()

@@ -18,10 +18,8 @@ See bench/timing.py for how each number is measured.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -35,6 +33,7 @@ from snn_core.config import Encoder, Loss, RunConfig
 
 from . import baselines
 from .data import FASHION_DIR, SOURCES, load_bench_data
+from .machine import load_average, machine
 from .timing import CLOCK, Runner, Timing, fit_runner, packed_fit, set_clock, steps_runner, time_interleaved, with_env
 
 BATCHES_PER_EPOCH = 938  # ceil(60000 / 64)
@@ -135,7 +134,7 @@ def measure(args, data) -> list[Row]:
             rows.extend(cell)
             summary = ", ".join(f"{r.impl} {r.ms:.1f}" for r in cell if r.timing)
             print(f"[{time.perf_counter() - started:5.1f}s] {encoder} T={T}: {summary} ms/batch; "
-                  f"load {_load(os.getloadavg())}", file=sys.stderr, flush=True)
+                  f"load {load_average(os.getloadavg())}", file=sys.stderr, flush=True)
     return rows
 
 
@@ -215,57 +214,6 @@ def targets(rows: list[Row], memory: dict | None) -> list[str]:
     return out
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine(args, data) -> dict:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=False).stdout.strip()
-    except OSError:
-        commit = ""
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "snn_core"], cwd=ROOT, capture_output=True,
-                           text=True, check=False).stdout.strip()
-    if commit and dirty:
-        commit += " + uncommitted snn_core changes"
-    return {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "snntorch": baselines.snntorch_version() if baselines.snntorch_available() else "not installed",
-        "spikingjelly": baselines.spikingjelly_version() if baselines.spikingjelly_available() else "not installed",
-        "norse": baselines.norse_version() if baselines.norse_available() else "not installed",
-        "python": platform.python_version(),
-        "data": data.source,
-        "commit": commit,
-        "engine": spikeboard_engine(),
-        "load_average_start": os.getloadavg(),
-    }
-
-
-def spikeboard_engine() -> str:
-    """snn_core's CPU engine: the fused step, or the autograd engine's kernels (numba or torch)."""
-    try:
-        import torch as _torch
-
-        from snn_core import fused, kernels
-    except ImportError:
-        return "torch"
-    if not fused.enabled(_torch.device("cpu")):
-        return kernels.engine()
-    return "fused step (numba" + (", native Bernoulli first layer)" if fused.native_bernoulli(784) else ")")
-
-
 def memory_probe(args) -> dict:
     """Peak RSS of a fresh process training the baseline config (bench/memory.py)."""
     cmd = [sys.executable, "-m", "bench.memory", "--encoder", args.memory_encoder, "--T", str(args.memory_T),
@@ -290,8 +238,8 @@ def report(args, info: dict, rows: list[Row], memory: dict | None, seconds: floa
         f"- Machine: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable), "
         f"torch {info['torch']} with {info['torch_threads']} threads, snnTorch {info['snntorch']}, "
         f"SpikingJelly {info['spikingjelly']}, Norse {info['norse']}, "
-        f"Python {info['python']}, Spikeboard CPU engine {info['engine']}; load average {_load(info['load_average_start'])} at the start, "
-        f"{_load(info['load_average_end'])} at the end.",
+        f"Python {info['python']}, Spikeboard CPU engine {info['engine']}; load average {load_average(info['load_average_start'])} at the start, "
+        f"{load_average(info['load_average_end'])} at the end.",
         f"- Data: {info['data']}.",
         "- Config: 784-10-10, beta 0.7, z 2, V_th 1.5, MSE on rate vs one-hot, batch 64, Adam lr 1e-3, CPU.",
         f"- Timing (bench/timing.py): after a warmup that sizes them, {args.rounds} rounds of about {args.round_s:g} s "
@@ -318,10 +266,6 @@ def report(args, info: dict, rows: list[Row], memory: dict | None, seconds: floa
         *targets(rows, memory),
         "",
     ])
-
-
-def _load(avg) -> str:
-    return "/".join(f"{v:.2f}" for v in avg)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -390,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_bench_data(args.data, args.data_dir)
     info = machine(args, data)
     print(f"data: {data.source}; torch {info['torch']}, {info['torch_threads']} threads; "
-          f"load average {_load(info['load_average_start'])}", file=sys.stderr, flush=True)
+          f"load average {load_average(info['load_average_start'])}", file=sys.stderr, flush=True)
     rows = measure(args, data)
     memory = None if args.no_memory else memory_probe(args)
     info["load_average_end"] = os.getloadavg()

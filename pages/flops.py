@@ -4,12 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from snn_core import flops
-from snn_core.config import RunConfig
 from webui import charts, connection
-from webui.run_labels import labeller
-from workers.store import RunStore
 from webui.flops_tools import DEFAULT_LAYERS, DEFAULT_T, check_inputs, default_rate, parse_layers, per_layer_rows, \
-    rate_sweep, rates_from_history, ratio_delta, t_axis
+    ratio_delta, t_axis
+from webui.run_labels import labeller
+from workers.insight_data import measured_rates
+from workers.store import RunStore
 
 st.title("FLOPs calculator")
 st.caption("A dense layer with M inputs and N outputs costs (2M-1)N + 2N FLOPs in an ANN, and "
@@ -22,17 +22,13 @@ for key, default in [("flops_layers", DEFAULT_LAYERS), ("flops_T", DEFAULT_T)]:
 
 
 def use_run(run_id: str) -> None:
-    store = RunStore(connection.connection())
-    record = store.get_run(run_id)
-    config = RunConfig.from_dict(record.config)
-    layers = list(config.layer_sizes)
-    rates = rates_from_history(store.epoch_history(run_id), len(layers) - 1)
-    if rates is None:
+    measured = measured_rates(RunStore(connection.connection()), run_id)
+    if measured is None:
         st.session_state.flops_notice = f"Run {run_id} has no measured firing rates yet."
         return
-    st.session_state.flops_layers = ",".join(map(str, layers))
-    st.session_state.flops_T = config.T
-    for i, r in enumerate(rates):
+    st.session_state.flops_layers = ",".join(map(str, measured.layers))
+    st.session_state.flops_T = measured.T
+    for i, r in enumerate(measured.rates):
         st.session_state[f"flops_rate_{i}"] = round(r, 4)
     st.session_state.flops_notice = f"Filled from run {run_id} (last epoch's measured rates)."
 
@@ -96,5 +92,5 @@ st.plotly_chart(charts.flops_vs_T_fig(Ts, [report.snn_per_step * t for t in Ts],
                                       t_even, report.T))
 which = st.selectbox("Vary the firing rate of", range(len(rates)), index=len(rates) - 1,
                      format_func=lambda i: f"F{i} (into layer {i + 1})", key="flops_vary")
-xs, totals, even = rate_sweep(layers, report.T, rates, which)
+xs, totals, even = flops.rate_sweep(layers, report.T, rates, which)
 st.plotly_chart(charts.flops_vs_rate_fig(xs, totals, report.ann_total, even, f"F{which}", rates[which]))

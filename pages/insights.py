@@ -5,12 +5,12 @@ import json
 
 import streamlit as st
 
-from snn_core.health import probe_health, rest_starts
 from webui import connection
 from webui import insight_charts as ic
 from webui.insights import rows_frame
 from webui.tables import PLACEMENT, differing_fields, label
 from workers.analysis import cost_rows, importance, importance_rows, pareto_front
+from workers.insight_data import health_table, probe_health_of, runs_with_results, varying_fields
 
 st.title("Insights")
 st.caption("Cost against accuracy, how early a run can decide, which neurons are dead or saturated, "
@@ -24,9 +24,7 @@ sweep_id = st.selectbox("Runs", [None, *ids], index=ids.index(wanted) + 1 if wan
                         format_func=lambda i: "all runs" if i is None else
                         next(f"sweep {i}: " + " x ".join(s["axes"]) for s in sweeps if s["id"] == i))
 sweep = next((s for s in sweeps if s["id"] == sweep_id), None)
-# A sweep's runs include those it reused from earlier identical runs (recorded under no sweep or another).
-picked = ([store.get_run(i) for i in sweep["run_ids"]] if sweep else store.list_runs(limit=2000))
-records = [r for r in picked if r is not None and (r.best_metrics or {}).get("test_acc") is not None]
+records = runs_with_results(store, sweep)
 if not records:
     st.info("No run has finished an epoch yet" + (" in this sweep." if sweep_id else ". Launch one from the Launch page."))
     st.stop()
@@ -67,24 +65,17 @@ with latency_tab:
         st.info("These runs were trained before latency was recorded.")
 
 with health_tab:
-    table = [{"run": names[r.id], "id": r.id, "status": r.status.value, "epoch": (r.health or {}).get("epoch"),
-              "flags": ic.health_text(r.health) or ("ok" if r.health else "not measured"),
-              **{f"{l['name']} silent": f"{l['silent']}/{l['size']}" for l in (r.health or {}).get("layers", [])},
-              **{f"{l['name']} saturated": f"{l['saturated']}/{l['size']}" for l in (r.health or {}).get("layers", [])}}
-             for r in records]
-    table.sort(key=lambda row: row["flags"] in ("ok", "not measured"))  # flagged runs first
-    st.dataframe(rows_frame(table), hide_index=True, key="ins_health_table")
+    st.dataframe(rows_frame(health_table(records, names)), hide_index=True, key="ins_health_table")
     pick = st.selectbox("Run", [r.id for r in records], key="ins_health_run", format_func=lambda i: names[i])
     st.plotly_chart(ic.health_fig(histories[pick]), key="ins_health_fig")
-    recording = store.load_probes(pick)
-    if recording is not None:
-        ph = probe_health(recording, rest_starts(store.get_run(pick).config))
+    ph = probe_health_of(store, pick)
+    if ph is not None:
         st.markdown(f"**On the probe digits** (epoch {ph['epoch']}, {ph['samples']} images): "
                     + (", ".join(ph["flags"]) or "no layer silent or saturated"))
         st.dataframe(rows_frame(ic.health_rows(ph)), hide_index=True, key="ins_probe_health")
 
 with matter_tab:
-    choices = [f for f in fields if len({json.dumps(r.config.get(f)) for r in records}) > 1]
+    choices = varying_fields(records, fields)
     default = [a for a in (sweep["axes"] if sweep else choices) if a in choices]
     params = st.multiselect("Hyperparameters", choices, default=default, key="ins_params")
     if len(params) < 2:

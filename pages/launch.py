@@ -2,30 +2,28 @@
 
 import streamlit as st
 
-from snn_core.config import pack_groups
-
 from webui import connection, lab_presets
 from webui import insights
 from webui.launch_form import build_config, config_widgets, confirm_long, estimate_text, parse_values, show_error, \
     sweep_widgets
-from workers import service
+from workers import capacity, submission
 
 st.title("Launch a training run")
 st.caption("Defaults are the lab's: its Table 1 baseline (T=50, z=2, V_th=1.5, beta=0.7, Bernoulli, MSE, 10 epochs) "
            "with its random membrane start; its sweeps ran from T=5, beta 0.8, z 1, V_th 1 (*Lab studies*). "
            "A run with exactly the same settings is reused, not retrained.")
-store = connection.store_or_stop()
+connection.store_or_stop()  # stops the page, saying why, while Redis is away
 conn = connection.connection()
 lab_presets.section(conn)
 
-values, slots = config_widgets(service.offered_devices(conn))
+values, slots = config_widgets(capacity.offered_devices(conn))
 tags = [t.strip() for t in st.text_input("Tags (comma-separated, optional)", key="f_tags").split(",") if t.strip()]
 stop_rule = insights.stop_rule_input()
 sweep = st.toggle("Sweep mode: launch a grid of runs", key="sweep_mode")
 config = build_config(values, slots)
 if config is not None:
     try:  # a device no live worker offers is refused; with no worker at all, the run would wait
-        if note := service.check_device(conn, config):
+        if note := capacity.check_device(conn, config):
             st.warning(note, icon=":material/hourglass_empty:")
     except ValueError as exc:
         show_error(str(exc), slots)
@@ -45,36 +43,32 @@ def show_run_result(result) -> None:
 
 if sweep:
     texts = sweep_widgets()
-    configs, axes = [], {}
+    plan, axes = None, {}
     if config is not None and texts:
         try:
             axes = {axis: parse_values(axis, text) for axis, text in texts.items()}
-            configs = service.sweep_configs(config, axes)
+            plan = submission.plan_sweep(conn, config, axes)  # the jobs submit_sweep queues, and their time
         except ValueError as exc:
             show_error(str(exc), {})
-    if configs:
-        estimate = service.estimate(conn, configs, packed=True)
-        jobs = len(pack_groups(configs, service.max_pack_size()))
-        st.markdown(f"**{len(configs)} runs** in **{jobs} job{'s' if jobs > 1 else ''}** (runs that differ only "
+    if plan is not None:
+        runs, jobs = len(plan.configs), len(plan.jobs)
+        st.markdown(f"**{runs} runs** in **{jobs} job{'s' if jobs > 1 else ''}** (runs that differ only "
                     f"in beta, V_th, z, loss or learning rate train together as one packed model), "
-                    f"{estimate_text(estimate)} to train them all with the workers running now.")
-        sure = confirm_long(estimate, f"This sweep of {len(configs)} runs", "launch_sweep_long")
-        if st.button(f"Launch sweep of {len(configs)} runs", type="primary", key="launch_sweep", disabled=not sure):
-            result = service.submit_sweep(conn, config, axes, stop_rule=stop_rule)
-            for r in result.results:
-                if tags and r.created:
-                    store.set_tags(r.record.id, tags)
+                    f"{estimate_text(plan.estimate)} to train them all with the workers running now.")
+        sure = confirm_long(plan.estimate, f"This sweep of {runs} runs", "launch_sweep_long")
+        if st.button(f"Launch sweep of {runs} runs", type="primary", key="launch_sweep", disabled=not sure):
+            result = submission.submit_sweep(conn, config, axes, stop_rule=stop_rule, tags=tags)
             new = sum(r.created for r in result.results)
             st.success(f"Sweep **{result.sweep_id}**: {new} runs queued, "
                        f"{len(result.results) - new} reused from identical earlier runs.")
             st.page_link("pages/compare.py", label=f"Compare sweep {result.sweep_id}",
                          icon=":material/compare_arrows:", query_params={"sweep": result.sweep_id})
 elif config is not None:
-    estimate = service.estimate(conn, [config])
+    estimate = capacity.estimate(conn, [config])
     st.caption(f"Estimated training time: {estimate_text(estimate)}.")
     sure = confirm_long(estimate, "This run", "launch_run_long")
     if st.button("Launch run", type="primary", key="launch_run", disabled=not sure):
-        st.session_state.launch_result = service.submit_run(conn, config, tags=tags, stop_rule=stop_rule)
+        st.session_state.launch_result = submission.submit_run(conn, config, tags=tags, stop_rule=stop_rule)
     if st.session_state.get("launch_result") is not None:
         show_run_result(st.session_state.launch_result)
         insights.again_after_reuse(conn, st.session_state.launch_result)

@@ -4,10 +4,11 @@ beside a verdict computed from the stored runs; FLOPs and energy from measured f
 import streamlit as st
 
 from webui import connection
-from webui.lab_charts import claim_rows, curve_fig, flops_fig, flops_rows, table_rows
-from webui.lab_export import lab_title, report_csv, report_html
+from webui.report_render import (Bullets, Figures, Heading, Note, Quote, Table, Verdict, lab_title, report_blocks,
+                                 report_csv, report_html)
 from workers import labs
-from workers.lab_report import CURVE_METRICS, ENERGY_45NM, build_report
+from workers.lab_report import ENERGY_45NM, build_report
+from workers.report_types import LabReport
 
 st.title("Lab report")
 store = connection.store_or_stop()
@@ -54,36 +55,26 @@ left.download_button("Download the report (one HTML file, opens offline)", repor
 right.download_button("Download its data (CSV)", report_csv(report, data), f"spikeboard-lab-{lab_id}.csv",
                       "text/csv", key="rep_csv", icon=":material/table:")
 
-st.subheader("The lab's conclusions against this data")
-st.dataframe([{"study": s["title"], "the lab concluded": s["conclusion"], "verdict": s["verdict"]}
-              for s in report["studies"]]
-             + [{"study": "FLOPs", "the lab concluded": report["flops"]["claim"]["text"],
-                 "verdict": report["flops"]["verdict"]}], hide_index=True, key="rep_summary")
 
-for s in report["studies"]:
-    st.header(f"{s['title']} ({s['field']}: {', '.join(map(str, s['values']))})", anchor=f"study-{s['key']}")
-    st.markdown(f"> The lab: {s['conclusion']}")
-    st.markdown(f"**Verdict: {s['verdict']}** (from {s['finished']} finished of {s['runs']} runs)")
-    st.dataframe(claim_rows(s["claims"]), hide_index=True, key=f"rep_claims_{s['key']}")
-    if s["explanations"]:
-        st.markdown("What in this setup could explain a verdict other than the lab's:\n"
-                    + "\n".join(f"- {x}" for x in s["explanations"]))
-    cols = st.columns(3)
-    for col, metric in zip(cols, CURVE_METRICS):
-        col.plotly_chart(curve_fig(s, metric), key=f"rep_{s['key']}_{metric}")
-    st.dataframe(table_rows(s), hide_index=True, key=f"rep_table_{s['key']}")
-    st.caption("Mean over seeds at the last epoch. A packed run's seconds per epoch are its whole pack's "
-               "(runs differing only in beta, V_th, z or loss train together).")
 
-f = report["flops"]
-st.header("FLOPs and energy per inference, from measured firing rates", anchor="flops")
-st.markdown(f"> The lab: {f['claim']['text']} (with assumed firing rates)")
-st.markdown(f"**Verdict: {f['verdict']}**")
-st.dataframe(claim_rows([f["claim"]]), hide_index=True, key="rep_flops_claim")
-if f["explanations"]:
-    st.markdown("\n".join(f"- {x}" for x in f["explanations"]))
-st.caption(f"ANN energy = multiply-accumulates x {f['energies']['mac_pj']:g} pJ; SNN energy = synaptic operations "
-           f"x {f['energies']['ac_pj']:g} pJ (edit them above).")
-if f["rows"]:
-    st.plotly_chart(flops_fig(f), key="rep_flops_fig")
-st.dataframe(flops_rows(f), hide_index=True, key="rep_flops_table")
+def show(report: LabReport) -> None:
+    """Lay out the report's blocks (`webui.report_render`: the same ones the HTML export writes)."""
+    for block in report_blocks(report):
+        if isinstance(block, Heading):
+            st.header(block.text, anchor=block.anchor)
+        elif isinstance(block, Quote):
+            st.markdown(f"> {block.text}")
+        elif isinstance(block, Verdict):
+            st.markdown(f"**Verdict: {block.verdict}**{block.note}")
+        elif isinstance(block, Table):
+            st.dataframe(block.rows, hide_index=True, key=block.key)
+        elif isinstance(block, Bullets):
+            st.markdown("\n".join([block.intro] * bool(block.intro) + [f"- {x}" for x in block.items]))
+        elif isinstance(block, Figures):
+            for col, fig, key in zip(st.columns(len(block.figs)), block.figs, block.keys):
+                col.plotly_chart(fig, key=key)
+        elif isinstance(block, Note):
+            st.caption(block.text)
+
+
+show(report)

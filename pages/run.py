@@ -3,11 +3,11 @@
 import streamlit as st
 
 from webui import charts, connection, insights
-from webui.launch_form import fmt_duration
 from webui.live import cursor_for, progress_line
 from webui.run_labels import labeller
 from webui.tables import label
-from workers import service
+from workers import submission
+from workers.capacity import fmt_duration
 from workers.store import DONE_STATUSES
 
 st.title("Run (live)")
@@ -35,7 +35,7 @@ if record.pack_job and record.sweep_id:
                f"`{record.sweep_id}` (one pass over the data for all); cancelling it stops only this run.")
 live = record.status not in DONE_STATUSES
 if live and st.button("Cancel this run", key="live_cancel", icon=":material/stop_circle:"):
-    service.cancel_run(store.conn, run_id)
+    submission.cancel_run(store.conn, run_id)
     st.toast(f"Cancel requested for {run_id}.")
 
 

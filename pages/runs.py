@@ -4,7 +4,7 @@ import streamlit as st
 
 from webui import connection, insights
 from webui.tables import RUNS_SHOWN, runs_frame, runs_style
-from workers import service
+from workers import submission, transfer
 from workers.store import RunStatus
 
 st.title("Runs")
@@ -57,12 +57,12 @@ def actions(selected: list[str]) -> None:
     c1, c2, c3 = st.columns(3)
     if c1.button("Cancel selected", key="runs_cancel", icon=":material/stop_circle:"):
         for run_id in selected:
-            service.cancel_run(conn, run_id)
+            submission.cancel_run(conn, run_id)
         st.toast(f"Cancel requested for {len(selected)} run(s).")
     sure = c2.checkbox("Yes, delete them for good", key="runs_delete_sure")
     if c2.button("Delete selected", key="runs_delete", icon=":material/delete:", disabled=not sure):
         for run_id in selected:
-            service.delete_run(conn, run_id)
+            submission.delete_run(conn, run_id)
         fresh_selection()
         st.rerun()
     with c3.popover("Tag or note", icon=":material/sell:"):
@@ -88,10 +88,10 @@ def export(filtered: bool) -> None:
     what = "the runs shown" if filtered else "all runs"
     ids = lambda: [r.id for r in matching(store.list_runs())]  # noqa: E731  (read when clicked)
     e1, e2, _ = st.columns([1, 1, 3])
-    e1.download_button("Export CSV", lambda: service.export_runs(conn, fmt="csv", run_ids=ids()), "spikeboard-runs.csv",
+    e1.download_button("Export CSV", lambda: transfer.export_runs(conn, fmt="csv", run_ids=ids()), "spikeboard-runs.csv",
                        "text/csv", key="runs_export_csv", icon=":material/download:", on_click="ignore",
                        help=f"{what}, every field, times in ISO 8601")
-    e2.download_button("Export JSONL", lambda: service.export_runs(conn, fmt="jsonl", run_ids=ids()),
+    e2.download_button("Export JSONL", lambda: transfer.export_runs(conn, fmt="jsonl", run_ids=ids()),
                        "spikeboard-runs.jsonl", "application/x-ndjson", key="runs_export_jsonl",
                        icon=":material/download:", on_click="ignore", help=f"{what} with their epochs")
 

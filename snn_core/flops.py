@@ -89,6 +89,19 @@ def break_even_T(layers: list[int], rates: list[float]) -> float:
     return report.ann_total / report.snn_per_step if report.snn_per_step > 0 else float("inf")
 
 
+def rate_sweep(layers: list[int], T: int, rates: list[float], which: int,
+               steps: int = 101) -> tuple[list[float], list[float], float | None]:
+    """SNN total FLOPs as rates[which] goes 0..1 in `steps` even steps, and the rate where it equals
+    the ANN's (None when that lies outside [0, 1]). The count is linear in each rate, so the
+    break-even rate is F = (ANN - SNN(0)) / (SNN(1) - SNN(0))."""
+    xs = [i / (steps - 1) for i in range(steps)]
+    totals = [count(layers, T, [x if j == which else r for j, r in enumerate(rates)]).snn_total for x in xs]
+    ann = count(layers, T, rates).ann_total
+    lo, hi = totals[0], totals[-1]
+    even = (ann - lo) / (hi - lo) if hi != lo else None
+    return xs, totals, (even if even is not None and 0 <= even <= 1 else None)
+
+
 def clean(value):
     """`value` with every float rounded to 10 significant digits, and whole numbers as ints:
     31460.000000000004 (float noise of M F N T) prints as 31460, 4.952830188679245 as 4.95283019."""

@@ -13,7 +13,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from snn_core.config import RunConfig
-from workers import service
+from workers import connection, submission
 from workers.admission import check_run_id
 from workers.store import RunStatus, RunStore
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(90)
 
 def test_foreign_jobs_are_refused_before_they_run_and_recorded(redis_server, redis_conn, workers, tmp_path):
     marker = tmp_path / "pwned"
-    queue = Queue(service.QUEUE, serializer=JSONSerializer, connection=redis_conn)
+    queue = Queue(connection.QUEUE, serializer=JSONSerializer, connection=redis_conn)
     foreign = [
         queue.enqueue("os.system", f"touch {marker}"),
         queue.enqueue("workers.jobs.train_run", "abcdefabcdef:checkpoint"),  # ours, with an id that builds keys
@@ -31,7 +31,7 @@ def test_foreign_jobs_are_refused_before_they_run_and_recorded(redis_server, red
                       on_success=Callback("os.system")),  # ours, but RQ would import and call the callback
         queue.enqueue("workers.jobs.train_pack", f"touch {marker}"),
     ]
-    ours = service.submit_run(redis_conn, RunConfig(T=5, epochs=1, train_limit=64, test_limit=50)).record.id
+    ours = submission.submit_run(redis_conn, RunConfig(T=5, epochs=1, train_limit=64, test_limit=50)).record.id
     (proc,) = workers(1, burst=True)
     assert proc.wait(timeout=80) == 0
 

@@ -12,14 +12,14 @@ import pytest
 import redis
 
 from snn_core.config import RunConfig
-from workers import service
+from workers import connection, submission
 from workers.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(90)
 
 
-def submit_together(url: str, config: RunConfig, n: int, **kw) -> list[service.SubmitResult]:
+def submit_together(url: str, config: RunConfig, n: int, **kw) -> list[submission.SubmitResult]:
     """`n` threads, each with its own connection, submit `config` at the same moment."""
     conns = [redis.Redis.from_url(url) for _ in range(n)]
     for c in conns:
@@ -29,7 +29,7 @@ def submit_together(url: str, config: RunConfig, n: int, **kw) -> list[service.S
 
     def go(i: int) -> None:
         barrier.wait()
-        results[i] = service.submit_run(conns[i], config, **kw)
+        results[i] = submission.submit_run(conns[i], config, **kw)
 
     threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
     for t in threads:
@@ -48,15 +48,15 @@ def test_sixteen_threads_submitting_one_config_make_one_run(redis_server, redis_
         assert sum(r.created for r in results) == 1, f"round {round_}"
         assert len({r.record.id for r in results}) == 1
     store = RunStore(redis_conn)
-    assert store.count_runs() == 5 and service.queue(redis_conn).count == 5
+    assert store.count_runs() == 5 and connection.queue(redis_conn).count == 5
 
 
 def test_forced_submits_each_make_a_run_and_the_hash_stays_with_the_first(redis_server, redis_conn):
-    first = service.submit_run(redis_conn, RunConfig(seed=50)).record.id
+    first = submission.submit_run(redis_conn, RunConfig(seed=50)).record.id
     results = submit_together(redis_server.url, RunConfig(seed=50), 8, force=True)
     assert all(r.created for r in results) and len({r.record.id for r in results}) == 8
     assert RunStore(redis_conn).find_by_hash(RunConfig(seed=50).config_hash()).id == first
-    service.cancel_run(redis_conn, first)  # a cancelled run gives way: one of the next submits takes the hash
+    submission.cancel_run(redis_conn, first)  # a cancelled run gives way: one of the next submits takes the hash
     again = submit_together(redis_server.url, RunConfig(seed=50), 8)
     assert sum(r.created for r in again) == 1 and len({r.record.id for r in again}) == 1
 

@@ -1,4 +1,4 @@
-"""Workers say which devices they train on; the service and the Launch form go by it."""
+"""Workers say which devices they train on; submission, capacity and the Launch form go by it."""
 
 from __future__ import annotations
 
@@ -7,21 +7,21 @@ import time
 import pytest
 
 from snn_core.config import RunConfig
-from workers import service
+from workers import capacity, submission
 from workers.store import RunStore
 from tests.pagekit import page, widget
 
 
 def wait_for_offer(conn, timeout: float = 60.0) -> dict:
     deadline = time.monotonic() + timeout
-    while not (offers := service.offered_devices(conn)):
+    while not (offers := capacity.offered_devices(conn)):
         assert time.monotonic() < deadline, "no worker published its devices"
         time.sleep(0.2)
     return offers
 
 
 def test_a_cuda_run_is_refused_when_no_live_worker_has_a_gpu(redis_conn, workers):
-    assert service.check_device(redis_conn, RunConfig(device="cuda")).startswith("No worker is running now")
+    assert capacity.check_device(redis_conn, RunConfig(device="cuda")).startswith("No worker is running now")
     workers(1)
     offers = wait_for_offer(redis_conn)
     (devices,) = offers.values()
@@ -29,12 +29,12 @@ def test_a_cuda_run_is_refused_when_no_live_worker_has_a_gpu(redis_conn, workers
     if "cuda" in devices:
         pytest.skip("this machine's worker has a GPU")
     with pytest.raises(ValueError, match=r"device must be one a live worker offers \(auto, cpu\), got 'cuda'"):
-        service.submit_run(redis_conn, RunConfig(device="cuda", epochs=1))
+        submission.submit_run(redis_conn, RunConfig(device="cuda", epochs=1))
     with pytest.raises(ValueError, match="got 'cuda'"):
-        service.submit_sweep(redis_conn, RunConfig(device="cuda", epochs=1), {"beta": [0.5, 0.9]})
+        submission.submit_sweep(redis_conn, RunConfig(device="cuda", epochs=1), {"beta": [0.5, 0.9]})
     assert RunStore(redis_conn).count_runs() == 0 and not RunStore(redis_conn).list_sweeps()
-    assert service.submit_run(redis_conn, RunConfig(device="cpu", epochs=1)).created
-    assert [w["devices"] for w in service.live_workers(redis_conn)] == [devices]
+    assert submission.submit_run(redis_conn, RunConfig(device="cpu", epochs=1)).created
+    assert [w["devices"] for w in capacity.live_workers(redis_conn)] == [devices]
 
 
 def test_offers_lapse_unless_renewed(redis_conn):
@@ -42,11 +42,11 @@ def test_offers_lapse_unless_renewed(redis_conn):
     store.offer_devices("w-gpu", ["auto", "cpu", "cuda"], ttl=0.3)
     store.offer_devices("w-cpu", ["auto", "cpu"], ttl=60)
     assert store.offered_devices() == {"w-gpu": ["auto", "cpu", "cuda"], "w-cpu": ["auto", "cpu"]}
-    assert service.check_device(redis_conn, RunConfig(device="cuda")) is None
+    assert capacity.check_device(redis_conn, RunConfig(device="cuda")) is None
     time.sleep(0.4)
     assert store.offered_devices() == {"w-cpu": ["auto", "cpu"]}
     with pytest.raises(ValueError, match="no running worker has cuda"):
-        service.check_device(redis_conn, RunConfig(device="cuda"))
+        capacity.check_device(redis_conn, RunConfig(device="cuda"))
 
 
 def test_the_form_offers_the_devices_the_workers_have(store):

@@ -4,16 +4,15 @@ chromium driven by Playwright. Screenshots of every page go to artifacts/screens
 from __future__ import annotations
 
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench.procs import start, stop, wait_health
 from workers.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,21 +23,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 pytestmark = [pytest.mark.timeout(480),
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")]
-
-
-def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture
@@ -56,15 +40,7 @@ def stack(redis_server, synthetic_data_dir, tmp_path):
     app = start([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                  "--server.port", str(port), "--browser.gatherUsageStats", "false"], env, tmp_path / "app.log")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        assert app.poll() is None and time.monotonic() < deadline, (tmp_path / "app.log").read_text()[-2000:]
-        time.sleep(0.2)
+    wait_health(url + "/_stcore/health", app, timeout=60)
     yield url, redis_server.url, start_worker
     stop(app)
     for worker in workers:
@@ -127,12 +103,12 @@ def set_number(page, label: str, value) -> None:
 
 def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     from snn_core.config import RunConfig
-    from workers import service
+    from workers import connection, submission
     from workers.store import RunStatus, RunStore
 
     url, redis_url, start_worker = stack
     page = browser_page
-    store = RunStore(service.connect(redis_url))
+    store = RunStore(connection.connect(redis_url))
 
     # A fresh server's first request is a deep link: it must get app.py's navigation, not
     # Streamlit's legacy one-page-per-file mode for the pages/ folder.
@@ -220,10 +196,10 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     (ROOT / "artifacts" / "e2e_latency.txt").write_text(report + "\n")
     print(report)
     assert max(latencies) < 5
-    service.delete_run(store.conn, fake.id)
+    submission.delete_run(store.conn, fake.id)
 
-    # A second run through the service, then Compare the two.
-    other = service.submit_run(store.conn, RunConfig.from_dict({**run.config, "beta": 0.9})).record
+    # A second run through submission, then Compare the two.
+    other = submission.submit_run(store.conn, RunConfig.from_dict({**run.config, "beta": 0.9})).record
     deadline = time.monotonic() + 90
     while store.get_run(other.id).status is not RunStatus.FINISHED:
         assert time.monotonic() < deadline, store.get_run(other.id)
@@ -239,8 +215,8 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     page.goto(f"{url}/runs")
     page.get_by_text("2 matching of 2 runs").wait_for()
     # A run that arrives while the page is open shows up by itself (no reload).
-    late = service.submit_run(store.conn, RunConfig.from_dict({**run.config, "beta": 0.8, "epochs": 1})).record
-    service.cancel_run(store.conn, late.id)
+    late = submission.submit_run(store.conn, RunConfig.from_dict({**run.config, "beta": 0.8, "epochs": 1})).record
+    submission.cancel_run(store.conn, late.id)
     page.get_by_text("3 matching of 3 runs").wait_for(timeout=15_000)
     # The table fits the page: no column is pushed off to the right.
     widths = page.evaluate("""() => { const s = document.querySelector('[data-testid="stDataFrame"] .dvn-scroller');
@@ -265,7 +241,7 @@ def test_launch_watch_compare_in_a_real_browser(stack, browser_page):
     page.get_by_text("78,750").wait_for()
     shot(page, "flops")
     # The lab's T = 5 with a 10-neuron hidden layer: every neuron labelled, no two ticks merged.
-    small = service.submit_run(store.conn, RunConfig.from_dict(
+    small = submission.submit_run(store.conn, RunConfig.from_dict(
         {**run.config, "T": 5, "hidden": [10], "epochs": 1, "batch_size": 64})).record
     deadline = time.monotonic() + 90
     while store.get_run(small.id).status is not RunStatus.FINISHED:

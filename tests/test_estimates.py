@@ -1,5 +1,5 @@
 """Training-time estimates (workers.estimates) on planted runs whose answers are known, and
-through the service against a real Redis."""
+through `workers.capacity` against a real Redis."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import pytest
 
 from snn_core.config import RunConfig
-from workers import estimates, service
+from workers import capacity, estimates
 from workers.estimates import estimate, units_per_sample, work
 from workers.store import RunRecord, RunStatus, RunStore
 
@@ -108,16 +108,16 @@ def test_jobs_spread_over_workers():
     assert estimate(configs[:1], runs, workers=4).seconds == pytest.approx(10.0)  # one job: one worker
 
 
-def test_service_estimate_reads_the_stores_finished_runs(redis_conn):
+def test_capacity_estimate_reads_the_stores_finished_runs(redis_conn):
     store = RunStore(redis_conn)
     config = RunConfig(epochs=2, T=10)
     rec = store.create_run(config)
     planted = finished(config, duration=30.0, n_train=2000, n_test=500)
     store.set_status(rec.id, RunStatus.FINISHED, started_at=time.time() - 30, finished_at=time.time(),
                      last_metrics=planted.last_metrics)
-    est = service.estimate(redis_conn, [config.replace(seed=5)])
+    est = capacity.estimate(redis_conn, [config.replace(seed=5)])
     assert est.seconds == pytest.approx(30.0, rel=1e-3) and est.measured == 1
-    assert service.estimate_seconds(redis_conn, [config.replace(seed=5)]) == pytest.approx(est.seconds)
+    assert capacity.estimate_seconds(redis_conn, [config.replace(seed=5)]) == pytest.approx(est.seconds)
 
 
 def test_a_run_without_test_sizes_still_tells_the_training_split():

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from snn_core import flops
 from snn_core.flops import ann_layer_flops, break_even_T, count, snn_layer_flops
 
 
@@ -37,3 +38,13 @@ def test_flops_importable_without_torch_and_cli():
     assert data["ann_total"] == 15900 and data["snn_total"] == 78750
     bad = subprocess.run([sys.executable, "-m", "snn_core.flops", "--rates", "1,7"], capture_output=True, text=True)
     assert bad.returncode == 2 and "rates must be in [0, 1], got 7.0" in bad.stderr
+
+
+def test_rate_sweep_is_linear_in_the_rate_and_finds_the_break_even_rate():
+    layers, T, rates = [784, 10, 10], 5, [1.0, 0.25]
+    xs, totals, even = flops.rate_sweep(layers, T, rates, which=0, steps=11)
+    assert xs[0] == 0.0 and xs[-1] == 1.0 and len(totals) == 11
+    assert totals[-1] == pytest.approx(flops.count(layers, T, rates).snn_total)
+    ann = flops.count(layers, T, rates).ann_total
+    assert flops.count(layers, T, [even, 0.25]).snn_total == pytest.approx(ann)
+    assert flops.rate_sweep([784, 10, 10], 1000, rates, which=1)[2] is None  # the SNN costs more at any rate

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from snn_core.config import RunConfig
-from workers import service
+from workers import submission
 from workers.store import RunStatus, RunStore
 
-from tests.jobkit import wait_for
+from bench.procs import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -19,8 +19,8 @@ SILENT = dict(T=4, epochs=5, v_th=5.0, lr=1e-6, encoder="image", train_limit=128
 def test_the_stop_rule_stops_a_silent_run_on_a_real_worker(redis_conn, workers):
     store = RunStore(redis_conn)
     rule = {"layer": "output", "condition": "silent", "epochs": 2}
-    stopped = service.submit_run(redis_conn, RunConfig(**SILENT), stop_rule=rule).record
-    watched_ok = service.submit_run(redis_conn, RunConfig(**{**SILENT, "epochs": 2})).record  # no rule
+    stopped = submission.submit_run(redis_conn, RunConfig(**SILENT), stop_rule=rule).record
+    watched_ok = submission.submit_run(redis_conn, RunConfig(**{**SILENT, "epochs": 2})).record  # no rule
     assert stopped.stop_rule == {**rule, "share": 1.0}
     workers(1)
     wait_for(lambda: store.get_run(stopped.id).status in (RunStatus.STOPPED, RunStatus.FINISHED, RunStatus.FAILED),
@@ -41,7 +41,7 @@ def test_the_stop_rule_stops_a_silent_run_on_a_real_worker(redis_conn, workers):
     assert "output silent" in store.get_run(watched_ok.id).health["flags"]
 
     # The rule is no hyperparameter: with a rule, the finished run's config is still that run (reused).
-    again = service.submit_run(redis_conn, RunConfig(**{**SILENT, "epochs": 2}), stop_rule=rule)
+    again = submission.submit_run(redis_conn, RunConfig(**{**SILENT, "epochs": 2}), stop_rule=rule)
     assert not again.created and again.record.id == watched_ok.id
     assert RunConfig(**SILENT).config_hash() == stopped.config_hash
 
@@ -49,17 +49,17 @@ def test_the_stop_rule_stops_a_silent_run_on_a_real_worker(redis_conn, workers):
 def test_a_bad_stop_rule_is_refused_before_anything_is_stored(redis_conn):
     store = RunStore(redis_conn)
     with pytest.raises(ValueError, match="stop rule epochs must be an integer >= 1, got 0"):
-        service.submit_run(redis_conn, RunConfig(), stop_rule={"epochs": 0})
+        submission.submit_run(redis_conn, RunConfig(), stop_rule={"epochs": 0})
     with pytest.raises(ValueError, match="stop rule layer must be one of"):
-        service.submit_sweep(redis_conn, RunConfig(), {"beta": [0.5, 0.9]}, stop_rule={"layer": "input"})
+        submission.submit_sweep(redis_conn, RunConfig(), {"beta": [0.5, 0.9]}, stop_rule={"layer": "input"})
     assert store.count_runs() == 0 and store.list_sweeps() == []
 
 
 def test_every_run_of_a_sweep_carries_its_stop_rule(redis_conn):
     store = RunStore(redis_conn)
     rule = {"layer": "hidden", "condition": "saturated", "epochs": 3}
-    result = service.submit_sweep(redis_conn, RunConfig(**SILENT), {"beta": [0.5, 0.9]}, stop_rule=rule)
+    result = submission.submit_sweep(redis_conn, RunConfig(**SILENT), {"beta": [0.5, 0.9]}, stop_rule=rule)
     records = [store.get_run(r.record.id) for r in result.results]
     assert [r.stop_rule for r in records] == [{**rule, "share": 1.0}] * 2
-    plain = service.submit_run(redis_conn, RunConfig(**{**SILENT, "beta": 0.5}))
+    plain = submission.submit_run(redis_conn, RunConfig(**{**SILENT, "beta": 0.5}))
     assert not plain.created  # the rule is not part of the config: the sweep's run is reused

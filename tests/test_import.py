@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from snn_core.config import RunConfig
-from workers import service
+from workers import submission, transfer
 from workers.store import Keys, RunStatus, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,11 +22,11 @@ pytestmark = pytest.mark.timeout(60)
 def exported_row(conn, **config) -> dict:
     """One finished run's export line, as a dict (the run itself is then deleted)."""
     store = RunStore(conn)
-    run_id = service.submit_run(conn, RunConfig(**config)).record.id
+    run_id = submission.submit_run(conn, RunConfig(**config)).record.id
     store.set_status(run_id, RunStatus.FINISHED, finished_at=1.0e9 + 5)
     store.append_metric(run_id, "epoch", {"epoch": 1, "test_acc": 0.5, "firing_rates": [0.1, 0.2]})
-    row = json.loads(service.export_runs(conn, "jsonl").splitlines()[0])
-    service.delete_run(conn, run_id)
+    row = json.loads(transfer.export_runs(conn, "jsonl").splitlines()[0])
+    submission.delete_run(conn, run_id)
     return row
 
 
@@ -40,14 +40,14 @@ def snapshot(conn) -> dict:
 
 def test_hostile_ids_are_refused_and_the_victim_is_untouched(redis_conn):
     store = RunStore(redis_conn)
-    victim = service.submit_run(redis_conn, RunConfig(seed=1)).record.id
+    victim = submission.submit_run(redis_conn, RunConfig(seed=1)).record.id
     store.save_checkpoint(victim, b"checkpoint bytes")
     row = exported_row(redis_conn, seed=2)
     before = snapshot(redis_conn)
     for bad in (f"{victim}:checkpoint", f"{victim}:cancel", f"{victim}:lease", None, [victim], 7, "", "../x",
                 victim.upper(), victim + "0", {"id": victim}):
         with pytest.raises(ValueError, match=r"^line 1: field id must be 12 lowercase hex digits"):
-            service.import_runs(redis_conn, jsonl({**row, "id": bad}))
+            transfer.import_runs(redis_conn, jsonl({**row, "id": bad}))
     assert snapshot(redis_conn) == before
     assert store.get_run(victim).status is RunStatus.QUEUED and store.load_checkpoint(victim) == b"checkpoint bytes"
     assert not store.cancel_requested(victim)
@@ -58,11 +58,11 @@ def test_one_bad_row_refuses_the_whole_file(redis_conn):
     good = {**row, "id": "a" * 12}
     before = snapshot(redis_conn)
     with pytest.raises(ValueError, match=r"^line 2: field created_at must be a time"):
-        service.import_runs(redis_conn, jsonl(good, {**row, "id": "b" * 12, "created_at": float("nan")}))
+        transfer.import_runs(redis_conn, jsonl(good, {**row, "id": "b" * 12, "created_at": float("nan")}))
     assert snapshot(redis_conn) == before
     with pytest.raises(ValueError, match=r"^line 3: field id 'aaaaaaaaaaaa' appears twice \(first on line 1\)"):
-        service.import_runs(redis_conn, jsonl(good, "", good))
-    assert service.import_runs(redis_conn, jsonl(good, {**row, "id": "b" * 12})) == 2
+        transfer.import_runs(redis_conn, jsonl(good, "", good))
+    assert transfer.import_runs(redis_conn, jsonl(good, {**row, "id": "b" * 12})) == 2
 
 
 MALFORMED = [
@@ -97,7 +97,7 @@ def test_malformed_fields_name_the_line_and_the_field(redis_conn):
     before = snapshot(redis_conn)
     for change, message in MALFORMED:
         with pytest.raises(ValueError) as err:
-            service.import_runs(redis_conn, jsonl({**row, **change}))
+            transfer.import_runs(redis_conn, jsonl({**row, **change}))
         assert str(err.value).startswith("line 1: ") and message in str(err.value), str(err.value)
     assert snapshot(redis_conn) == before
 
@@ -113,43 +113,43 @@ def test_malformed_files_give_one_clear_error(redis_conn):
     }
     for text, message in cases.items():
         with pytest.raises(ValueError) as err:
-            service.import_runs(redis_conn, text)
+            transfer.import_runs(redis_conn, text)
         assert message in str(err.value), str(err.value)
-    header = service.export_runs(redis_conn, "csv").splitlines()[0]
+    header = transfer.export_runs(redis_conn, "csv").splitlines()[0]
     with pytest.raises(ValueError, match=r"^CSV line 2: field larger than field limit"):
-        service.import_runs(redis_conn, header + "\n" + "a" * 12 + ",finished,," + '"' + "x" * 140_000 + '"\n')
+        transfer.import_runs(redis_conn, header + "\n" + "a" * 12 + ",finished,," + '"' + "x" * 140_000 + '"\n')
     with pytest.raises(ValueError, match=r"^CSV line 2 has more cells than the header"):
-        service.import_runs(redis_conn, header + "\n" + ",".join(["x"] * 200) + "\n")
+        transfer.import_runs(redis_conn, header + "\n" + ",".join(["x"] * 200) + "\n")
     with pytest.raises(ValueError, match=r"^CSV line 2: field id must be 12 lowercase hex digits"):
-        service.import_runs(redis_conn, header + "\n" + "ab:checkpoint,finished,,5\n")
+        transfer.import_runs(redis_conn, header + "\n" + "ab:checkpoint,finished,,5\n")
 
 
 def test_an_import_takes_dedup_only_with_its_configs_real_hash(redis_conn):
     honest = exported_row(redis_conn, seed=6)
     forged = {**exported_row(redis_conn, seed=7), "id": "c" * 12, "config_hash": honest["config_hash"]}
-    assert service.import_runs(redis_conn, jsonl(honest, forged)) == 2
-    reused = service.submit_run(redis_conn, RunConfig(seed=6))
+    assert transfer.import_runs(redis_conn, jsonl(honest, forged)) == 2
+    reused = submission.submit_run(redis_conn, RunConfig(seed=6))
     assert not reused.created and reused.record.id == honest["id"]  # a finished run with its own hash
-    fresh = service.submit_run(redis_conn, RunConfig(seed=7))
+    fresh = submission.submit_run(redis_conn, RunConfig(seed=7))
     assert fresh.created  # the forged record claimed another config's hash: it takes no dedup
     assert RunStore(redis_conn).get_run("c" * 12).config_hash == RunConfig(seed=7).config_hash()
 
 
 def test_an_existing_id_is_skipped_and_left_as_it_is(redis_conn):
     store = RunStore(redis_conn)
-    mine = service.submit_run(redis_conn, RunConfig(seed=8)).record.id
+    mine = submission.submit_run(redis_conn, RunConfig(seed=8)).record.id
     row = exported_row(redis_conn, seed=9)
     before = snapshot(redis_conn)
-    assert service.import_runs(redis_conn, jsonl({**row, "id": mine, "status": "finished", "note": "x"})) == 0
+    assert transfer.import_runs(redis_conn, jsonl({**row, "id": mine, "status": "finished", "note": "x"})) == 0
     assert snapshot(redis_conn) == before and store.get_run(mine).status is RunStatus.QUEUED
 
 
 def test_export_survives_records_it_cannot_read(redis_server, redis_conn):
-    good = service.submit_run(redis_conn, RunConfig(seed=10)).record.id
+    good = submission.submit_run(redis_conn, RunConfig(seed=10)).record.id
     store = RunStore(redis_conn)
     corrupt = {"d" * 12: {"schema": "x"}, "e" * 12: {"tags": "5"}, "f" * 12: {"created_at": "nan"},
                "0" * 12: {"config": "{not json"}, "1" * 12: {"last_metrics": "[1]"}}
-    junk_stream = service.submit_run(redis_conn, RunConfig(seed=11)).record.id
+    junk_stream = submission.submit_run(redis_conn, RunConfig(seed=11)).record.id
     redis_conn.xadd(Keys.metrics(junk_stream), {"kind": "epoch", "data": "{not json"})
     for run_id, damage in corrupt.items():
         redis_conn.hset(Keys.run(run_id), mapping={"id": run_id, "config": "{}", "config_hash": "h",
@@ -158,14 +158,14 @@ def test_export_survives_records_it_cannot_read(redis_server, redis_conn):
     assert [r.id for r in store.list_runs()] == [junk_stream, good]
     assert set(store.unreadable) == set(corrupt) and "schema" in store.unreadable["d" * 12]
     skipped: dict = {}
-    lines = service.export_runs(redis_conn, "jsonl", skipped=skipped).splitlines()
+    lines = transfer.export_runs(redis_conn, "jsonl", skipped=skipped).splitlines()
     assert [json.loads(line)["id"] for line in lines] == [good] and set(skipped) == {*corrupt, junk_stream}
     assert "metrics stream cannot be read" in skipped[junk_stream]
-    assert good in service.export_runs(redis_conn, "csv")
+    assert good in transfer.export_runs(redis_conn, "csv")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_server.url}
     out = subprocess.run([sys.executable, "-m", "workers", "export", "--format", "csv"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and good in out.stdout
     assert out.stderr.count("warning: left out run") == len(corrupt)  # CSV needs no metrics stream
-    service.delete_run(redis_conn, "d" * 12)  # a corrupt record can still be deleted
+    submission.delete_run(redis_conn, "d" * 12)  # a corrupt record can still be deleted
     assert not redis_conn.exists(Keys.run("d" * 12))

@@ -12,10 +12,11 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from snn_core.config import RunConfig
-from workers import service
+from workers import connection, submission
 from workers.store import RunStatus, RunStore
 
-from tests.jobkit import epochs_of, wait_for
+from bench.procs import wait_for
+from tests.jobkit import epochs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(90)
@@ -26,7 +27,7 @@ SLOW = dict(T=100, hidden=(64,), epochs=3, batch_size=8, train_limit=1600, test_
 
 
 def submit(conn, **fields) -> str:
-    return service.submit_run(conn, RunConfig(**fields)).record.id
+    return submission.submit_run(conn, RunConfig(**fields)).record.id
 
 
 def test_a_run_goes_queued_running_finished_and_survives_a_redis_restart(redis_server, redis_conn, workers):
@@ -57,7 +58,7 @@ def test_a_run_goes_queued_running_finished_and_survives_a_redis_restart(redis_s
     assert job.meta["progress"]["percent"] == 100.0
 
     redis_server.restart()
-    store = RunStore(service.connect(redis_server.url))
+    store = RunStore(connection.connect(redis_server.url))
     again = store.get_run(run_id)
     assert again.status is RunStatus.FINISHED and again.last_metrics == record.last_metrics
     assert epochs_of(store, run_id) == [1, 2] and store.probe_epochs(run_id) == [1, 2]
@@ -70,7 +71,7 @@ def test_a_redis_restart_mid_run_pauses_the_run_and_it_finishes(redis_server, re
     workers(1, SPIKEBOARD_LEASE_TTL="15")  # the lease outlives the restart: nobody requeues the run
     wait_for(lambda: any(kind == "batch" for _, kind, _ in store.read_metrics(run_id)), 60, "training to start")
     redis_server.restart()
-    store = RunStore(service.connect(redis_server.url))
+    store = RunStore(connection.connect(redis_server.url))
     wait_for(lambda: store.get_run(run_id).status in (RunStatus.FINISHED, RunStatus.FAILED), 90, "the run to end")
     record = store.get_run(run_id)
     assert record.status is RunStatus.FINISHED, record.error
@@ -83,7 +84,7 @@ def test_cancel_stops_a_running_run_within_seconds_and_keeps_its_metrics(redis_c
     workers(1)
     wait_for(lambda: len(store.read_metrics(run_id)) >= 3, 60, "a few batch points")
     started = time.monotonic()
-    assert service.cancel_run(redis_conn, run_id).status is RunStatus.CANCELLED
+    assert submission.cancel_run(redis_conn, run_id).status is RunStatus.CANCELLED
     # The horse is gone once no worker holds the run's lease and the stream stops growing.
     wait_for(lambda: store.lease_holder(run_id) is None, 5, "the work horse to stop")
     took = time.monotonic() - started
@@ -126,7 +127,7 @@ def test_sigterm_checkpoints_mid_epoch_and_requeues(redis_conn, workers):
     record = store.get_run(run_id)
     assert record.status is RunStatus.QUEUED
     stopped_at = [d for _, kind, d in store.read_metrics(run_id) if kind == "batch"][-1]["batch"]
-    assert service.queue(redis_conn).get_job_ids() == [run_id]
+    assert connection.queue(redis_conn).get_job_ids() == [run_id]
 
     workers(1, burst=True)[0].wait(timeout=60)
     assert store.get_run(run_id).status is RunStatus.FINISHED

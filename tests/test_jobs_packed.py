@@ -9,7 +9,7 @@ from rq.serializers import JSONSerializer
 from snn_core.config import RunConfig
 from snn_core.data import load_data
 from snn_core.training import fit
-from workers import service
+from workers import submission
 from workers.store import RunStatus, RunStore
 from tests.test_jobs import SLOW, TINY, epochs_of, wait_for
 
@@ -19,12 +19,12 @@ pytestmark = pytest.mark.timeout(120)
 def test_a_sweep_trains_as_one_packed_job_with_a_stream_per_run(redis_conn, workers, synthetic_data_dir):
     store = RunStore(redis_conn)
     base = RunConfig(**TINY)
-    result = service.submit_sweep(redis_conn, base, {"beta": [0.5, 0.9], "loss": ["mse", "ce"]})
+    result = submission.submit_sweep(redis_conn, base, {"beta": [0.5, 0.9], "loss": ["mse", "ce"]})
     records = [r.record for r in result.results]
     jobs = {r.pack_job for r in map(store.get_run, (r.id for r in records))}
-    assert len(jobs) == 1 and next(iter(jobs)).startswith(service.PACK_JOB_PREFIX)
+    assert len(jobs) == 1 and next(iter(jobs)).startswith(submission.PACK_JOB_PREFIX)
     job = Job.fetch(next(iter(jobs)), connection=redis_conn, serializer=JSONSerializer)
-    assert job.func_name == service.PACK_JOB_FUNCTION and sorted(job.args[0]) == sorted(r.id for r in records)
+    assert job.func_name == submission.PACK_JOB_FUNCTION and sorted(job.args[0]) == sorted(r.id for r in records)
 
     workers(1)
     wait_for(lambda: all(store.get_run(r.id).status is RunStatus.FINISHED for r in records), 90, "the packed sweep")
@@ -43,11 +43,11 @@ def test_a_sweep_trains_as_one_packed_job_with_a_stream_per_run(redis_conn, work
 def test_cancelling_one_member_leaves_the_others_running(redis_conn, workers):
     store = RunStore(redis_conn)
     base = RunConfig(**{**SLOW, "epochs": 2})
-    result = service.submit_sweep(redis_conn, base, {"beta": [0.6, 0.8, 0.95]})
+    result = submission.submit_sweep(redis_conn, base, {"beta": [0.6, 0.8, 0.95]})
     victim, *others = [r.record.id for r in result.results]
     workers(1)
     wait_for(lambda: any(kind == "batch" for _, kind, _ in store.read_metrics(victim)), 60, "the pack to start")
-    service.cancel_run(redis_conn, victim)
+    submission.cancel_run(redis_conn, victim)
     wait_for(lambda: all(store.get_run(r).status is RunStatus.FINISHED for r in others), 110, "the other members")
     assert store.get_run(victim).status is RunStatus.CANCELLED
     assert epochs_of(store, victim) == [] or len(epochs_of(store, victim)) < 2

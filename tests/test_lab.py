@@ -81,30 +81,30 @@ def beta_lab(value, seed):  # higher beta faster early, the low ones catch up, g
 
 def test_beta_verdict_holds_on_data_like_the_labs_and_flips_when_planted_data_contradict():
     report = lab_report.study_report(STUDIES["beta"], planted("beta", beta_lab))
-    assert report["verdict"] == HOLDS, [(c["text"], c["verdict"], c["mean"]) for c in report["claims"]]
-    early = report["claims"][0]
-    assert early["n"] == 3 and early["agree"] == 3 and early["mean"] == pytest.approx(0.20, abs=0.01)
-    assert lab_report.describe(early) == (f"+{early['mean'] * 100:.2f} +- {early['se'] * 100:.2f} pts "
+    assert report.verdict == HOLDS, [(c.text, c.verdict, c.mean) for c in report.claims]
+    early = report.claims[0]
+    assert early.n == 3 and early.agree == 3 and early.mean == pytest.approx(0.20, abs=0.01)
+    assert lab_report.describe(early) == (f"+{early.mean * 100:.2f} +- {early.se * 100:.2f} pts "
                                           "(mean +- se over 3 seeds; 3 of 3 seeds agree)")
 
     # Lower beta learns faster early instead: the first claim is contradicted, so the study does not hold.
     flipped = lab_report.study_report(STUDIES["beta"], planted("beta", lambda v, s: [1.2 - beta_lab(v, s)[0], 0.8, 0.8]))
-    assert flipped["claims"][0]["verdict"] == FAILS and flipped["verdict"] == FAILS
-    assert flipped["explanations"], "a verdict that differs from the lab's says what in the setup could explain it"
+    assert flipped.claims[0].verdict == FAILS and flipped.verdict == FAILS
+    assert flipped.explanations, "a verdict that differs from the lab's says what in the setup could explain it"
 
 
 def test_a_claim_within_the_seed_noise_is_not_shown_and_one_seed_is_never_enough():
     noisy = lab_report.study_report(STUDIES["loss"], planted("loss", lambda v, s: [0.8 + (0.03 if s % 2 else -0.03)
                                                                                    * (1 if v == "ce" else -1)] * 3))
-    assert noisy["verdict"] == UNSHOWN and noisy["claims"][0]["reason"].startswith("the seed-to-seed spread")
+    assert noisy.verdict == UNSHOWN and noisy.claims[0].reason.startswith("the seed-to-seed spread")
     ce_better = lambda v, s: [0.8 + (0.03 if v == "ce" else 0.0)] * 3  # noqa: E731
-    assert lab_report.study_report(STUDIES["loss"], planted("loss", ce_better))["verdict"] == HOLDS
+    assert lab_report.study_report(STUDIES["loss"], planted("loss", ce_better)).verdict == HOLDS
     one = lab_report.study_report(STUDIES["loss"], planted("loss", ce_better, seeds=1))
-    assert one["verdict"] == UNSHOWN and "at least 2 seeds" in one["claims"][0]["reason"]
+    assert one.verdict == UNSHOWN and "at least 2 seeds" in one.claims[0].reason
     # CE better by only half a point: the lab's "about 3 points" (at least 1) does not hold.
     small = lab_report.study_report(STUDIES["loss"], planted("loss", lambda v, s: [0.8 + (0.005 if v == "ce" else 0)] * 3,
                                                             noise=0.0005))
-    assert small["verdict"] == FAILS and small["claims"][0]["reason"] == "the seeds show an effect smaller than claimed"
+    assert small.verdict == FAILS and small.claims[0].reason == "the seeds show an effect smaller than claimed"
 
 
 def test_unfinished_runs_do_not_count():
@@ -114,7 +114,7 @@ def test_unfinished_runs_do_not_count():
         if r["value"] == "ce":
             r["status"] = "running"
     report = lab_report.study_report(STUDIES["loss"], runs)
-    assert report["verdict"] == UNSHOWN and report["finished"] == 3 and report["table"][1]["seeds"] == 0
+    assert report.verdict == UNSHOWN and report.finished == 3 and report.table[1].seeds == 0
 
 
 @pytest.mark.parametrize("key, lab_like, contrary", [
@@ -124,8 +124,8 @@ def test_unfinished_runs_do_not_count():
      lambda v, s: [{"image": 0.8, "threshold": 0.75, "bernoulli": 0.7}[v]] * 3),
 ])
 def test_other_studies_follow_their_planted_data(key, lab_like, contrary):
-    assert lab_report.study_report(STUDIES[key], planted(key, lab_like))["verdict"] == HOLDS
-    assert lab_report.study_report(STUDIES[key], planted(key, contrary))["verdict"] == FAILS
+    assert lab_report.study_report(STUDIES[key], planted(key, lab_like)).verdict == HOLDS
+    assert lab_report.study_report(STUDIES[key], planted(key, contrary)).verdict == FAILS
 
 
 def test_vth_claims_read_accuracy_and_both_losses():
@@ -135,34 +135,34 @@ def test_vth_claims_read_accuracy_and_both_losses():
     runs = planted("vth", curve)
     report = lab_report.study_report(STUDIES["vth"], runs)
     # planted losses are 1 - accuracy, so they fall as the threshold grows: the loss claims fail
-    assert [c["verdict"] for c in report["claims"]] == [HOLDS, HOLDS, FAILS, FAILS]
+    assert [c.verdict for c in report.claims] == [HOLDS, HOLDS, FAILS, FAILS]
     for r in runs:
         for e in r["history"]:
             e["test_loss"] = e["train_loss"] = 0.1 * r["value"]
     report = lab_report.study_report(STUDIES["vth"], runs)
-    assert report["verdict"] == HOLDS and report["table"][0]["test_loss"] == pytest.approx(0.05)
+    assert report.verdict == HOLDS and report.table[0].test_loss == pytest.approx(0.05)
 
 
 def test_flops_verdict_reads_the_measured_rates_of_the_base_runs():
     runs = planted("T", lambda v, s: [0.8] * 3)
     data = {"id": "l000000000000", "studies": {"T": runs}}
     report = lab_report.build_report(data)
-    rows = {r["run_id"]: r for r in report["flops"]["rows"]}
+    rows = {r.run_id: r for r in report.flops.rows}
     assert len(rows) == 15
     row = rows["T-5-0"]
     # rates measured: input 0.13, hidden 0.2: SNN (2*784*0.13 - 1)*10 + 20 + (2*10*0.2 - 1)*10 + 20 per step, x5
-    assert row["snn_flops"] == pytest.approx(((2 * 784 * 0.13 - 1) * 10 + 20 + (2 * 10 * 0.2 - 1) * 10 + 20) * 5)
-    assert row["ann_flops"] == 15900 and row["ann_energy_nj"] == pytest.approx(7940 * 4.6 / 1000)
-    assert row["snn_energy_nj"] == pytest.approx((784 * 0.13 * 10 + 10 * 0.2 * 10) * 5 * 0.9 / 1000)
-    assert report["flops"]["verdict"] == FAILS  # measured input rate 0.13, not the assumed 1: fewer FLOPs than the ANN
-    assert "assumed firing rates 1, 0.25" in report["flops"]["explanations"][0]
+    assert row.snn_flops == pytest.approx(((2 * 784 * 0.13 - 1) * 10 + 20 + (2 * 10 * 0.2 - 1) * 10 + 20) * 5)
+    assert row.ann_flops == 15900 and row.ann_energy_nj == pytest.approx(7940 * 4.6 / 1000)
+    assert row.snn_energy_nj == pytest.approx((784 * 0.13 * 10 + 10 * 0.2 * 10) * 5 * 0.9 / 1000)
+    assert report.flops.verdict == FAILS  # measured input rate 0.13, not the assumed 1: fewer FLOPs than the ANN
+    assert "assumed firing rates 1, 0.25" in report.flops.explanations[0]
     for r in runs:
         for e in r["history"]:
             e["firing_rates"] = [1.0, 0.25, 0.1]  # the lab's assumption, planted
     report = lab_report.build_report(data, {"mac_pj": 3.0, "ac_pj": 0.5})
-    assert report["flops"]["verdict"] == HOLDS
-    assert report["flops"]["claim"]["mean"] == pytest.approx(78750 / 15900 - 1)
-    assert report["flops"]["rows"][0]["ann_energy_nj"] == pytest.approx(7940 * 3.0 / 1000)
+    assert report.flops.verdict == HOLDS
+    assert report.flops.claim.mean == pytest.approx(78750 / 15900 - 1)
+    assert report.flops.rows[0].ann_energy_nj == pytest.approx(7940 * 3.0 / 1000)
     with pytest.raises(ValueError, match="ac_pj must be a number of picojoules > 0, got -1"):
         lab_report.build_report(data, {"mac_pj": 3.0, "ac_pj": -1})
 
@@ -175,5 +175,5 @@ def test_flat_results_read_as_not_holding_not_as_noise():
     """Every setting equal (seed noise of +-0.2 points only): no accuracy claim holds; they do not."""
     for key in STUDIES:
         report = lab_report.study_report(STUDIES[key], planted(key, lambda v, s: [0.5, 0.7, 0.8]))
-        acc = [c["verdict"] for c in report["claims"] if c["metric"] == "test_acc"]
+        acc = [c.verdict for c in report.claims if c.metric == "test_acc"]
         assert acc and set(acc) == {FAILS}, (key, acc)

@@ -1,4 +1,4 @@
-"""`python -m workers lab` and `python -m workers report`, and the exported HTML opened offline in chromium."""
+"""`python -m workers lab` and `python -m webui report`, and the exported HTML opened offline in chromium."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from snn_core.config import RunConfig
 from tests.pagekit import stored_run
 from tests.labkit import loss_lab
-from workers import service
+from workers import connection
 from workers.store import RunStatus, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,8 +24,10 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def cli(redis_url: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m workers ARGS`, or `python -m webui report ...` for the report (the web side's)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url}
-    return subprocess.run([sys.executable, "-m", "workers", *args], cwd=ROOT, env=env, capture_output=True,
+    package = "webui" if args[0] == "report" else "workers"
+    return subprocess.run([sys.executable, "-m", package, *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
 
 
@@ -39,7 +41,7 @@ def test_lab_dry_run_prints_configs_and_launches_nothing_then_a_launch_dedups(re
         [("mse", 0, 50, 0.7, 1.5, 2.0), ("mse", 1, 50, 0.7, 1.5, 2.0), ("ce", 0, 50, 0.7, 1.5, 2.0),
          ("ce", 1, 50, 0.7, 1.5, 2.0)]
     assert "4 runs in 1 study (loss; 2 seeds each), 4 distinct; 1 already stored (reused), 3 to train" in out.stderr
-    assert store.count_runs() == 1 and not store.list_labs() and service.queue(redis_conn).count == 0
+    assert store.count_runs() == 1 and not store.list_labs() and connection.queue(redis_conn).count == 0
 
     out = cli(redis_server.url, "lab", "--study", "loss", "--seeds", "2", "--dataset", "mnist")
     assert out.returncode == 0, out.stderr
@@ -62,7 +64,7 @@ def test_the_whole_lab_packs_across_studies_one_job_per_data_shape_longest_first
     store = RunStore(redis_conn)
     assert len(store.get_lab(lab_id)["studies"]) == 6 and store.count_runs() == 22
     shapes = []
-    for job in service.queue(redis_conn).get_jobs():
+    for job in connection.queue(redis_conn).get_jobs():
         ids = job.args[0] if isinstance(job.args[0], list) else [job.args[0]]
         configs = [store.get_run(i).config for i in ids]
         shapes.append((configs[0]["T"], configs[0]["encoder"], len(ids)))
@@ -117,14 +119,13 @@ def test_report_export_holds_every_section_and_opens_offline(redis_server, redis
     assert fetched == []
 
 
-def test_report_where_the_web_side_is_not_installed_says_where_to_run_it(tmp_path):
-    """The worker image has snn_core/ and workers/ only: `report` says so in one line instead of a traceback."""
-    import shutil
-
-    for package in ("snn_core", "workers"):
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"}
+def test_the_workers_cli_says_where_the_report_is_written_now(redis_server):
+    """The worker image has snn_core/ and workers/ only: `python -m workers report` says in one line where
+    the report is written (the web side), instead of a traceback or an unknown-argument error."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_server.url}
     out = subprocess.run([sys.executable, "-m", "workers", "report", "l000000000000", "--html", "x.html"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
-    assert "the report needs the web app's webui/ package" in out.stderr
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "python -m webui report LAB_ID --html FILE" in out.stderr
+    away = cli("redis://127.0.0.1:1/0", "report", "l000000000000", "--html", "x.html")
+    assert away.returncode == 1 and "Redis refused or could not be reached" in away.stderr, away.stderr

@@ -177,29 +177,29 @@ def test_limits_module_and_config_import_no_torch():
 
 
 def test_a_sweep_too_big_is_refused_in_one_call_and_nothing_is_queued(redis_conn, monkeypatch):
-    from workers import service
+    from workers import submission
 
     axes = {"beta": [round(0.01 * i, 2) for i in range(1, 41)], "seed": list(range(50))}
     with pytest.raises(ValueError, match=r"sweep would make 2000 runs \(40 beta x 50 seed\), more than 500 "
                                          r"\(SPIKEBOARD_MAX_SWEEP\)"):
-        service.submit_sweep(redis_conn, RunConfig(), axes)
+        submission.submit_sweep(redis_conn, RunConfig(), axes)
     with pytest.raises(ValueError, match="sweep value .* hidden widths must be at most"):
-        service.submit_sweep(redis_conn, RunConfig(), {"hidden": [[10], [10**6]]})
+        submission.submit_sweep(redis_conn, RunConfig(), {"hidden": [[10], [10**6]]})
     with pytest.raises(ValueError, match="sweep value .* data_dir must be empty"):
-        service.submit_sweep(redis_conn, RunConfig(), {"data_dir": ["", "/etc"]})
+        submission.submit_sweep(redis_conn, RunConfig(), {"data_dir": ["", "/etc"]})
     assert redis_conn.dbsize() == 0
     monkeypatch.setenv("SPIKEBOARD_MAX_SWEEP", "2000")
-    assert len(service.sweep_configs(RunConfig(), axes)) == 2000  # the operator's choice
+    assert len(submission.sweep_configs(RunConfig(), axes)) == 2000  # the operator's choice
 
 
 def test_a_sweep_packs_only_as_many_runs_as_fit_the_memory_limit(redis_conn, monkeypatch):
-    from workers import service
+    from workers import connection, submission
 
     monkeypatch.setenv("SPIKEBOARD_MAX_RUN_MEMORY_GB", "4")
     base = RunConfig(T=100, batch_size=256, hidden=[1000])
     assert estimate_peak_bytes(base, 6) > 4 * 2**30 >= estimate_peak_bytes(base, 2)
-    result = service.submit_sweep(redis_conn, base, {"beta": [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]})
-    jobs = service.queue(redis_conn).jobs
+    result = submission.submit_sweep(redis_conn, base, {"beta": [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]})
+    jobs = connection.queue(redis_conn).jobs
     fit = largest_pack(base, Limits.from_env(), 6)
     assert len(result.results) == 6 and len(jobs) == -(-6 // fit)
     assert all(len(job.args[0]) <= fit for job in jobs if isinstance(job.args[0], list))

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from snn_core.config import RunConfig
-from workers import service
+from workers import connection, submission
 from workers.redis_server import start_redis
 from workers.store import RunStatus, RunStore
 
-from tests.jobkit import epochs_of, wait_for
+from bench.procs import wait_for
+from tests.jobkit import epochs_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,7 +42,7 @@ def horse_of(worker_pid: int) -> int | None:
 
 def test_redis_away_longer_than_the_lease_never_trains_a_run_twice(redis_server, redis_conn, workers, tmp_path):
     store = RunStore(redis_conn)
-    run_id = service.submit_run(redis_conn, RunConfig(**SLOW)).record.id
+    run_id = submission.submit_run(redis_conn, RunConfig(**SLOW)).record.id
     procs = workers(2)
     wait_for(lambda: len(store.read_metrics(run_id)) >= 3, 60, "training to start")
     first = store.get_run(run_id).worker
@@ -53,7 +54,7 @@ def test_redis_away_longer_than_the_lease_never_trains_a_run_twice(redis_server,
     os.kill(horse, signal.SIGSTOP)
     try:
         crash_redis(redis_server, down_s=5.0)
-        store = RunStore(service.connect(redis_server.url))
+        store = RunStore(connection.connect(redis_server.url))
         wait_for(lambda: store.get_run(run_id).worker not in (None, "", first), 60, "another worker to take the run")
     finally:
         os.kill(horse, signal.SIGCONT)
@@ -62,7 +63,7 @@ def test_redis_away_longer_than_the_lease_never_trains_a_run_twice(redis_server,
     assert record.status is RunStatus.FINISHED, record.error
     assert epochs_of(store, run_id) == [1, 2, 3], "a run was trained by two horses"
     assert all(p.poll() is None for p in procs), "a worker exited during the outage"
-    assert service.queue(store.conn).get_job_ids() == []
+    assert connection.queue(store.conn).get_job_ids() == []
     wait_for(lambda: horse_of(owner.pid) is None, 30, "the stalled horse to stop")
     log = (tmp_path / f"worker{procs.index(owner)}.log").read_text()
     assert "lease lost" in log, log[-3000:]
@@ -70,7 +71,7 @@ def test_redis_away_longer_than_the_lease_never_trains_a_run_twice(redis_server,
 
 def test_a_horse_killed_alone_resumes_from_its_checkpoint_then_fails_with_the_reason(redis_conn, workers, tmp_path):
     store = RunStore(redis_conn)
-    run_id = service.submit_run(redis_conn, RunConfig(**SLOW)).record.id
+    run_id = submission.submit_run(redis_conn, RunConfig(**SLOW)).record.id
     (worker,) = workers(1, SPIKEBOARD_MAX_RESUMES="1")
     wait_for(lambda: 1 in epochs_of(store, run_id), 60, "epoch 1 to end")
     wait_for(lambda: store.get_run(run_id).progress.get("epoch") == 2, 20, "epoch 2 to start")

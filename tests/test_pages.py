@@ -1,4 +1,4 @@
-"""Launch, Runs, Run (live) and FLOPs under streamlit.testing.v1.AppTest, against a real Redis with real runs."""
+"""Launch, Runs and Run (live) under streamlit.testing.v1.AppTest, against a real Redis with real runs."""
 
 from __future__ import annotations
 
@@ -10,92 +10,6 @@ from streamlit.testing.v1 import AppTest
 from snn_core.config import RunConfig
 from workers.store import RunStatus
 from tests.pagekit import epoch_metrics, stored_run, page, texts, figure, trace_points, widget
-
-
-def test_flops_defaults_reproduce_the_labs_worked_example(store):
-    at = page("pages/flops.py")
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["ANN FLOPs"] == "15,900"
-    assert metrics["SNN FLOPs per step"] == "15,750"
-    assert metrics["SNN FLOPs total (T=5)"] == "78,750"
-    table = at.dataframe[0].value
-    assert list(table["ANN"]) == [15690, 210, 15900]
-    assert list(table["SNN per step"]) == [15690, 60, 15750]
-    assert "T = 1.01" in texts(at)  # 15,900 / 15,750
-    assert trace_points(figure(at, "SNN FLOPs against T"), "SNN")[0] == 1
-    assert len(figure(at, "SNN FLOPs against the firing rate of F1")["data"]) == 2
-
-    widget(at, "number_input", "flops_T").set_value(10).run()
-    assert {m.label: m.value for m in at.metric}["SNN FLOPs total (T=10)"] == "157,500"
-    widget(at, "number_input", "flops_rate_1").set_value(0.5).run()
-    assert {m.label: m.value for m in at.metric}["SNN FLOPs per step"] == f"{15690 + (2 * 10 * 0.5 - 1) * 10 + 20:,.0f}"
-
-
-def test_flops_bad_layers_show_the_error(store):
-    at = page("pages/flops.py")
-    widget(at, "text_input", "flops_layers").set_value("784,ten,10").run()
-    assert not at.exception
-    assert "layers must be comma-separated integers" in at.error[0].value
-    assert not at.metric
-
-
-def test_flops_fills_a_runs_measured_rates(store):
-    run_id = stored_run(store, RunConfig(T=7, hidden=(20,), epochs=2))
-    at = page("pages/flops.py")
-    widget(at, "selectbox", "flops_run").set_value(run_id)
-    widget(at, "button", "flops_use").click().run()
-    assert not at.exception
-    assert widget(at, "text_input", "flops_layers").value == "784,20,10"
-    assert widget(at, "number_input", "flops_T").value == 7
-    assert widget(at, "number_input", "flops_rate_0").value == pytest.approx(0.3)
-    assert widget(at, "number_input", "flops_rate_1").value == pytest.approx(0.12)
-    per_step = (2 * 784 * 0.3 - 1) * 20 + 2 * 20 + (2 * 20 * 0.12 - 1) * 10 + 2 * 10
-    assert {m.label: m.value for m in at.metric}["SNN FLOPs total (T=7)"] == f"{per_step * 7:,.0f}"
-
-
-def test_flops_out_of_range_inputs_are_reported_not_replaced(store):
-    # Streamlit's min/max would keep the old value silently; every typed value must count or be refused.
-    at = page("pages/flops.py")
-    widget(at, "number_input", "flops_T").set_value(0).run()
-    assert [e.value for e in at.error] == ["T must be an integer >= 1, got 0"] and not at.metric
-    widget(at, "number_input", "flops_T").set_value(100000).run()
-    assert {m.label: m.value for m in at.metric}["SNN FLOPs total (T=100000)"] == f"{15750 * 100000:,.0f}"
-    widget(at, "number_input", "flops_rate_1").set_value(1.5).run()
-    assert [e.value for e in at.error] == ["F1 must be a firing rate in [0, 1], got 1.5"] and not at.metric
-
-
-def test_flops_ratio_arrow_points_down_and_green_when_the_snn_is_cheaper(store):
-    from streamlit.proto.Metric_pb2 import Metric
-
-    at = page("pages/flops.py")
-    total = next(m for m in at.metric if m.label.startswith("SNN FLOPs total"))
-    assert (total.proto.delta, total.proto.direction, total.proto.color) == (
-        "+395% vs the ANN (4.95x)", Metric.MetricDirection.UP, Metric.MetricColor.RED)
-    widget(at, "number_input", "flops_T").set_value(1).run()  # 15,750 against 15,900
-    total = next(m for m in at.metric if m.label.startswith("SNN FLOPs total"))
-    assert (total.proto.delta, total.proto.direction, total.proto.color) == (
-        "-1% vs the ANN (0.99x)", Metric.MetricDirection.DOWN, Metric.MetricColor.GREEN)
-
-
-@pytest.mark.parametrize("title", ["SNN FLOPs against T", "SNN FLOPs against the firing rate of F1"])
-def test_flops_chart_labels_stay_clear_of_the_ann_line(store, title):
-    at = page("pages/flops.py")
-    fig = figure(at, title)
-    ann = next(t for t in fig["data"] if t["name"] == "ANN")["y"][0]
-    top = fig["layout"]["yaxis"]["range"][1]
-    labels = fig["layout"]["annotations"]
-    assert labels and all(a["yref"] == "paper" for a in labels)
-    for a in labels:  # a label's text spans ~0.06 of the height below its anchor (yanchor top)
-        assert not a["y"] - 0.09 < ann / top < a["y"] + 0.02, (a["text"], a["y"], ann / top)
-
-
-def test_label_heights_avoid_every_line():
-    from webui.charts import label_heights
-
-    assert label_heights([0.5]) == [1.0, 0.88]
-    assert label_heights([0.99, 0.9]) == [0.8, 0.68]
-    ys = label_heights([0.1, 0.45, 0.97], n=3)
-    assert all(abs(y - line) >= 0.09 for y in ys for line in (0.1, 0.45, 0.97)), ys
 
 
 # -- Launch -------------------------------------------------------------------------
@@ -268,10 +182,10 @@ def test_runs_table_picks_up_new_runs_but_holds_still_while_rows_are_selected(st
 
 
 def test_runs_sweep_filter_includes_the_runs_a_sweep_reused(store):
-    from workers import service
+    from workers import submission
 
-    earlier = service.submit_run(store.conn, RunConfig(epochs=1, T=5, beta=0.7)).record.id
-    result = service.submit_sweep(store.conn, RunConfig(epochs=1, T=5), {"beta": [0.7, 0.9]})
+    earlier = submission.submit_run(store.conn, RunConfig(epochs=1, T=5, beta=0.7)).record.id
+    result = submission.submit_sweep(store.conn, RunConfig(epochs=1, T=5), {"beta": [0.7, 0.9]})
     assert [r.created for r in result.results] == [False, True]  # beta 0.7 reused the earlier run
     at = page("pages/runs.py")
     widget(at, "selectbox", "runs_sweep").set_value(result.sweep_id).run()
@@ -284,7 +198,7 @@ def test_runs_export_follows_the_filter_with_iso_times(store):
     import csv
     import io
 
-    from workers import service
+    from workers import transfer
 
     done = stored_run(store, RunConfig(epochs=2, beta=0.9), accs=(0.6, 0.8))
     store.create_run(RunConfig(epochs=3, seed=2))
@@ -292,12 +206,12 @@ def test_runs_export_follows_the_filter_with_iso_times(store):
     widget(at, "multiselect", "runs_status").set_value(["finished"]).run()
     (csv_button, _) = at.get("download_button")
     assert "the runs shown" in csv_button.proto.help
-    rows = list(csv.DictReader(io.StringIO(service.export_runs(store.conn, "csv", run_ids=[done]))))
+    rows = list(csv.DictReader(io.StringIO(transfer.export_runs(store.conn, "csv", run_ids=[done]))))
     assert [r["id"] for r in rows] == [done]
     created = rows[0]["created_at"]
     assert created.startswith("20") and created.endswith("+00:00") and "T" in created, created
     assert abs(__import__("datetime").datetime.fromisoformat(created).timestamp() - store.get_run(done).created_at) < 1e-3
-    assert service.import_runs(store.conn, service.export_runs(store.conn, "csv", run_ids=[done])) == 0  # parses back
+    assert transfer.import_runs(store.conn, transfer.export_runs(store.conn, "csv", run_ids=[done])) == 0  # parses back
 
 
 def test_runs_table_shows_blanks_not_none():
@@ -363,13 +277,13 @@ def test_live_page_cancel_button_cancels(store):
 
 
 def test_live_page_says_when_a_run_trains_in_a_pack(store):
-    from workers import service
+    from workers import submission
 
-    result = service.submit_sweep(store.conn, RunConfig(epochs=1), {"beta": [0.5, 0.7, 0.9]})
+    result = submission.submit_sweep(store.conn, RunConfig(epochs=1), {"beta": [0.5, 0.7, 0.9]})
     at = page("pages/run.py", run=result.results[0].record.id)
     assert not at.exception
     assert "Trains in one packed job with 2 other runs of sweep" in texts(at)
-    solo = service.submit_run(store.conn, RunConfig(epochs=2)).record.id
+    solo = submission.submit_run(store.conn, RunConfig(epochs=2)).record.id
     assert "packed job" not in texts(page("pages/run.py", run=solo))
 
 
@@ -377,9 +291,9 @@ def test_live_page_stopped_runs_show_where_they_stopped_not_an_eta(store):
     run_id = stored_run(store, RunConfig(epochs=10, T=5, dataset="fashion-mnist"), accs=(0.5,),
                         status=RunStatus.RUNNING, batches=4)
     store.set_fields(run_id, progress={"epoch": 9, "batch": 2, "batches": 4, "percent": 85.0, "eta_s": 10.0})
-    from workers import service
+    from workers import submission
 
-    service.cancel_run(store.conn, run_id)
+    submission.cancel_run(store.conn, run_id)
     at = page("pages/run.py", run=run_id)
     (bar,) = at.get("progress")
     assert "ETA" not in bar.proto.text and bar.proto.text == "cancelled at epoch 9/10 · batch 2/4 · 85%"
@@ -397,11 +311,11 @@ def test_live_page_failed_run_shows_its_error_instead_of_empty_charts(store):
 
 
 def test_live_loss_chart_has_a_point_for_every_batch_a_real_worker_trained(store, workers, synthetic_data_dir):
-    from workers import service
+    from workers import submission
 
     workers(1, SPIKEBOARD_METRIC_INTERVAL="0.25")  # the default interval: writes are grouped, no point dropped
     config = RunConfig(epochs=2, T=5, batch_size=64, train_limit=1280, test_limit=200, membrane_init="zero")
-    run_id = service.submit_run(store.conn, config).record.id
+    run_id = submission.submit_run(store.conn, config).record.id
     deadline = time.time() + 120
     while store.get_run(run_id).status is not RunStatus.FINISHED:
         assert time.time() < deadline and store.get_run(run_id).status is not RunStatus.FAILED, store.get_run(run_id)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from snn_core.config import pack_groups
 from tests.labkit import loss_lab
 from tests.pagekit import figure, page, texts, widget
-from workers import service
+from workers import connection, packing
 from workers.store import RunStatus
 
 
@@ -73,6 +72,6 @@ def test_launch_lab_studies_plans_then_launches_one_study(store, redis_conn):
         [("ce", 0), ("ce", 1), ("ce", 2), ("mse", 0), ("mse", 1), ("mse", 2)]
     assert all(r.status is RunStatus.QUEUED and r.config["T"] == 50 for r in runs)
     assert f"Lab **{lab['id']}** launched" in texts(at)
-    jobs = pack_groups([r.run_config() for r in runs], service.max_pack_size())
-    assert service.queue(redis_conn).count == len(jobs) < 6  # packed, as submit_sweep packs a sweep
+    jobs = packing.plan_jobs([r.run_config() for r in runs])
+    assert connection.queue(redis_conn).count == len(jobs) < 6  # packed, as submit_sweep packs a sweep
     assert at.dataframe[0].value.set_index("study").loc["Loss function", "already stored"] == 6

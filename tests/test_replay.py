@@ -14,12 +14,13 @@ import torch
 
 from snn_core.config import RunConfig
 from snn_core.training import fit
-from workers import service
+from workers import connection, submission
 from workers.replay import Journal, settle_all
 from workers.store import LeaseLost, RunStatus, RunStore
 
 from tests.aofkit import crash_losing, epoch_entry
-from tests.jobkit import epochs_of, wait_for
+from bench.procs import wait_for
+from tests.jobkit import epochs_of
 from tests.test_outages import horse_of
 
 pytestmark = pytest.mark.timeout(120)
@@ -33,7 +34,7 @@ def _xadd(store: RunStore, run_id: str, fence, n: int) -> None:
 
 
 def test_a_lost_tail_is_written_again_once_with_its_ids_and_never_by_a_fenced_out_horse(redis_server):
-    store = RunStore(service.connect(redis_server.url, patient=True))
+    store = RunStore(connection.connect(redis_server.url, patient=True))
     run_id = store.create_run(RunConfig(T=5)).id
     fence = store.take_lease(run_id, "horse-a", ttl=60)
     journal = Journal(store, run_id, fence, window=60)
@@ -58,7 +59,7 @@ def test_a_lost_tail_is_written_again_once_with_its_ids_and_never_by_a_fenced_ou
 
 
 def test_an_in_flight_write_waits_for_the_lost_ones_so_the_stream_stays_in_order(redis_server):
-    store = RunStore(service.connect(redis_server.url, patient=True))
+    store = RunStore(connection.connect(redis_server.url, patient=True))
     run_id = store.create_run(RunConfig(T=5)).id
     fence = store.take_lease(run_id, "horse-a", ttl=60)
     journal = Journal(store, run_id, fence, window=60)
@@ -82,7 +83,7 @@ def test_settle_waits_out_the_window_then_finds_nothing_lost(redis_conn):
 
 
 def test_settle_leaves_a_journal_that_lost_its_lease_and_settles_the_others(redis_server):
-    store = RunStore(service.connect(redis_server.url, patient=True))
+    store = RunStore(connection.connect(redis_server.url, patient=True))
     journals = []
     for holder in ("a", "b"):
         run_id = store.create_run(RunConfig(T=5, seed=len(journals))).id
@@ -125,7 +126,7 @@ def _as_run(store: RunStore, run_id: str):
 def test_after_a_crash_every_epoch_is_in_the_stream_once_with_an_uninterrupted_runs_values(
         lose, redis_server, redis_conn, workers, synthetic_data_dir, tmp_path):
     store = RunStore(redis_conn)
-    run_id = service.submit_run(redis_conn, RunConfig(**RUN)).record.id
+    run_id = submission.submit_run(redis_conn, RunConfig(**RUN)).record.id
     (worker,) = workers(1, SPIKEBOARD_DURABLE_S="3")
     epoch = 1 if lose == "epoch 1 mid-run" else RUN["epochs"]
     if epoch == 1:
@@ -137,7 +138,7 @@ def test_after_a_crash_every_epoch_is_in_the_stream_once_with_an_uninterrupted_r
     os.kill(horse, signal.SIGSTOP)  # so the loss can be seen before the horse writes again
     try:
         crash_losing(redis_server, epoch_entry(run_id, epoch), down_s=1.0)
-        store = RunStore(service.connect(redis_server.url))
+        store = RunStore(connection.connect(redis_server.url))
         assert epoch not in epochs_of(store, run_id), "the crash lost nothing: the test plants no loss"
         if epoch > 1:
             assert store.get_run(run_id).status is RunStatus.RUNNING
@@ -156,7 +157,7 @@ def test_after_a_crash_every_epoch_is_in_the_stream_once_with_an_uninterrupted_r
     assert losses == ref_losses
     assert record.last_metrics["epoch"] == RUN["epochs"] and record.finished_at is not None
     assert store.probe_epochs(run_id) == list(range(1, RUN["epochs"] + 1))
-    assert service.queue(store.conn).get_job_ids() == [], "the run was queued to train again"
+    assert connection.queue(store.conn).get_job_ids() == [], "the run was queued to train again"
     log = (tmp_path / "worker0.log").read_text()
     assert "writing them again" in log, log[-3000:]
     assert "requeue" not in log and "resuming" not in log, "the run was trained again"
@@ -165,7 +166,7 @@ def test_after_a_crash_every_epoch_is_in_the_stream_once_with_an_uninterrupted_r
 def test_a_packed_sweep_crashed_after_epoch_1_has_every_members_epochs_once_in_order(redis_server, redis_conn,
                                                                                    workers):
     store = RunStore(redis_conn)
-    result = service.submit_sweep(redis_conn, RunConfig(**RUN), {"beta": [0.5, 0.9]})
+    result = submission.submit_sweep(redis_conn, RunConfig(**RUN), {"beta": [0.5, 0.9]})
     first, second = (r.record.id for r in result.results)
     (worker,) = workers(1, SPIKEBOARD_DURABLE_S="3")
     wait_for(lambda: 1 in epochs_of(store, first), 60, "the first member's epoch-1 point")
@@ -173,7 +174,7 @@ def test_a_packed_sweep_crashed_after_epoch_1_has_every_members_epochs_once_in_o
     os.kill(horse, signal.SIGSTOP)
     try:
         crash_losing(redis_server, epoch_entry(first, 1), down_s=1.0)
-        store = RunStore(service.connect(redis_server.url))
+        store = RunStore(connection.connect(redis_server.url))
         assert 1 not in epochs_of(store, first), "the crash lost nothing: the test plants no loss"
     finally:
         os.kill(horse, signal.SIGCONT)

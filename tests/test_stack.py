@@ -16,22 +16,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from bench.procs import wait_health
 from workers.redis_server import free_port, load_or_create_password, shutdown_if_ours
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_health(port: int, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the stack exited early"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"no health answer on port {port} within {timeout}s")
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -61,7 +49,7 @@ def test_stack_serves_the_app_guards_its_redis_and_stops_cleanly(tmp_path):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
-        wait_health(web_port, proc, timeout=60)
+        wait_health(f"http://127.0.0.1:{web_port}/_stcore/health", proc, timeout=60)
         assert listening_addresses(web_port) == {"0100007F"}, "the app listens beyond 127.0.0.1"
         password_file = tmp_path / "var" / "redis.password"
         assert stat.S_IMODE(password_file.stat().st_mode) == 0o600

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from snn_core.config import RunConfig
-from workers import service
+from workers import submission
 from workers.store import RunStatus, RunStore
 
 pytestmark = pytest.mark.timeout(120)
@@ -28,17 +28,17 @@ def wait_done(store: RunStore, run_ids: list[str], timeout: float = 90) -> dict[
 
 def test_worker_refuses_what_its_operator_does_not_allow(redis_conn, workers, monkeypatch):
     store = RunStore(redis_conn)
-    # Written straight into Redis (as any Redis client could), past the service's data_dir check:
+    # Written straight into Redis (as any Redis client could), past submission's data_dir check:
     foreign_dir = store.create_run(RunConfig(**TINY, data_dir="/etc")).id
-    service._enqueue(redis_conn, foreign_dir)
+    submission._enqueue(redis_conn, foreign_dir)
     # A submitter that raised its own limits: the worker's limits still hold.
     monkeypatch.setenv("SPIKEBOARD_MAX_EPOCHS", "5000")
-    too_long = service.submit_run(redis_conn, RunConfig(**{**TINY, "epochs": 2000})).record.id
+    too_long = submission.submit_run(redis_conn, RunConfig(**{**TINY, "epochs": 2000})).record.id
     # Allowed on both sides, but more memory than this machine has free.
     monkeypatch.setenv("SPIKEBOARD_MAX_RUN_MEMORY_GB", "100000")
-    huge = service.submit_run(redis_conn, RunConfig(**{**TINY, "T": 1000, "batch_size": 4096, "hidden": [4096],
+    huge = submission.submit_run(redis_conn, RunConfig(**{**TINY, "T": 1000, "batch_size": 4096, "hidden": [4096],
                                                        "train_limit": 0})).record.id
-    fine = service.submit_run(redis_conn, RunConfig(**TINY, seed=1)).record.id
+    fine = submission.submit_run(redis_conn, RunConfig(**TINY, seed=1)).record.id
     workers(1, burst=True, SPIKEBOARD_MAX_RUN_MEMORY_GB="100000")
     records = wait_done(store, [foreign_dir, too_long, huge, fine])
     assert "data_dir must be empty (workers read their own SPIKEBOARD_DATA_DIR)" in records[foreign_dir].error

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from workers import service
+from workers import connection
 from workers.store import RunStatus, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def test_submit_status_cancel_export_import(redis_server, redis_conn, tmp_path):
 
     cancelled = cli(redis_server, "cancel", run_id)
     assert cancelled.stdout.strip() == f"{run_id} cancelled"
-    assert service.queue(redis_conn).count == 0
+    assert connection.queue(redis_conn).count == 0
 
     exported = cli(redis_server, "export", "--format", "csv").stdout
     assert exported.splitlines()[0].startswith("id,status") and run_id in exported

@@ -355,14 +355,14 @@ def test_web_image_runs_every_page_from_its_own_files(redis_server, redis_conn, 
 @pytest.mark.timeout(90)
 def test_worker_image_trains_a_run_from_its_own_files(redis_server, synthetic_data_dir, tmp_path):
     from snn_core.config import RunConfig
-    from workers import service
+    from workers import connection, submission
     from workers.store import RunStatus, RunStore
 
     app = lay_out("Dockerfile", tmp_path / "img")
     cmd = interpreter(dockerfile_cmd("Dockerfile"))
     assert cmd[1:3] == ["-m", "workers"]
-    conn = service.connect(redis_server.url)
-    run = service.submit_run(conn, RunConfig(T=4, epochs=1, train_limit=64, test_limit=32, batch_size=32)).record
+    conn = connection.connect(redis_server.url)
+    run = submission.submit_run(conn, RunConfig(T=4, epochs=1, train_limit=64, test_limit=32, batch_size=32)).record
     # The plain PyTorch engine: numba would compile its kernels afresh in this new folder (~20 s), and what
     # is checked here is which files the image holds (snn_core.kernels and numba are imported either way).
     env = image_env("Dockerfile", tmp_path, set(), REDIS_URL=redis_server.url, SPIKEBOARD_ENGINE="torch",

@@ -1,6 +1,6 @@
 """Helpers for the Streamlit pages: the shared Redis connection, chart builders, form parsing
 and table shaping. Nothing here imports torch; Redis is reached only through `workers.store`
-and `workers.service`."""
+and the workers modules the UI calls (`connection`, `submission`, `transfer`, `capacity`, `labs`)."""
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager

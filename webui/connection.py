@@ -11,10 +11,10 @@ from typing import Callable, TypeVar
 import redis
 import streamlit as st
 
-from workers import service
+from workers.connection import DEFAULT_REDIS_URL, connect
 from workers.store import RunStore
 
-DEFAULT_URL = "redis://localhost:6379/0"
+DEFAULT_URL = DEFAULT_REDIS_URL
 F = TypeVar("F", bound=Callable)
 
 
@@ -30,7 +30,7 @@ def shown_url(url: str) -> str:
 @st.cache_resource(show_spinner=False)
 def client(url: str) -> redis.Redis:
     # A redis-py client reconnects by itself, so one cached client survives Redis restarts.
-    return service.connect(url)
+    return connect(url)
 
 
 def connection() -> redis.Redis:

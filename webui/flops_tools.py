@@ -1,4 +1,5 @@
-"""Pure helpers for the FLOPs page: parsing the layer list, sweeping T and one firing rate."""
+"""Helpers for the FLOPs page's widgets: parsing and checking its inputs, the ratio's arrow, the T axis.
+The FLOP math is `snn_core.flops` (`count`, `break_even_T`, `rate_sweep`)."""
 
 from __future__ import annotations
 
@@ -66,23 +67,3 @@ def t_axis(t_even: float, T: int, points: int = 400) -> list[int]:
     top = int(max(10, 2 * T, 2 * t_even if t_even != float("inf") else 0))
     step = max(1, -(-top // points))
     return list(range(1, top + 1, step)) + ([top] if (top - 1) % step else [])
-
-
-def rate_sweep(layers: list[int], T: int, rates: list[float], which: int, steps: int = 101):
-    """SNN total FLOPs as rates[which] goes 0..1, and the rate where it equals the ANN (or None)."""
-    xs = [i / (steps - 1) for i in range(steps)]
-    totals = [flops.count(layers, T, [x if j == which else r for j, r in enumerate(rates)]).snn_total
-              for x in xs]
-    ann = flops.count(layers, T, rates).ann_total
-    lo, hi = totals[0], totals[-1]  # the count is linear in each rate
-    even = (ann - lo) / (hi - lo) if hi != lo else None
-    return xs, totals, (even if even is not None and 0 <= even <= 1 else None)
-
-
-def rates_from_history(history: list[dict], n_inputs: int) -> list[float] | None:
-    """Input rates of each layer (input, hidden...) from a run's last epoch, clamped to [0, 1]."""
-    for metrics in reversed(history):
-        rates = metrics.get("firing_rates") or []
-        if len(rates) >= n_inputs:
-            return [min(1.0, max(0.0, float(r))) for r in rates[:n_inputs]]
-    return None

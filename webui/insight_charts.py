@@ -18,13 +18,6 @@ HAND_FLOPS = {"ANN (lab, by hand)": 15_900, "SNN T=5, rates 1 and 0.25 (lab, by 
 COST_AXES = {"synops": "synaptic operations per inference", "flops": "SNN FLOPs per inference"}
 
 
-def health_text(health: dict[str, Any] | None) -> str:
-    """'epoch 3: output silent; hidden 1: 6/10 saturated', or '' when the run is healthy (or unmeasured)."""
-    if not health or not health.get("flags"):
-        return ""
-    return f"epoch {health.get('epoch')}: " + "; ".join(health["flags"])
-
-
 def health_fig(history: Sequence[dict]) -> go.Figure:
     """Share of silent and saturated neurons per layer, per epoch (test set)."""
     fig = base_fig("Spike health per epoch (test set)", "epoch", "share of the layer's neurons")

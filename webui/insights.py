@@ -12,8 +12,9 @@ import streamlit as st
 
 from snn_core.health import StopCondition, StopLayer, StopRule
 from webui import insight_charts as ic
-from workers import service
+from workers import submission
 from workers.analysis import determinism, next_free_seed
+from workers.insight_data import health_text
 from workers.records import RunRecord, RunStatus
 from workers.store import RunStore
 
@@ -22,7 +23,7 @@ def health_banner(record: RunRecord) -> None:
     """Say at once when a layer went silent or saturated, and why a stop rule ended the run."""
     if record.status is RunStatus.STOPPED and record.stop_reason:
         st.error(f"**Stopped early.** {record.stop_reason}", icon=":material/heart_broken:")
-    elif text := ic.health_text(record.health):
+    elif text := health_text(record.health):
         st.warning(f"**Spike health:** {text} (test set). A silent output layer decides nothing; a saturated "
                    "layer passes on a constant.", icon=":material/ecg_heart:")
     if record.stop_rule and record.status is not RunStatus.STOPPED:
@@ -88,10 +89,10 @@ def train_again(conn: redis.Redis, record: RunRecord, key: str) -> None:
     a, b = st.columns(2)
     launched = None
     if a.button("Train again, same seed (check determinism)", key=f"{key}_same", icon=":material/replay:"):
-        launched = service.submit_run(conn, record.run_config(), force=True, tags=record.tags,
+        launched = submission.submit_run(conn, record.run_config(), force=True, tags=record.tags,
                                       stop_rule=record.stop_rule)
     if b.button(f"Train again with a new seed ({seed})", key=f"{key}_seed", icon=":material/casino:"):
-        launched = service.submit_run(conn, record.run_config().replace(seed=seed), tags=record.tags,
+        launched = submission.submit_run(conn, record.run_config().replace(seed=seed), tags=record.tags,
                                       stop_rule=record.stop_rule)
     if launched is not None:
         st.session_state[f"{key}_launched"] = launched.record.id
@@ -104,7 +105,7 @@ def flag_column(records: Sequence[RunRecord]) -> list[str]:
     """Runs table: the spike-health flags of each run's latest epoch, or why it was stopped."""
     out = []
     for r in records:
-        text = ic.health_text(r.health)
+        text = health_text(r.health)
         out.append(f"stopped: {text or 'stop rule'}" if r.status is RunStatus.STOPPED else text)
     return out
 

@@ -9,8 +9,9 @@ import streamlit as st
 from snn_core.config import DatasetName
 from snn_core.lab import DEFAULT_SEEDS, STUDIES, SWEEP_BASE, TABLE1_BASE
 from webui import connection
-from webui.lab_charts import fmt_value
+from webui.report_render import fmt_value
 from workers import labs
+from workers.capacity import fmt_duration
 from workers.store import RunStore
 
 DIFFERENCES = (
@@ -51,7 +52,7 @@ def section(conn: redis.Redis) -> None:
         rows = [{"study": s.title, "varies": s.field, "values": ", ".join(fmt_value(v) for v in s.values),
                  "from": _base_text(s.base), "runs": whole.per_study[k]["runs"],
                  "already stored": whole.per_study[k]["stored"],
-                 "time (alone)": labs.fmt_duration(whole.per_study[k]["estimate_s"])} for k, s in STUDIES.items()]
+                 "time (alone)": fmt_duration(whole.per_study[k]["estimate_s"])} for k, s in STUDIES.items()]
         st.dataframe(rows, hide_index=True)
         st.markdown(f"**The whole lab**: {labs.describe_plan(whole)}.")
         chosen = None

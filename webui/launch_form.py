@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from snn_core.config import ENCODER_HELP, SWEEPS, DatasetName, Device, Encoder, Loss, MembraneInit, RunConfig
+from workers.capacity import fmt_duration
 
 BASE = RunConfig()
 FIELD_NAMES = [f.name for f in dataclasses.fields(RunConfig)]
@@ -165,14 +166,3 @@ def confirm_long(est, what: str, key: str) -> bool:
     st.warning(f"{what} is estimated at **{fmt_duration(est.seconds)}** (up to {fmt_duration(est.high)}). "
                "Check the settings, or confirm to launch it anyway.", icon=":material/hourglass_top:")
     return st.checkbox(f"Yes, launch it: about {fmt_duration(est.seconds)}", key=key)
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"

@@ -1,1 +1,1 @@
-"""Spikeboard workers: RQ jobs, the Redis run store, the service layer, the local stack."""
+"""Spikeboard workers: RQ jobs, the Redis run store, what the UI and CLI call (connection, submission, transfer, capacity), the local stack."""

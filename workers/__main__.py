@@ -7,11 +7,11 @@
     python -m workers export [--format jsonl|csv] [--output FILE]
     python -m workers import FILE                                            ("-" reads stdin)
     python -m workers lab --study {beta,T,z,vth,vth-wide,encoder,loss,all} [--seeds N] [--dataset D] [--dry-run]
-    python -m workers report LAB_ID --html FILE [--csv FILE] [--mac-pj 4.6] [--ac-pj 0.9]
     python -m workers refused                                                jobs workers refused, as JSON lines
 
 Redis is $REDIS_URL (default redis://localhost:6379/0), or --redis-url. Bad input exits 2 with
-a one-line message naming the field and the value.
+a one-line message naming the field and the value. A lab's report is the web side's (it draws with
+plotly): `python -m webui report LAB_ID --html FILE`.
 """
 
 from __future__ import annotations
@@ -23,37 +23,36 @@ import os
 import socket
 import sys
 
-COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "report", "refused")
+COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "refused")
 
 
-class _Parser(argparse.ArgumentParser):
+class CliParser(argparse.ArgumentParser):
     """Bad options print one line (`error: argument --beta: invalid float value: 'x'`) and exit 2,
     not the whole usage; `--help` still prints it. Subcommand parsers inherit this class."""
 
     def error(self, message: str):
         message = message if len(message) <= 300 else message[:280] + "... (cut short)"
-        self.exit(2, f"error: {message} (python -m workers {self._command()}--help shows the options)\n")
+        self.exit(2, f"error: {message} ({self._command()}--help shows the options)\n")
 
     def _command(self) -> str:
-        words = self.prog.split()[3:]  # "python -m workers submit" -> ["submit"]
-        return "".join(w + " " for w in words)
+        return "".join(w + " " for w in self.prog.split())  # "python -m workers submit "
 
 
-def _add_redis(p: argparse.ArgumentParser) -> None:
+def add_redis_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis-url", default=None, help="Redis URL (default $REDIS_URL or redis://localhost:6379/0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from snn_core.train import build_parser as train_parser
 
-    parser = _Parser(prog="python -m workers", description="Spikeboard worker and run CLI.")
+    parser = CliParser(prog="python -m workers", description="Spikeboard worker and run CLI.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     w = sub.add_parser("worker", help="train queued runs (the default command)")
     w.add_argument("--queues", nargs="+", default=None, help="queue names to listen on (default: spikeboard)")
     w.add_argument("--burst", action="store_true", help="quit once the queues are empty")
     w.add_argument("--name", default=None, help="worker name (default: host and pid)")
-    _add_redis(w)
+    add_redis_option(w)
 
     s = sub.add_parser("submit", help="queue a run; prints its id", parents=[train_parser()], add_help=False,
                        conflict_handler="resolve")
@@ -63,24 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help='end the run early on its spike health, e.g. \'{"layer": "output", "condition": '
                         '"silent", "epochs": 2}\' (layer output|hidden|any; condition silent|saturated|'
                         '"silent or saturated"; optional share of neurons, default 1)')
-    _add_redis(s)
+    add_redis_option(s)
 
     for name, text in (("status", "print a run's record as JSON"), ("cancel", "cancel a queued or running run")):
         c = sub.add_parser(name, help=text)
         c.add_argument("run_id")
-        _add_redis(c)
+        add_redis_option(c)
 
     e = sub.add_parser("export", help="print all runs as JSON lines or CSV")
     e.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     e.add_argument("--output", default="-", help="file to write (default stdout)")
-    _add_redis(e)
+    add_redis_option(e)
 
     i = sub.add_parser("import", help="add runs from an export file")
     i.add_argument("file", help='an export file, or "-" for stdin')
-    _add_redis(i)
+    add_redis_option(i)
 
     r = sub.add_parser("refused", help="jobs workers refused to run (not Spikeboard's), newest first, as JSON lines")
-    _add_redis(r)
+    add_redis_option(r)
     _add_lab_parsers(sub)
     return parser
 
@@ -93,24 +92,17 @@ def _add_lab_parsers(sub) -> None:
     lab.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="runs per setting, seeds 0..N-1 (default 3)")
     lab.add_argument("--dataset", default=None, help="mnist (the lab's, default) or fashion-mnist")
     lab.add_argument("--dry-run", action="store_true", help="print one JSON config per distinct run; launch nothing")
-    _add_redis(lab)
-    rep = sub.add_parser("report", help="write a lab launch's report as one self-contained HTML file (+ CSV)")
-    rep.add_argument("lab_id")
-    rep.add_argument("--html", required=True, help="the HTML file to write")
-    rep.add_argument("--csv", default=None, help="also write the report's data as CSV")
-    rep.add_argument("--mac-pj", type=float, default=4.6, help="energy of a 32-bit multiply-accumulate, pJ (45 nm: 4.6)")
-    rep.add_argument("--ac-pj", type=float, default=0.9, help="energy of an accumulate, pJ (45 nm: 0.9)")
-    _add_redis(rep)
+    add_redis_option(lab)
 
 
 def run_lab_command(args: argparse.Namespace) -> int:
-    """`lab` and `report`: the course lab's studies (workers.labs) and their report (workers.lab_report)."""
+    """`lab`: launch the course lab's studies (workers.labs), or with --dry-run print what it would launch."""
     import redis
 
-    from . import labs, service
+    from . import connection, labs
 
-    settings = {"dataset": args.dataset} if getattr(args, "dataset", None) else {}
-    if args.command == "lab" and args.dry_run:
+    settings = {"dataset": args.dataset} if args.dataset else {}
+    if args.dry_run:
         from snn_core.lab import lab_configs, study_keys
 
         seen = set()
@@ -120,42 +112,21 @@ def run_lab_command(args: argparse.Namespace) -> int:
                     seen.add(config.config_hash())
                     print(config.to_json())
         try:
-            plan = labs.plan_lab(service.connect(args.redis_url), args.study, args.seeds, **settings)
+            plan = labs.plan_lab(connection.connect(args.redis_url), args.study, args.seeds, **settings)
             print(labs.describe_plan(plan), file=sys.stderr)
         except redis.RedisError as exc:
             print(f"{len(seen)} distinct runs (Redis not reachable, so how many are stored and the time "
                   f"estimate are unknown: {exc})", file=sys.stderr)
         return 0
-    conn = service.connect(args.redis_url)
-    if args.command == "lab":
-        plan = labs.plan_lab(conn, args.study, args.seeds, **settings)
-        print(labs.describe_plan(plan), file=sys.stderr)
-        print(labs.submit_lab(conn, plan))
-        return 0
-    try:
-        from webui.lab_export import report_csv, report_html  # plotly only, no streamlit
-    except ImportError as exc:  # the worker image has no webui/: the report is the web side's
-        raise OSError(f"the report needs the web app's webui/ package and plotly ({exc}); run it where the "
-                      "app is installed, e.g. docker compose exec web python -m workers report ...") from None
-
-    from .lab_report import build_report
-    from .store import RunStore
-
-    energies = {"mac_pj": args.mac_pj, "ac_pj": args.ac_pj}
-    data = labs.lab_data(RunStore(conn), args.lab_id)
-    report = build_report(data, energies)
-    with open(args.html, "w", encoding="utf-8") as fh:
-        fh.write(report_html(report))
-    if args.csv:
-        with open(args.csv, "w", encoding="utf-8", newline="") as fh:
-            fh.write(report_csv(report, data))
-    print(f"report of lab {args.lab_id}: {report['finished']} of {report['runs']} runs finished; "
-          + "; ".join(f"{s['key']}: {s['verdict']}" for s in report["studies"]), file=sys.stderr)
+    conn = connection.connect(args.redis_url)
+    plan = labs.plan_lab(conn, args.study, args.seeds, **settings)
+    print(labs.describe_plan(plan), file=sys.stderr)
+    print(labs.submit_lab(conn, plan))
     return 0
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    from .service import QUEUE, connect
+    from .connection import QUEUE, connect
     from .worker import SpikeboardWorker
     from .devices import describe_device
 
@@ -169,7 +140,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def _stop_rule(text: str | None) -> dict | None:
-    """--stop-rule's JSON as a dict (`service.submit_run` validates it into a `health.StopRule`)."""
+    """--stop-rule's JSON as a dict (`submission.submit_run` validates it into a `health.StopRule`)."""
     if text is None:
         return None
     try:
@@ -179,10 +150,10 @@ def _stop_rule(text: str | None) -> dict | None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from . import service
+    from . import connection, submission, transfer
     from .store import RunStore
 
-    conn = service.connect(args.redis_url)
+    conn = connection.connect(args.redis_url)
     if args.command == "submit":
         from snn_core.train import config_from_args
 
@@ -190,7 +161,7 @@ def run_command(args: argparse.Namespace) -> int:
         fields = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in extra})
         fields.save = ""
         config = config_from_args(fields)
-        result = service.submit_run(conn, config, force=args.force, tags=args.tag, stop_rule=_stop_rule(args.stop_rule))
+        result = submission.submit_run(conn, config, force=args.force, tags=args.tag, stop_rule=_stop_rule(args.stop_rule))
         if not result.created:
             print(f"an identical run exists ({result.record.status.value}); use --force to train again",
                   file=sys.stderr)
@@ -199,11 +170,11 @@ def run_command(args: argparse.Namespace) -> int:
         record = RunStore(conn).require_run(args.run_id)
         print(json.dumps({**record.to_dict(), "duration": record.duration}, indent=2, sort_keys=True))
     elif args.command == "cancel":
-        record = service.cancel_run(conn, args.run_id)
+        record = submission.cancel_run(conn, args.run_id)
         print(f"{record.id} {record.status.value}")
     elif args.command == "export":
         skipped: dict[str, str] = {}
-        text = service.export_runs(conn, args.format, skipped=skipped)
+        text = transfer.export_runs(conn, args.format, skipped=skipped)
         for run_id, why in skipped.items():
             print(f"warning: left out run {run_id!r}, its record cannot be read: {why}", file=sys.stderr)
         if args.output == "-":
@@ -217,7 +188,7 @@ def run_command(args: argparse.Namespace) -> int:
         else:
             with open(args.file, encoding="utf-8") as fh:
                 text = fh.read()
-        print(f"imported {service.import_runs(conn, text)} run(s)")
+        print(f"imported {transfer.import_runs(conn, text)} run(s)")
     elif args.command == "refused":
         for entry in RunStore(conn).refused_jobs():
             print(json.dumps(entry, sort_keys=True))
@@ -226,13 +197,23 @@ def run_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "report":  # it was here before the report moved to the web side
+        print("error: a lab's report is written by the web side: python -m webui report LAB_ID --html FILE "
+              "(e.g. docker compose exec web python -m webui report ...)", file=sys.stderr)
+        return 2
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
         argv.insert(0, "worker")
     args = build_parser().parse_args(argv)
+    if args.command == "lab":
+        return guarded(run_lab_command, args)
+    return guarded(run_worker if args.command == "worker" else run_command, args)
+
+
+def guarded(command, args: argparse.Namespace) -> int:
+    """`command(args)`'s exit status, a failure told in one line: 2 for bad input (ValueError), 1 for
+    a file or Redis that cannot be reached (also `python -m webui`'s)."""
     try:
-        if args.command in ("lab", "report"):
-            return run_lab_command(args)
-        return run_worker(args) if args.command == "worker" else run_command(args)
+        return command(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ path the job names (`os.system` with the JSON serializer as readily as with pick
 therefore checks every job it dequeues *before* RQ resolves its function: the function must be
 one of `ALLOWED_FUNCTIONS`, called plainly (no instance, no keyword arguments, no callbacks,
 which RQ would import too, no webhooks, which it would call), with run ids matching
-`RUN_ID_PATTERN` and the job id the service gives such a job. Anything else is refused
+`RUN_ID_PATTERN` and the job id `workers.submission` gives such a job. Anything else is refused
 (`refusal_reason` says why), never run, and recorded (`RunStore.refused_jobs`).
 
 No torch here: the worker's parent process calls this before forking its work horse.
@@ -18,7 +18,7 @@ from typing import Any
 from rq.exceptions import DeserializationError
 
 from .records import RUN_ID_PATTERN  # what `keys.new_id` makes; imports are held to it too
-from .service import JOB_FUNCTION, PACK_JOB_FUNCTION, PACK_JOB_PREFIX, max_pack_size
+from .submission import JOB_FUNCTION, PACK_JOB_FUNCTION, PACK_JOB_PREFIX, max_pack_size
 
 ALLOWED_FUNCTIONS = (JOB_FUNCTION, PACK_JOB_FUNCTION)
 

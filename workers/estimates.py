@@ -208,12 +208,17 @@ def pack_member_cost(records: Sequence[RunRecord], runs: list[Measured], sizes) 
 
 
 def estimate(configs: Sequence[RunConfig], records: Sequence[RunRecord], workers: int = 1, packed: bool = False,
-             max_pack: int = 0) -> Estimate:
+             max_pack: int = 0, jobs: Sequence[Sequence[int]] | None = None) -> Estimate:
     """Wall-clock seconds for `workers` workers to train `configs` (packed as `submit_sweep` would),
-    from the finished runs in `records`."""
+    from the finished runs in `records`. `jobs` (indices into `configs`, as `packing.plan_jobs`
+    gives them) are the jobs to time; without them they are `pack_groups` of `max_pack` (or one
+    job per run unless `packed`)."""
     sizes = dataset_sizes(records)
     runs = measured_runs(records, sizes)
-    groups = pack_groups(list(configs), max_pack) if packed else [[i] for i in range(len(configs))]
+    if jobs is not None:
+        groups = [list(g) for g in jobs]
+    else:
+        groups = pack_groups(list(configs), max_pack) if packed else [[i] for i in range(len(configs))]
     member, packs_measured = pack_member_cost(records, runs, sizes) if any(len(g) > 1 for g in groups) else (0.0, 0)
     jobs, lows, highs, used, bases = [], [], [], 0, []
     for group in groups:

@@ -3,19 +3,24 @@
 A lease is a key with a TTL holding a token (`Fence`); every write made under it runs in one Lua
 script that checks the token first, so a process that lost its lease cannot write after its
 successor started. `LeaseStore` is the part of `workers.store.RunStore` that does this; its keys
-come from `workers.keys`.
+come from `workers.keys`. `Lease` is what a work horse holds while it trains: taken, renewed from a
+thread, released.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
 from dataclasses import dataclass
 
 import redis
 
 from .keys import Keys, text as _text
 
-__all__ = ["Fence", "LeaseLost", "LeaseStore"]
+__all__ = ["Fence", "LeaseLost", "LeaseStore", "Lease", "LeaseHeld"]
+
+log = logging.getLogger(__name__)
 
 # Leases (see `Fence`). KEYS: lease, fence. Every taker writes its token into both; the lease
 # lapses with its TTL, the fence stays, so a holder that lapsed can tell whether anyone took over.
@@ -177,3 +182,47 @@ class LeaseStore:
     def count_horse_death(self, run_id: str, fence: Fence) -> int:
         """Count one more death of the work horse training `run_id` (its kill count so far)."""
         return int(self._write(fence, run_id, [("INCR", Keys.horse_deaths(run_id))])[0])
+
+
+class LeaseHeld(RuntimeError):
+    """Another work horse holds the run's lease: this one must not train it."""
+
+
+class Lease:
+    """The run's lease, renewed from a thread so a long batch or evaluation never lets it lapse.
+
+    `fence` goes with every write (see `store.Fence`). `lost` is set once a renewal finds the
+    lease taken by someone else; the horse then stops at its next batch without writing.
+    """
+
+    def __init__(self, store: LeaseStore, run_id: str, holder: str, ttl: float):
+        self.store, self.run_id, self.holder, self.ttl = store, run_id, holder, ttl
+        self.fence: Fence | None = None
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
+
+    def __enter__(self) -> "Lease":
+        self.fence = self.store.take_lease(self.run_id, self.holder, self.ttl)
+        if self.fence is None:
+            raise LeaseHeld(f"run {self.run_id} is being trained by {self.store.lease_holder(self.run_id)}")
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.ttl / 3):
+            try:
+                held = self.store.renew_lease(self.fence)
+            except redis.RedisError as exc:  # the patient connection waits out outages; anything else: retry
+                log.warning("run %s: could not renew its lease (%s); retrying", self.run_id, exc)
+                continue
+            if not held:
+                log.warning("run %s: lease lost to %s; this horse stops without writing",
+                            self.run_id, self.store.lease_holder(self.run_id))
+                self.lost.set()
+                return
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.store.release_lease(self.fence)

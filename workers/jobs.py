@@ -24,11 +24,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import time
 from typing import Any
 
-import redis
 import rq
 import torch
 
@@ -40,57 +38,15 @@ from snn_core.training import device_name, fit, fit_packed, resolve_device
 
 from .admission import check_run_id
 from .publisher import STOP, CancelWatch, Publisher, metric_interval
+from .connection import connect, lease_ttl
+from .fencing import Lease, LeaseHeld
 from .replay import settle_all
-from .service import connect, lease_ttl, requeue_run
 from .store import DONE_STATUSES, Fence, LeaseLost, RunStatus, RunStore
+from .submission import requeue_run
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train_run", "train_pack", "Lease", "Publisher", "lease_ttl", "metric_interval", "STOP"]
-
-
-class LeaseHeld(RuntimeError):
-    """Another work horse holds the run's lease: this one must not train it."""
-
-
-class Lease:
-    """The run's lease, renewed from a thread so a long batch or evaluation never lets it lapse.
-
-    `fence` goes with every write (see `store.Fence`). `lost` is set once a renewal finds the
-    lease taken by someone else; the horse then stops at its next batch without writing.
-    """
-
-    def __init__(self, store: RunStore, run_id: str, holder: str, ttl: float):
-        self.store, self.run_id, self.holder, self.ttl = store, run_id, holder, ttl
-        self.fence: Fence | None = None
-        self.lost = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
-
-    def __enter__(self) -> "Lease":
-        self.fence = self.store.take_lease(self.run_id, self.holder, self.ttl)
-        if self.fence is None:
-            raise LeaseHeld(f"run {self.run_id} is being trained by {self.store.lease_holder(self.run_id)}")
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._done.wait(self.ttl / 3):
-            try:
-                held = self.store.renew_lease(self.fence)
-            except redis.RedisError as exc:  # the patient connection waits out outages; anything else: retry
-                log.warning("run %s: could not renew its lease (%s); retrying", self.run_id, exc)
-                continue
-            if not held:
-                log.warning("run %s: lease lost to %s; this horse stops without writing",
-                            self.run_id, self.store.lease_holder(self.run_id))
-                self.lost.set()
-                return
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        self._thread.join()
-        self.store.release_lease(self.fence)
+__all__ = ["train_run", "train_pack", "Publisher", "metric_interval", "STOP"]
 
 
 def torch_threads() -> int:

@@ -1,8 +1,8 @@
 """The lab report, computed: per study the lab's curves, a results table and verdicts on the lab's
 conclusions; FLOPs and an energy estimate for every run from its measured firing rates.
 
-Pure functions over plain data (`workers.labs.lab_data`: runs with config, status and epoch history);
-no Redis, no torch, no Streamlit. Only finished runs count.
+Pure functions over plain data (`workers.labs.lab_data`: runs with config, status and epoch history)
+into the typed report of `workers.report_types`; no Redis, no torch, no Streamlit. Only finished runs count.
 
 A claim (`snn_core.lab.Claim`) gives one number per seed, stat(seed), from the runs of that seed
 (every value the claim reads must have a finished run for the seed). With d = sign * stat over the
@@ -25,6 +25,8 @@ from typing import Any, Iterable, Sequence
 
 from snn_core.flops import count
 from snn_core.lab import FLOPS_CLAIM, LAB_FLOPS, LAB_SETUP, STUDIES, SWEEP_BASE, Claim, Study
+
+from .report_types import ClaimResult, Curve, FlopsReport, FlopsRow, LabReport, StudyReport, ValueRow
 
 HOLDS, FAILS, UNSHOWN = "holds", "does not hold", "not shown by this data"
 VERDICTS = (HOLDS, FAILS, UNSHOWN)
@@ -110,16 +112,16 @@ def claim_stats(claim: Claim, runs: Sequence[dict]) -> dict[int, float]:
     return out
 
 
-def decide(claim: Claim, stats: dict[int, float]) -> dict[str, Any]:
+def decide(claim: Claim, stats: dict[int, float]) -> ClaimResult:
     """The verdict on `claim` from its per-seed stats, with the numbers behind it."""
     d = [claim.sign * s for s in stats.values()]
     n = len(d)
     result: dict[str, Any] = {"text": claim.text, "measure": claim.measure, "metric": claim.metric, "sign": claim.sign,
                               "min_effect": claim.min_effect, "n": n, "per_seed": dict(stats)}
     if n < 2:
-        return {**result, "verdict": UNSHOWN, "mean": (claim.sign * d[0]) if d else None, "se": None,
-                "agree": sum(x > claim.min_effect for x in d),
-                "reason": f"needs finished runs of at least 2 seeds for every value it compares; has {n}"}
+        return ClaimResult(**result, verdict=UNSHOWN, mean=(claim.sign * d[0]) if d else None, se=None,
+                           agree=sum(x > claim.min_effect for x in d),
+                           reason=f"needs finished runs of at least 2 seeds for every value it compares; has {n}")
     m = statistics.fmean(d)
     se = statistics.stdev(d) / math.sqrt(n)
     lo, hi = m - INTERVAL_SE * se, m + INTERVAL_SE * se
@@ -130,8 +132,8 @@ def decide(claim: Claim, stats: dict[int, float]) -> dict[str, Any]:
         reason = ("the seeds show the opposite" if hi < 0 else "the seeds show an effect smaller than claimed")
     else:
         verdict, reason = UNSHOWN, "the seed-to-seed spread is as large as the effect"
-    return {**result, "verdict": verdict, "mean": claim.sign * m, "se": se, "agree": sum(x > claim.min_effect for x in d),
-            "reason": reason}
+    return ClaimResult(**result, verdict=verdict, mean=claim.sign * m, se=se,
+                       agree=sum(x > claim.min_effect for x in d), reason=reason)
 
 
 def combine(verdicts: Sequence[str]) -> str:
@@ -146,18 +148,18 @@ _UNITS = {"test_acc": ("pts", 100.0), "train_acc": ("pts", 100.0), "test_loss": 
           "epoch_seconds": ("s", 1.0), "snn_over_ann": ("x ANN", 1.0)}
 
 
-def describe(result: dict[str, Any]) -> str:
+def describe(result: ClaimResult) -> str:
     """The numbers behind a verdict, e.g. "+3.10 +- 0.80 pts (mean +- se over 3 seeds; 3 of 3 seeds agree)"."""
-    unit, scale = _UNITS.get(result["metric"], ("", 1.0))
-    if result["mean"] is None:
+    unit, scale = _UNITS.get(result.metric, ("", 1.0))
+    if result.mean is None:
         return "no seed has finished runs for every value it compares"
     digits = 2 if scale > 1 else 4
-    text = f"{result['mean'] * scale:+.{digits}f}"
-    if result.get("se") is not None:
-        text += f" +- {result['se'] * scale:.{digits}f}"
+    text = f"{result.mean * scale:+.{digits}f}"
+    if result.se is not None:
+        text += f" +- {result.se * scale:.{digits}f}"
     text += f" {unit}".rstrip()
-    seeds = result["n"]
-    text += (f" (mean +- se over {seeds} seeds; {result['agree']} of {seeds} seeds agree)" if result.get("se") is not None
+    seeds = result.n
+    text += (f" (mean +- se over {seeds} seeds; {result.agree} of {seeds} seeds agree)" if result.se is not None
              else f" ({seeds} seed{'s' if seeds != 1 else ''})")
     return text
 
@@ -172,7 +174,7 @@ def train_samples(run: dict) -> int | None:
     return int(round(last["samples_per_s"] * last["epoch_seconds"]))
 
 
-def setup_differences(runs: Sequence[dict], results: Sequence[dict] = ()) -> list[str]:
+def setup_differences(runs: Sequence[dict], results: Sequence[ClaimResult] = ()) -> list[str]:
     """What in these runs' setup differs from the lab's and could explain a different verdict."""
     done = finished(runs)
     out = []
@@ -189,15 +191,14 @@ def setup_differences(runs: Sequence[dict], results: Sequence[dict] = ()) -> lis
     epochs = sorted({int(r["config"].get("epochs", 0)) for r in done} - {10})
     if epochs:
         out.append(f"Trained for {', '.join(map(str, epochs))} epochs, not the lab's 10.")
-    spreads = [r for r in results if r.get("se") is not None and r["metric"] in ("test_acc", "train_acc")
-               and r["verdict"] != HOLDS]
+    spreads = [r for r in results if r.se is not None and r.metric in ("test_acc", "train_acc") and r.verdict != HOLDS]
     if spreads:
-        r = max(spreads, key=lambda r: r["se"])
-        sd = r["se"] * math.sqrt(r["n"]) * 100
-        out.append(f"The lab ran each setting once; here \"{r['text']}\" varies by {sd:.2f} pts from seed to seed "
-                   f"(sd over {r['n']} seeds), so a single run's difference of up to about {2 * sd:.1f} pts can be "
+        r = max(spreads, key=lambda r: r.se)
+        sd = r.se * math.sqrt(r.n) * 100
+        out.append(f"The lab ran each setting once; here \"{r.text}\" varies by {sd:.2f} pts from seed to seed "
+                   f"(sd over {r.n} seeds), so a single run's difference of up to about {2 * sd:.1f} pts can be "
                    "seed noise.")
-    if any(r["metric"] == "epoch_seconds" and r["verdict"] != HOLDS for r in results) and any(
+    if any(r.metric == "epoch_seconds" and r.verdict != HOLDS for r in results) and any(
             r.get("pack_job") for r in done):
         out.append("Some runs trained packed with others: their seconds per epoch are their whole pack's.")
     return out
@@ -211,7 +212,7 @@ def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def study_table(study: Study, runs: Sequence[dict]) -> list[dict[str, Any]]:
+def study_table(study: Study, runs: Sequence[dict]) -> list[ValueRow]:
     """Per value: final and best test accuracy (mean, sd over seeds), final losses, s/epoch, firing rates."""
     rows = []
     done = finished(runs)
@@ -223,22 +224,22 @@ def study_table(study: Study, runs: Sequence[dict]) -> list[dict[str, Any]]:
         width = min((len(x) for x in rates), default=0)
         fa, fs = _mean_sd([x for x in final if x is not None])
         ba, bs = _mean_sd(best)
-        rows.append({
-            study.field: value, "seeds": len(group),
-            "final_test_acc": fa, "final_test_acc_sd": fs, "best_test_acc": ba, "best_test_acc_sd": bs,
-            "train_loss": _mean_sd([metric_at(r, "train_loss") for r in group])[0],
-            "test_loss": _mean_sd([metric_at(r, "test_loss") for r in group])[0],
-            "epoch_seconds": _mean_sd([statistics.fmean(e["epoch_seconds"] for e in r["history"]) for r in group])[0],
-            "firing_rates": [statistics.fmean(x[i] for x in rates) for i in range(width)] if group else [],
-            "packed": sum(bool(r.get("pack_job")) for r in group),  # their s/epoch is their whole pack's
-        })
+        rows.append(ValueRow(
+            value=value, seeds=len(group),
+            final_test_acc=fa, final_test_acc_sd=fs, best_test_acc=ba, best_test_acc_sd=bs,
+            train_loss=_mean_sd([metric_at(r, "train_loss") for r in group])[0],
+            test_loss=_mean_sd([metric_at(r, "test_loss") for r in group])[0],
+            epoch_seconds=_mean_sd([statistics.fmean(e["epoch_seconds"] for e in r["history"]) for r in group])[0],
+            firing_rates=[statistics.fmean(x[i] for x in rates) for i in range(width)] if group else [],
+            packed=sum(bool(r.get("pack_job")) for r in group),
+        ))
     return rows
 
 
-def study_curves(study: Study, runs: Sequence[dict]) -> dict[str, list[dict[str, Any]]]:
+def study_curves(study: Study, runs: Sequence[dict]) -> dict[str, list[Curve]]:
     """Per metric, one curve per value: epochs, mean over seeds, min and max (the band)."""
     done = finished(runs)
-    out: dict[str, list[dict]] = {m: [] for m in CURVE_METRICS}
+    out: dict[str, list[Curve]] = {m: [] for m in CURVE_METRICS}
     for value in study.values:
         group = [r for r in done if value_key(r["value"]) == value_key(value)]
         if not group:
@@ -250,9 +251,8 @@ def study_curves(study: Study, runs: Sequence[dict]) -> dict[str, list[dict[str,
                     if e.get(metric) is not None:
                         by_epoch.setdefault(int(e["epoch"]), []).append(float(e[metric]))
             epochs = sorted(k for k, v in by_epoch.items() if len(v) == len(group))
-            out[metric].append({"value": value, "seeds": len(group), "x": epochs,
-                                "mean": [statistics.fmean(by_epoch[e]) for e in epochs],
-                                "lo": [min(by_epoch[e]) for e in epochs], "hi": [max(by_epoch[e]) for e in epochs]})
+            out[metric].append(Curve(value, len(group), epochs, [statistics.fmean(by_epoch[e]) for e in epochs],
+                                     [min(by_epoch[e]) for e in epochs], [max(by_epoch[e]) for e in epochs]))
     return out
 
 
@@ -263,7 +263,7 @@ def macs(layers: Sequence[int]) -> int:
     return sum(m * n for m, n in zip(layers[:-1], layers[1:]))
 
 
-def flops_rows(runs: Iterable[dict], energies: dict[str, float] = ENERGY_45NM) -> list[dict[str, Any]]:
+def flops_rows(runs: Iterable[dict], energies: dict[str, float] = ENERGY_45NM) -> list[FlopsRow]:
     """Every finished run's FLOPs per inference (ANN and SNN, from its last epoch's measured firing
     rates), synaptic operations, and energy: ANN MACs x mac_pj against SNN synaptic ops x ac_pj."""
     check_energies(energies)
@@ -275,10 +275,11 @@ def flops_rows(runs: Iterable[dict], energies: dict[str, float] = ENERGY_45NM) -
             continue
         rep = count(layers, int(r["config"]["T"]), [min(1.0, max(0.0, x)) for x in rates[: len(layers) - 1]])
         ann_pj, snn_pj = macs(layers) * energies["mac_pj"], rep.synaptic_ops * energies["ac_pj"]
-        rows.append({"run_id": r["run_id"], "T": rep.T, "rates": rep.rates, "ann_flops": rep.ann_total,
-                     "snn_flops": rep.snn_total, "snn_over_ann": rep.snn_over_ann, "synaptic_ops": rep.synaptic_ops,
-                     "ann_macs": macs(layers), "ann_energy_nj": ann_pj / 1000, "snn_energy_nj": snn_pj / 1000,
-                     "snn_over_ann_energy": snn_pj / ann_pj if ann_pj else None})
+        rows.append(FlopsRow(run_id=r["run_id"], T=rep.T, rates=list(rep.rates), ann_flops=rep.ann_total,
+                             snn_flops=rep.snn_total, snn_over_ann=rep.snn_over_ann, synaptic_ops=rep.synaptic_ops,
+                             ann_macs=macs(layers), ann_energy_nj=ann_pj / 1000, snn_energy_nj=snn_pj / 1000,
+                             snn_over_ann_energy=snn_pj / ann_pj if ann_pj else None,
+                             study=r.get("study", ""), value=r.get("value"), seed=r.get("seed")))
     return rows
 
 
@@ -304,33 +305,30 @@ def base_runs(data: dict[str, Any]) -> list[dict]:
 
 # -- the whole report ------------------------------------------------------------------------
 
-def study_report(study: Study, runs: Sequence[dict]) -> dict[str, Any]:
+def study_report(study: Study, runs: Sequence[dict]) -> StudyReport:
     results = [decide(c, claim_stats(c, runs)) for c in study.claims]
-    verdict = combine([r["verdict"] for r in results]) if results else UNSHOWN
-    return {
-        "key": study.key, "title": study.title, "field": study.field, "values": list(study.values),
-        "conclusion": study.conclusion, "verdict": verdict, "claims": results,
-        "explanations": setup_differences(runs, results) if verdict != HOLDS else [],
-        "table": study_table(study, runs), "curves": study_curves(study, runs),
-        "runs": len({r["run_id"] for r in runs}), "finished": len({r["run_id"] for r in finished(runs)}),
-    }
+    verdict = combine([r.verdict for r in results]) if results else UNSHOWN
+    return StudyReport(
+        key=study.key, title=study.title, field=study.field, values=list(study.values),
+        conclusion=study.conclusion, verdict=verdict, claims=results,
+        explanations=setup_differences(runs, results) if verdict != HOLDS else [],
+        table=study_table(study, runs), curves=study_curves(study, runs),
+        runs=len({r["run_id"] for r in runs}), finished=len({r["run_id"] for r in finished(runs)}),
+    )
 
 
-def build_report(data: dict[str, Any], energies: dict[str, float] = ENERGY_45NM) -> dict[str, Any]:
-    """The report of a lab launch (`workers.labs.lab_data`), as plain data for a page or an export."""
+def build_report(data: dict[str, Any], energies: dict[str, float] = ENERGY_45NM) -> LabReport:
+    """The report of a lab launch (`workers.labs.lab_data`), typed, for the page and the export to draw."""
     check_energies(energies)
     studies = [study_report(STUDIES[k], runs) for k, runs in data["studies"].items() if k in STUDIES]
     everything = {r["run_id"]: {**r, "study": k} for k, runs in data["studies"].items() for r in runs}
     base = base_runs(data)
     flops_result = decide(FLOPS_CLAIM, claim_stats(FLOPS_CLAIM, base))
-    flops_verdict = flops_result["verdict"]
+    flops_verdict = flops_result.verdict
     rows = flops_rows(everything.values(), energies)
-    for row in rows:
-        run = everything[row["run_id"]]
-        row.update({"study": run["study"], "value": run["value"], "seed": run["seed"]})
     explanations = []
     if flops_verdict != HOLDS and base:
-        measured = [r["rates"] for r in flops_rows(base, energies)]
+        measured = [r.rates for r in flops_rows(base, energies)]
         if measured:
             means = [statistics.fmean(x[i] for x in measured) for i in range(len(measured[0]))]
             assumed = LAB_SETUP["assumed_rates"]
@@ -339,23 +337,22 @@ def build_report(data: dict[str, Any], energies: dict[str, float] = ENERGY_45NM)
                 f"the T={SWEEP_BASE.T} runs measured {', '.join(f'{m:.3f}' for m in means)}. A Bernoulli-coded digit "
                 "fires about as often as its mean pixel intensity, far below 1, so its first layer skips most "
                 "multiply-accumulates.")
-    return {
-        "lab": {k: data.get(k) for k in ("id", "created_at", "seeds", "settings", "plan")},
-        "studies": studies,
-        "verdicts": {s["key"]: s["verdict"] for s in studies},
-        "flops": {"claim": flops_result, "verdict": flops_verdict, "lab": dict(LAB_FLOPS), "energies": dict(energies),
-                  "rows": rows, "explanations": explanations},
-        "runs": len(everything), "finished": len(finished(everything.values())),
-    }
+    return LabReport(
+        lab={k: data.get(k) for k in ("id", "created_at", "seeds", "settings", "plan")},
+        studies=studies,
+        flops=FlopsReport(claim=flops_result, verdict=flops_verdict, lab=dict(LAB_FLOPS), energies=dict(energies),
+                          rows=rows, explanations=explanations),
+        runs=len(everything), finished=len(finished(everything.values())),
+    )
 
 
-def csv_rows(report_data: dict[str, Any], data: dict[str, Any]) -> list[dict[str, Any]]:
+def csv_rows(report: LabReport, data: dict[str, Any]) -> list[dict[str, Any]]:
     """The report's data, one row per run and epoch (with the run's FLOPs and energy on each row)."""
-    flops = {r["run_id"]: r for r in report_data["flops"]["rows"]}
+    flops = {r.run_id: r for r in report.flops.rows}
     rows = []
     for key, runs in data["studies"].items():
         for r in runs:
-            f = flops.get(r["run_id"], {})
+            f = flops.get(r["run_id"])
             for e in r.get("history") or []:
                 rates = e.get("firing_rates") or []
                 rows.append({
@@ -364,8 +361,8 @@ def csv_rows(report_data: dict[str, Any], data: dict[str, Any]) -> list[dict[str
                     "train_loss": e.get("train_loss"), "train_acc": e.get("train_acc"), "test_loss": e.get("test_loss"),
                     "test_acc": e.get("test_acc"), "epoch_seconds": e.get("epoch_seconds"),
                     "firing_rates": ";".join(f"{x:.6g}" for x in rates),
-                    "ann_flops": f.get("ann_flops"), "snn_flops": f.get("snn_flops"),
-                    "synaptic_ops": f.get("synaptic_ops"), "ann_energy_nj": f.get("ann_energy_nj"),
-                    "snn_energy_nj": f.get("snn_energy_nj"),
+                    "ann_flops": f and f.ann_flops, "snn_flops": f and f.snn_flops,
+                    "synaptic_ops": f and f.synaptic_ops, "ann_energy_nj": f and f.ann_energy_nj,
+                    "snn_energy_nj": f and f.snn_energy_nj,
                 })
     return rows

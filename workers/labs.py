@@ -16,7 +16,8 @@ import redis
 from snn_core.config import RunConfig
 from snn_core.lab import DEFAULT_SEEDS, STUDIES, check_seeds, lab_configs, study_keys
 
-from . import service
+from .capacity import estimate_seconds, fmt_duration
+from .submission import submit_sweeps
 from .store import RunStatus, RunStore
 
 # Config fields a lab launch may change for every study (where and on what it trains, not the lab's settings).
@@ -74,10 +75,10 @@ def plan_lab(conn: redis.Redis, study: str | list[str], seeds: int = DEFAULT_SEE
     for key, cs in configs.items():
         fresh = {c.config_hash(): c for c in cs if not stored_hashes[c.config_hash()]}
         per_study[key] = {"runs": len(cs), "stored": len(cs) - len(fresh),
-                          "estimate_s": round(service.estimate_seconds(conn, list(fresh.values()), packed=True), 1)
+                          "estimate_s": round(estimate_seconds(conn, list(fresh.values()), packed=True), 1)
                           if fresh else 0.0}
         new_by_hash.update(fresh)
-    estimate = service.estimate_seconds(conn, list(new_by_hash.values()), packed=True) if new_by_hash else 0.0
+    estimate = estimate_seconds(conn, list(new_by_hash.values()), packed=True) if new_by_hash else 0.0
     return LabPlan(keys, seeds, settings, configs, unique=len(stored_hashes),
                    stored=sum(stored_hashes.values()), estimate_s=estimate, per_study=per_study)
 
@@ -89,8 +90,9 @@ def submit_lab(conn: redis.Redis, plan: LabPlan) -> str:
     for key in plan.keys:
         study = STUDIES[key]
         base = study.base.replace(**plan.settings) if plan.settings else study.base
-        sweeps.append((base, {study.field: list(study.values), "seed": list(range(plan.seeds))}))
-    results = service.submit_sweeps(conn, sweeps)  # packed across studies: one pass per data shape
+        axes = {study.field: list(study.values), "seed": list(range(plan.seeds))}
+        sweeps.append((base, axes, plan.configs[key]))  # the configs planned (and shown), not built again
+    results = submit_sweeps(conn, sweeps)  # packed across studies: one pass per data shape
     return RunStore(conn).create_lab({key: r.sweep_id for key, r in zip(plan.keys, results)}, plan.seeds,
                                      plan.settings, plan.to_dict())
 
@@ -150,15 +152,6 @@ def lab_progress(data: dict[str, Any]) -> dict[str, int]:
     for status in seen.values():
         out[status] = out.get(status, 0) + 1
     return out
-
-
-def fmt_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
 def describe_plan(plan: LabPlan) -> str:

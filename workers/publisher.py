@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import rq
 import torch
@@ -24,13 +24,11 @@ from snn_core.model import SNN
 from snn_core.recording import probe_indices, record, recording_to_dict
 from snn_core.training import BatchInfo, Callbacks, EpochMetrics
 
+from .connection import env_seconds
+from .fencing import Lease
 from .health_watch import HealthWatch, compact
 from .replay import Journal
-from .service import env_seconds
 from .store import LeaseLost, RunStore
-
-if TYPE_CHECKING:
-    from .jobs import Lease
 
 log = logging.getLogger(__name__)
 

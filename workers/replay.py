@@ -33,7 +33,7 @@ import redis
 
 from .fencing import Fence, LeaseLost
 from .keys import Keys, text as _text
-from .service import env_seconds
+from .connection import env_seconds
 from .store import RunStore
 
 __all__ = ["Journal", "JournaledStore", "durable_window", "settle_all"]

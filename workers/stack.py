@@ -25,7 +25,7 @@ from pathlib import Path
 import redis
 
 from .redis_server import load_or_create_password, shutdown_if_ours, start_redis
-from .service import redact
+from .connection import redact
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@
   the store (`RunStore.refused_jobs`, `python -m workers refused`).
 - A horse killed alone (the OOM killer, say) has its run resumed from its checkpoint, up to
   `SPIKEBOARD_MAX_RESUMES` (3) times, then failed with how often and by which signal.
-- Redis away: its connection waits however long (`service.PatientRetry`), and after Redis is
+- Redis away: its connection waits however long (`connection.PatientRetry`), and after Redis is
   back the reaper holds off for one lease TTL, so live horses retake their leases first.
 
 - SIGTERM/SIGINT (warm shutdown) is passed on to the work horse, which finishes its batch,
@@ -37,7 +37,8 @@ from rq.serializers import JSONSerializer
 
 from .admission import describe, refusal_reason
 from .devices import offered_devices
-from .service import QUEUE, last_outage_end, lease_ttl, requeue_run
+from .connection import QUEUE, last_outage_end, lease_ttl
+from .submission import requeue_run
 from .store import Fence, RunStatus, RunStore
 
 log = logging.getLogger(__name__)
