@@ -15,15 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .encoder_table import ENCODERS, Encoder
 from .limits import SAMPLE_LIMIT_MAX, SEED_MAX, ENV_NAMES, check_memory, current_limits, weight_count
-
-
-class Encoder(str, Enum):
-    """How a [0, 1] image becomes a time-first input train [T, B, 784]."""
-
-    IMAGE = "image"  # the same analog image at every step
-    THRESHOLD = "threshold"  # pixel > 0.5 as 0/1, at every step
-    BERNOULLI = "bernoulli"  # each step, each pixel spikes with p = its intensity
 
 
 class Loss(str, Enum):
@@ -48,11 +41,7 @@ class MembraneInit(str, Enum):
     KAIMING = "kaiming"  # the lab's start (default): kaiming_uniform_ on [batch, width], drawn per batch
 
 
-ENCODER_HELP = {
-    Encoder.IMAGE: "The same analog image is fed at every timestep (no input spikes).",
-    Encoder.THRESHOLD: "Pixels brighter than 0.5 are 1, others 0, at every timestep.",
-    Encoder.BERNOULLI: "Each timestep, each pixel spikes with probability equal to its intensity.",
-}
+ENCODER_HELP = {e: spec.help for e, spec in ENCODERS.items()}  # (the table's, `encoder_table`)
 
 # Fields that say where or how a run executes, not what it computes: they do not
 # enter the config hash, so the same experiment on another machine is the same run.
@@ -234,6 +223,10 @@ class RunConfig:
         """Fields whose values differ, as {name: (mine, theirs)}."""
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
+TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if isinstance(f.default, str))
+"""Fields whose values are text (the choice Enums and data_dir): an import file gives them unquoted."""
 
 
 # Fields whose default changed after runs had been stored: a stored config that lacks one was

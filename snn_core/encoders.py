@@ -4,9 +4,10 @@
 - threshold: x_t = 1[x > 0.5]             (a binary image at every step)
 - bernoulli: x_t ~ Bernoulli(x), i.i.d. over t and pixels (16-bit resolution, see `bernoulli`)
 
-The repeating encoders return an expanded view (stride 0 along T): no memory is spent on
-T copies, and the model recognises the view and projects the frame once instead of T times.
-Randomness comes only from the explicit `generator`.
+The repeating encoders (`EncoderSpec.repeated`) return an expanded view (stride 0 along T): no
+memory is spent on T copies, and the model recognises the view and projects the frame once instead
+of T times. Randomness comes only from the explicit `generator`. Each encoder's traits are in
+`encoder_table.ENCODERS`; its function is in `FUNCTIONS` here (`encode` dispatches on it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor
 
 from . import kernels, native
-from .config import Encoder
+from .encoder_table import Encoder, encoder_spec
 
 
 def is_repeated_frame(x: Tensor) -> bool:
@@ -98,15 +99,32 @@ def bernoulli(images: Tensor, T: int, generator: torch.Generator | None = None, 
     return (draws < thresholds).to(images.dtype)
 
 
+def image(images: Tensor, T: int, generator: torch.Generator | None = None, out: Tensor | None = None) -> Tensor:
+    """x_t = images at every step (a view)."""
+    return images.unsqueeze(0).expand(T, *images.shape)
+
+
+def threshold(images: Tensor, T: int, generator: torch.Generator | None = None, out: Tensor | None = None) -> Tensor:
+    """x_t = 1[images > 0.5] at every step (a view)."""
+    frame = (images > 0.5).to(images.dtype)
+    return frame.unsqueeze(0).expand(T, *images.shape)
+
+
+# Each encoder's function (images [B, P], T, generator, out) -> [T, B, P]; `out` a buffer it may fill.
+FUNCTIONS = {Encoder.IMAGE: image, Encoder.THRESHOLD: threshold, Encoder.BERNOULLI: bernoulli}
+# Encoders with an undrawn form for the fused step (images, T, generator) -> the train, or None.
+UNDRAWN = {Encoder.BERNOULLI: bernoulli_train}
+
+
 def encode(images: Tensor, encoder: Encoder, T: int, generator: torch.Generator | None = None,
            out: Tensor | None = None) -> Tensor:
     """Encode images [B, P] (floats in [0, 1]) as an input train [T, B, P] (`out`: see `bernoulli`)."""
-    encoder = Encoder(encoder)
-    if encoder is Encoder.IMAGE:
-        return images.unsqueeze(0).expand(T, *images.shape)
-    if encoder is Encoder.THRESHOLD:
-        frame = (images > 0.5).to(images.dtype)
-        return frame.unsqueeze(0).expand(T, *images.shape)
-    if encoder is Encoder.BERNOULLI:
-        return bernoulli(images, T, generator, out)
-    raise ValueError(f"encoder must be one of {', '.join(e.value for e in Encoder)}; got {encoder!r}")
+    encoder_spec(encoder)  # a bad name gets the message naming the choices
+    return FUNCTIONS[Encoder(encoder)](images, T, generator, out)
+
+
+def undrawn(images: Tensor, encoder: Encoder, T: int, generator: torch.Generator | None = None) -> BernoulliTrain | None:
+    """The train of `encode` left undrawn (see `BernoulliTrain`), where the encoder has such a form
+    and this machine can draw it; else None (the caller encodes it densely)."""
+    make = UNDRAWN.get(Encoder(encoder))
+    return make(images, T, generator) if make else None

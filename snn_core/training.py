@@ -28,7 +28,7 @@ from torch import Tensor
 from .config import Device, RunConfig
 from .data import DataBundle, Split, load_data
 from . import fused
-from .encoders import BernoulliTrain, bernoulli_train, encode
+from .encoders import UNDRAWN, BernoulliTrain, encode, undrawn
 from .latency import step_correct
 from .model import SNN
 from .packed import PackedAdam, PackedOutput, PackedSNN, check_packable, packed_loss
@@ -171,13 +171,13 @@ LAZY_INPUT_BYTES = 8 << 20
 
 
 def _lazy_input(images: Tensor, config: RunConfig, generator: torch.Generator) -> BernoulliTrain | None:
-    """For the fused step: a Bernoulli input left undrawn where the native kernels take it (any size),
-    or where it is large (see LAZY_INPUT_BYTES); else None."""
-    if config.encoder.value != "bernoulli":
+    """For the fused step: an input left undrawn (`encoders.undrawn`, Bernoulli) where the native kernels
+    take it (any size), or where it is large (see LAZY_INPUT_BYTES); else None."""
+    if config.encoder not in UNDRAWN:
         return None
     if not fused.native_bernoulli(images.shape[1]) and config.T * images.numel() * 4 < LAZY_INPUT_BYTES:
         return None
-    return bernoulli_train(images, config.T, generator)
+    return undrawn(images, config.encoder, config.T, generator)
 
 
 class _InputBuffer:

@@ -8,7 +8,8 @@ from typing import Any
 
 import streamlit as st
 
-from snn_core.config import ENCODER_HELP, SWEEPS, DatasetName, Device, Encoder, Loss, MembraneInit, RunConfig
+from snn_core.config import SWEEPS, DatasetName, Device, Loss, MembraneInit, RunConfig
+from snn_core.encoder_table import ENCODERS
 
 BASE = RunConfig()
 FIELD_NAMES = [f.name for f in dataclasses.fields(RunConfig)]
@@ -89,9 +90,9 @@ def config_widgets(offers: dict[str, list[str]] | None = None) -> tuple[dict[str
         values["v_th"] = st.slider("V_th (firing threshold)", 0.05, 5.0, BASE.v_th, 0.05, key="f_v_th"); slot("v_th")
     with inputs:
         st.subheader("Input and loss")
-        encoders = [e.value for e in Encoder]
+        encoders = [e.value for e in ENCODERS]
         values["encoder"] = st.radio("Encoder", encoders, index=encoders.index(BASE.encoder.value), key="f_encoder",
-                                     captions=[ENCODER_HELP[Encoder(e)] for e in encoders]); slot("encoder")
+                                     captions=[spec.help for spec in ENCODERS.values()]); slot("encoder")
         losses = [l.value for l in Loss]
         values["loss"] = st.radio("Loss", losses, index=losses.index(BASE.loss.value), key="f_loss",
                                   captions=[LOSS_HELP[Loss(l)] for l in losses]); slot("loss")
