@@ -21,6 +21,7 @@ On the CPU the scans run as fused numba kernels (`kernels.py`) when available.
 
 from __future__ import annotations
 
+import math
 from typing import Union
 
 import numpy as np
@@ -28,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from . import kernels
+from .config import MembraneInit
 
 Param = Union[float, Tensor]
 
@@ -180,6 +182,23 @@ class LIFScan(torch.autograd.Function):
 def lif_scan(current: Tensor, m0: Tensor, beta: Param, v_th: Param, z: Param) -> tuple[Tensor, Tensor]:
     """Run a LIF layer over all T steps. Returns (spikes, pre-spike membranes), [T, B, N]."""
     return LIFScan.apply(current.contiguous(), m0, beta, v_th, z)
+
+
+def initial_membrane(init: MembraneInit, batch: int, width: int, generator: torch.Generator | None, like: Tensor,
+                     copies: int = 1) -> Tensor:
+    """m_0 [batch, copies * width] of a layer of `width` neurons, on like's device and dtype.
+
+    kaiming (the lab's): uniform in +-sqrt(6 / width), i.e. kaiming_uniform_ on a [batch, width] tensor
+    (fan_in = width), one [batch, width] draw from `generator` repeated for each of `copies` members
+    (a pack's members of one input stream draw what each of their solo runs draws); zero: all 0.
+    The one place the start is drawn: the autograd engine (`model`, `packed`) and the fused step call it.
+    """
+    if MembraneInit(init) is MembraneInit.KAIMING:
+        bound = math.sqrt(6.0 / width)
+        draws = torch.rand((batch, width), generator=generator, device=like.device, dtype=like.dtype)
+        m0 = draws * (2 * bound) - bound
+        return m0 if copies == 1 else m0.repeat(1, copies)
+    return like.new_zeros((batch, copies * width))
 
 
 class LIF(nn.Module):
