@@ -43,6 +43,7 @@ from . import kernels, lanes, native
 from .config import Loss
 from .encoders import BernoulliTrain, is_repeated_frame
 from .neurons import initial_membrane
+from .surrogate_table import SURROGATES
 
 def enabled(device: torch.device) -> bool:
     """True when training steps run fused: on the CPU, with numba, unless SPIKEBOARD_ENGINE says otherwise."""
@@ -78,6 +79,7 @@ class FusedStep:
         self.widths = [w.shape[1] for w in pack.weights]
         self.streams = [np.asarray(s, dtype=np.int64) for s in pack.streams]
         self._rows = [torch.as_tensor(s) for s in pack.streams]
+        self.surrogate_kernel = SURROGATES[self.config.surrogate].kernel  # packs share one (`check_packable`)
         self.is_ce = np.array([c.loss is Loss.CE for c in pack.configs], dtype=np.bool_)
         self._buffers: dict[int, dict] = {}
         self._params: dict[int, list] = {}
@@ -214,7 +216,7 @@ class FusedStep:
             beta, v_th, z = params[l]
             R = K * self.widths[l]
             lanes.lif_backward_rows(layer["grad_spikes"].reshape(T, R, B), layer["membranes"].reshape(T, R, B),
-                              beta, v_th, z, layer["grad_current"].reshape(T, R, B))
+                                    beta, v_th, z, layer["grad_current"].reshape(T, R, B), self.surrogate_kernel)
             if l > 0:
                 lanes.linear_backward(layer["grad_current"], layers[l - 1]["spikes"], self._w_np[l],
                                 buf["grads_w_np"][l], buf["grads_b_np"][l], layers[l - 1]["grad_spikes"])

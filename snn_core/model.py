@@ -70,7 +70,7 @@ class SNN(nn.Module):
         for layer in self.layers:
             current = project(h, layer)
             m0 = self.initial_membrane(x.shape[1], layer.out_features, current, generator)
-            h, m = lif_scan(current, m0, cfg.beta, cfg.v_th, cfg.z)
+            h, m = lif_scan(current, m0, cfg.beta, cfg.v_th, cfg.z, cfg.surrogate)
             spikes.append(h)
             membranes.append(m)
         return SNNOutput(spikes, membranes)

@@ -1,7 +1,7 @@
 """K runs as one wide network: a sweep trained in one pass over the data.
 
 Members may differ in beta, V_th, z, loss, learning rate and seed; everything else that
-shapes the data (T, encoder, batch size, data, widths, ...) must be equal. Members of one
+shapes the data or the scan (T, encoder, surrogate, batch size, data, widths, ...) must be equal. Members of one
 seed form an input stream: they see the same batches and input spikes as their solo runs
 would; each seed's stream has its own shuffle, Bernoulli draws and initial membranes
 (`streams`), so a seed replicate trains in the same pack as the others.
@@ -104,7 +104,7 @@ class PackedSNN(nn.Module):
                 current = torch.einsum("tbki,koi->tbko", h.view(T, B, K, -1), w) + b
                 current = current.reshape(T, B, K * width)
             m0 = self._initial_membrane(B, width, current, generator)
-            s, m = lif_scan(current, m0, *self._neuron_params[l])
+            s, m = lif_scan(current, m0, *self._neuron_params[l], self.configs[0].surrogate)
             h = s
             spikes.append(s.view(T, B, K, width))
             membranes.append(m.view(T, B, K, width))
@@ -138,7 +138,7 @@ class PackedSNN(nn.Module):
             m0 = torch.cat([self._initial_membrane(B, width, current, gen, len(members))
                             for members, gen in zip(self.streams, gens)], dim=1)
             m0 = m0.view(B, K, width)[:, back].reshape(B, K * width)
-            s, m = lif_scan(current, m0, *self._neuron_params[l])
+            s, m = lif_scan(current, m0, *self._neuron_params[l], self.configs[0].surrogate)
             h = s
             spikes.append(s.view(T, B, K, width))
             membranes.append(m.view(T, B, K, width))
