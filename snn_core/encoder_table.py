@@ -20,6 +20,7 @@ class Encoder(str, Enum):
     IMAGE = "image"  # the same analog image at every step
     THRESHOLD = "threshold"  # pixel > 0.5 as 0/1, at every step
     BERNOULLI = "bernoulli"  # each step, each pixel spikes with p = its intensity
+    LATENCY = "latency"  # each pixel spikes once, the brighter the earlier (time to first spike)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ ENCODERS: dict[Encoder, EncoderSpec] = {
                                    binary=True, repeated=True, dense=False, s_per_unit=2.2e-10),
     Encoder.BERNOULLI: EncoderSpec("Each timestep, each pixel spikes with probability equal to its intensity.",
                                    binary=True, repeated=False, dense=False, s_per_unit=5.7e-10),
+    # a dense binary train like Bernoulli's on every engine (no undrawn form): its cost until measured
+    Encoder.LATENCY: EncoderSpec("Each pixel spikes once, brighter pixels earlier (time to first spike); "
+                                 "black pixels never.", binary=True, repeated=False, dense=False, s_per_unit=5.7e-10),
 }
 
 

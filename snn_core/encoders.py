@@ -3,6 +3,7 @@
 - image:     x_t = x                      (the analog image at every step)
 - threshold: x_t = 1[x > 0.5]             (a binary image at every step)
 - bernoulli: x_t ~ Bernoulli(x), i.i.d. over t and pixels (16-bit resolution, see `bernoulli`)
+- latency:   x_t = 1[t = round((1 - x) (T - 1)) and x > 0]  (one spike per pixel, brighter earlier)
 
 The repeating encoders (`EncoderSpec.repeated`) return an expanded view (stride 0 along T): no
 memory is spent on T copies, and the model recognises the view and projects the frame once instead
@@ -110,8 +111,22 @@ def threshold(images: Tensor, T: int, generator: torch.Generator | None = None, 
     return frame.unsqueeze(0).expand(T, *images.shape)
 
 
+def latency(images: Tensor, T: int, generator: torch.Generator | None = None, out: Tensor | None = None) -> Tensor:
+    """Time to first spike: x_t[b, p] = 1 if t = round((1 - x) (T - 1)) and x > 0, else 0, x = images[b, p].
+
+    Each pixel spikes at most once: x = 1 at step 0, x -> 0+ at step T - 1, x = 0 never (round half to
+    even, as torch.round; T = 1: every lit pixel at step 0). Deterministic: `generator` is unused.
+    `out` (float [T, B, P], contiguous) is filled instead of a new tensor.
+    """
+    shape = (T, *images.shape)
+    if out is None or out.shape != shape or out.dtype != images.dtype or not out.is_contiguous():
+        out = torch.empty(shape, dtype=images.dtype, device=images.device)
+    steps = torch.round((1 - images) * (T - 1)).long().clamp_(0, T - 1).unsqueeze(0)
+    return out.zero_().scatter_(0, steps, (images > 0).to(images.dtype).unsqueeze(0))
+
+
 # Each encoder's function (images [B, P], T, generator, out) -> [T, B, P]; `out` a buffer it may fill.
-FUNCTIONS = {Encoder.IMAGE: image, Encoder.THRESHOLD: threshold, Encoder.BERNOULLI: bernoulli}
+FUNCTIONS = {Encoder.IMAGE: image, Encoder.THRESHOLD: threshold, Encoder.BERNOULLI: bernoulli, Encoder.LATENCY: latency}
 # Encoders with an undrawn form for the fused step (images, T, generator) -> the train, or None.
 UNDRAWN = {Encoder.BERNOULLI: bernoulli_train}
 

@@ -29,7 +29,7 @@ def _images(batch=8, seed=0):
     return torch.rand(batch, 784, generator=g) ** 2  # skewed towards dark, like MNIST
 
 
-@pytest.mark.parametrize("encoder", ["image", "threshold", "bernoulli"])
+@pytest.mark.parametrize("encoder", ["image", "threshold", "bernoulli", "latency"])
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 @pytest.mark.parametrize("beta, v_th, z", PARAMS)
 def test_engine_matches_reference(encoder, loss, beta, v_th, z, engine):
