@@ -122,7 +122,8 @@ def test_cli_prints_one_json_object_per_epoch(synthetic_data_dir, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--beta", "1.7"], "error: beta must be in (0, 1], got 1.7"),
-    (["--encoder", "poisson"], "error: encoder must be one of image, threshold, bernoulli; got 'poisson'"),
+    (["--encoder", "poisson"], "error: encoder must be one of image, threshold, bernoulli, latency; got 'poisson'"),
+    (["--surrogate", "relu"], "error: surrogate must be one of sigmoid, fast_sigmoid, arctan; got 'relu'"),
     (["--T", "0"], "error: T must be an integer in 1..1000, got 0"),
 ])
 def test_cli_error_path(args, message):
