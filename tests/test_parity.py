@@ -85,7 +85,7 @@ def surrogate_differences(surrogate: str, engine: str, beta=0.7, v_th=1.0, z=2.0
     native first layer). The caller sets SPIKEBOARD_ENGINE / SPIKEBOARD_NATIVE for the engine."""
     from snn_core import fused
     from snn_core.encoders import bernoulli_train
-    from snn_core.packed import PackedSNN, packed_loss
+    from snn_core.packed import PackedSNN
 
     cfg = RunConfig(beta=beta, v_th=v_th, z=z, surrogate=surrogate, encoder="bernoulli", loss=loss, T=12,
                     hidden=(16, 12), membrane_init="zero")
