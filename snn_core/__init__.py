@@ -5,6 +5,6 @@ Importing the package pulls in nothing heavy: `config` and `flops` work without 
 and `checkpoint` need torch.
 """
 
-from .config import DatasetName, Device, Encoder, Loss, MembraneInit, RunConfig
+from .config import DatasetName, Device, Encoder, Loss, MembraneInit, RunConfig, Surrogate
 
-__all__ = ["RunConfig", "Encoder", "Loss", "DatasetName", "Device", "MembraneInit"]
+__all__ = ["RunConfig", "Encoder", "Loss", "DatasetName", "Device", "MembraneInit", "Surrogate"]

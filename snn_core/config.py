@@ -15,15 +15,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .encoder_table import ENCODERS, Encoder
 from .limits import SAMPLE_LIMIT_MAX, SEED_MAX, ENV_NAMES, check_memory, current_limits, weight_count
-
-
-class Encoder(str, Enum):
-    """How a [0, 1] image becomes a time-first input train [T, B, 784]."""
-
-    IMAGE = "image"  # the same analog image at every step
-    THRESHOLD = "threshold"  # pixel > 0.5 as 0/1, at every step
-    BERNOULLI = "bernoulli"  # each step, each pixel spikes with p = its intensity
+from .surrogate_table import Surrogate
 
 
 class Loss(str, Enum):
@@ -48,15 +42,14 @@ class MembraneInit(str, Enum):
     KAIMING = "kaiming"  # the lab's start (default): kaiming_uniform_ on [batch, width], drawn per batch
 
 
-ENCODER_HELP = {
-    Encoder.IMAGE: "The same analog image is fed at every timestep (no input spikes).",
-    Encoder.THRESHOLD: "Pixels brighter than 0.5 are 1, others 0, at every timestep.",
-    Encoder.BERNOULLI: "Each timestep, each pixel spikes with probability equal to its intensity.",
-}
+ENCODER_HELP = {e: spec.help for e, spec in ENCODERS.items()}  # (the table's, `encoder_table`)
 
 # Fields that say where or how a run executes, not what it computes: they do not
 # enter the config hash, so the same experiment on another machine is the same run.
 _PLACEMENT_FIELDS = ("data_dir", "device")
+# Fields added after runs were stored, whose default is what those runs trained with: at that default
+# they stay out of the hashed JSON, so a stored run keeps its hash (and dedup still finds it).
+_HASHED_UNLESS_DEFAULT = {"surrogate": Surrogate.SIGMOID.value}
 
 T_MAX = 1000  # the default of SPIKEBOARD_MAX_T (snn_core.limits)
 
@@ -105,6 +98,7 @@ class RunConfig:
     beta: float = 0.7  # membrane leak per step, in (0, 1]
     T: int = 50  # timesteps per sample
     z: float = 2.0  # surrogate gradient slope
+    surrogate: Surrogate = Surrogate.SIGMOID  # the backward's ds/dm (`surrogate_table`); the lab's sigmoid
     v_th: float = 1.5  # firing threshold
     encoder: Encoder = Encoder.BERNOULLI
     loss: Loss = Loss.MSE
@@ -125,6 +119,7 @@ class RunConfig:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         for name, enum_cls in (
             ("encoder", Encoder),
+            ("surrogate", Surrogate),
             ("loss", Loss),
             ("dataset", DatasetName),
             ("membrane_init", MembraneInit),
@@ -227,6 +222,9 @@ class RunConfig:
     def config_hash(self) -> str:
         """Stable short hash of what the run computes (placement fields excluded)."""
         canonical = {k: v for k, v in self.to_dict().items() if k not in _PLACEMENT_FIELDS}
+        for name, default in _HASHED_UNLESS_DEFAULT.items():
+            if canonical[name] == default:
+                del canonical[name]
         blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -234,6 +232,10 @@ class RunConfig:
         """Fields whose values differ, as {name: (mine, theirs)}."""
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
+TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if isinstance(f.default, str))
+"""Fields whose values are text (the choice Enums and data_dir): an import file gives them unquoted."""
 
 
 # Fields whose default changed after runs had been stored: a stored config that lacks one was
@@ -260,7 +262,8 @@ def check_packable(configs: list[RunConfig]) -> None:
     """Raise ValueError naming the first field (other than beta, v_th, z, loss, lr, seed) that differs.
 
     Members of a pack train in lockstep, one batch of each seed's stream at a time, so everything
-    else that shapes the data and the network (T, encoder, batch size, data, widths) is equal.
+    else that shapes the data and the network (T, encoder, surrogate, batch size, data, widths) is equal:
+    the scans of a pack share one surrogate kernel.
     """
     if not configs:
         raise ValueError("configs must hold at least one run, got an empty list")
@@ -290,6 +293,7 @@ SWEEPS: dict[str, list[Any]] = {
     "z": [0.5, 1.0, 2.0, 5.0, 10.0],
     "v_th": [0.5, 0.75, 1.0, 1.25, 1.5],
     "encoder": [e.value for e in Encoder],
+    "surrogate": [s.value for s in Surrogate],
     "loss": [l.value for l in Loss],
 }
 """The lab's hand sweeps, the defaults offered for sweep mode."""

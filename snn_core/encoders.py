@@ -3,10 +3,12 @@
 - image:     x_t = x                      (the analog image at every step)
 - threshold: x_t = 1[x > 0.5]             (a binary image at every step)
 - bernoulli: x_t ~ Bernoulli(x), i.i.d. over t and pixels (16-bit resolution, see `bernoulli`)
+- latency:   x_t = 1[t = round((1 - x) (T - 1)) and x > 0]  (one spike per pixel, brighter earlier)
 
-The repeating encoders return an expanded view (stride 0 along T): no memory is spent on
-T copies, and the model recognises the view and projects the frame once instead of T times.
-Randomness comes only from the explicit `generator`.
+The repeating encoders (`EncoderSpec.repeated`) return an expanded view (stride 0 along T): no
+memory is spent on T copies, and the model recognises the view and projects the frame once instead
+of T times. Randomness comes only from the explicit `generator`. Each encoder's traits are in
+`encoder_table.ENCODERS`; its function is in `FUNCTIONS` here (`encode` dispatches on it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 from torch import Tensor
 
 from . import kernels, native
-from .config import Encoder
+from .encoder_table import Encoder, encoder_spec
 
 
 def is_repeated_frame(x: Tensor) -> bool:
@@ -98,15 +100,46 @@ def bernoulli(images: Tensor, T: int, generator: torch.Generator | None = None, 
     return (draws < thresholds).to(images.dtype)
 
 
+def image(images: Tensor, T: int, generator: torch.Generator | None = None, out: Tensor | None = None) -> Tensor:
+    """x_t = images at every step (a view)."""
+    return images.unsqueeze(0).expand(T, *images.shape)
+
+
+def threshold(images: Tensor, T: int, generator: torch.Generator | None = None, out: Tensor | None = None) -> Tensor:
+    """x_t = 1[images > 0.5] at every step (a view)."""
+    frame = (images > 0.5).to(images.dtype)
+    return frame.unsqueeze(0).expand(T, *images.shape)
+
+
+def latency(images: Tensor, T: int, generator: torch.Generator | None = None, out: Tensor | None = None) -> Tensor:
+    """Time to first spike: x_t[b, p] = 1 if t = round((1 - x) (T - 1)) and x > 0, else 0, x = images[b, p].
+
+    Each pixel spikes at most once: x = 1 at step 0, x -> 0+ at step T - 1, x = 0 never (round half to
+    even, as torch.round; T = 1: every lit pixel at step 0). Deterministic: `generator` is unused.
+    `out` (float [T, B, P], contiguous) is filled instead of a new tensor.
+    """
+    shape = (T, *images.shape)
+    if out is None or out.shape != shape or out.dtype != images.dtype or not out.is_contiguous():
+        out = torch.empty(shape, dtype=images.dtype, device=images.device)
+    steps = torch.round((1 - images) * (T - 1)).long().clamp_(0, T - 1).unsqueeze(0)
+    return out.zero_().scatter_(0, steps, (images > 0).to(images.dtype).unsqueeze(0))
+
+
+# Each encoder's function (images [B, P], T, generator, out) -> [T, B, P]; `out` a buffer it may fill.
+FUNCTIONS = {Encoder.IMAGE: image, Encoder.THRESHOLD: threshold, Encoder.BERNOULLI: bernoulli, Encoder.LATENCY: latency}
+# Encoders with an undrawn form for the fused step (images, T, generator) -> the train, or None.
+UNDRAWN = {Encoder.BERNOULLI: bernoulli_train}
+
+
 def encode(images: Tensor, encoder: Encoder, T: int, generator: torch.Generator | None = None,
            out: Tensor | None = None) -> Tensor:
     """Encode images [B, P] (floats in [0, 1]) as an input train [T, B, P] (`out`: see `bernoulli`)."""
-    encoder = Encoder(encoder)
-    if encoder is Encoder.IMAGE:
-        return images.unsqueeze(0).expand(T, *images.shape)
-    if encoder is Encoder.THRESHOLD:
-        frame = (images > 0.5).to(images.dtype)
-        return frame.unsqueeze(0).expand(T, *images.shape)
-    if encoder is Encoder.BERNOULLI:
-        return bernoulli(images, T, generator, out)
-    raise ValueError(f"encoder must be one of {', '.join(e.value for e in Encoder)}; got {encoder!r}")
+    encoder_spec(encoder)  # a bad name gets the message naming the choices
+    return FUNCTIONS[Encoder(encoder)](images, T, generator, out)
+
+
+def undrawn(images: Tensor, encoder: Encoder, T: int, generator: torch.Generator | None = None) -> BernoulliTrain | None:
+    """The train of `encode` left undrawn (see `BernoulliTrain`), where the encoder has such a form
+    and this machine can draw it; else None (the caller encodes it densely)."""
+    make = UNDRAWN.get(Encoder(encoder))
+    return make(images, T, generator) if make else None

@@ -33,7 +33,6 @@ autograd path. Spikes equal the autograd path's and gradients agree within float
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -41,8 +40,10 @@ import torch
 from torch import Tensor
 
 from . import kernels, lanes, native
-from .config import Loss, MembraneInit
+from .config import Loss
 from .encoders import BernoulliTrain, is_repeated_frame
+from .neurons import initial_membrane
+from .surrogate_table import SURROGATES
 
 def enabled(device: torch.device) -> bool:
     """True when training steps run fused: on the CPU, with numba, unless SPIKEBOARD_ENGINE says otherwise."""
@@ -78,6 +79,7 @@ class FusedStep:
         self.widths = [w.shape[1] for w in pack.weights]
         self.streams = [np.asarray(s, dtype=np.int64) for s in pack.streams]
         self._rows = [torch.as_tensor(s) for s in pack.streams]
+        self.surrogate_kernel = SURROGATES[self.config.surrogate].kernel  # packs share one (`check_packable`)
         self.is_ce = np.array([c.loss is Loss.CE for c in pack.configs], dtype=np.bool_)
         self._buffers: dict[int, dict] = {}
         self._params: dict[int, list] = {}
@@ -147,16 +149,13 @@ class FusedStep:
             inputs = x[0] if repeated else x.reshape(T * B, -1)
             product = torch.mm(w1, inputs.t())  # [Ks * N, Tc * B]: batch innermost already
             lanes.currents_to_lanes(product.numpy().reshape(w1.shape[0], -1, B), b1.numpy(), members, n1, 0, T, first)
-        kaiming = self.config.membrane_init is MembraneInit.KAIMING
+        init, like = self.config.membrane_init, self._w[0]
         for l, layer in enumerate(layers):
             n = self.widths[l]
             if l > 0:
                 lanes.linear_forward(layers[l - 1]["spikes"], self._w_np[l], self._b_np[l], layer["current"])
-            if kaiming:  # as PackedSNN._initial_membrane: one draw per layer and stream, shared by its members
-                bound = math.sqrt(6.0 / n)
-                for members, gen in zip(self.streams, generators):
-                    draws = torch.rand((B, n), generator=gen)
-                    lanes.initial_lanes((draws * (2 * bound) - bound).numpy(), members, layer["m0"])
+            for members, gen in zip(self.streams, generators):  # one draw per layer and stream, shared by its members
+                lanes.initial_lanes(initial_membrane(init, B, n, gen, like).numpy(), members, layer["m0"])
             beta, v_th, z = params[l]
             R = K * n
             lanes.lif_forward_rows(layer["current"].reshape(T, R, B), layer["m0"], beta, v_th,
@@ -217,7 +216,7 @@ class FusedStep:
             beta, v_th, z = params[l]
             R = K * self.widths[l]
             lanes.lif_backward_rows(layer["grad_spikes"].reshape(T, R, B), layer["membranes"].reshape(T, R, B),
-                              beta, v_th, z, layer["grad_current"].reshape(T, R, B))
+                                    beta, v_th, z, layer["grad_current"].reshape(T, R, B), self.surrogate_kernel)
             if l > 0:
                 lanes.linear_backward(layer["grad_current"], layers[l - 1]["spikes"], self._w_np[l],
                                 buf["grads_w_np"][l], buf["grads_b_np"][l], layers[l - 1]["grad_spikes"])

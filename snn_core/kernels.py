@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import os
 
+import math
+
 import numpy as np
+
+from .surrogate_table import KERNEL_ARCTAN, KERNEL_FAST_SIGMOID, KERNEL_SIGMOID
 
 try:  # numba is an accelerator, not a requirement
     import numba
@@ -24,7 +28,7 @@ except ImportError:  # pragma: no cover - exercised on machines without numba
 
 ENGINES = ("auto", "torch", "numba")
 # The surrogate is defined as exactly 0 where |z (m - V_th)| >= this (it is below 2e-35 z there):
-# both engines cut at the same point, so their gradients agree everywhere (`neurons.surrogate_grad`).
+# both engines cut at the same point, so their gradients agree everywhere (`surrogates.sigmoid`).
 SURROGATE_CUTOFF = 80.0
 
 
@@ -129,8 +133,22 @@ if numba is not None:
     # so the surrogate is exactly 0 there (as in the torch path) without a separate masking pass.
     _Y_ZERO = np.float32(127 * 0.6931471805599453)
 
+    _HALF_PI = np.float32(math.pi / 2)
+
+    @njit(cache=True, inline="always")
+    def fast_sigmoid_grad(zx):
+        """1 / (1 + |z x|)^2 of zx = z x (`surrogates.fast_sigmoid`), in float32."""
+        d = np.float32(1.0) + abs(zx)
+        return np.float32(1.0) / (d * d)
+
+    @njit(cache=True, inline="always")
+    def arctan_grad(zx, z):
+        """(z / 2) / (1 + (pi / 2 z x)^2) of zx = z x (`surrogates.arctan`), in float32."""
+        w = _HALF_PI * zx
+        return (z * np.float32(0.5)) / (np.float32(1.0) + w * w)
+
     @njit(cache=True, error_model="numpy")  # numpy's float division: no zero check, so it vectorises
-    def lif_backward(grad_spikes, membranes, beta, v_th, z, grad_current):
+    def lif_backward(grad_spikes, membranes, beta, v_th, z, grad_current, kernel=KERNEL_SIGMOID):
         """Surrogate and reverse scan in one pass, all [T, M] (params [M]):
 
             local_t = g_t * z e / (1 + e)^2,   e = exp(-|z (m_t - V_th)|)   (0 where |z (m_t - V_th)| >= 80)
@@ -139,6 +157,8 @@ if numba is not None:
         z e / (1 + e)^2 equals z sig(x)(1 - sig(x)) without overflow. exp is computed as
         2^-n e^-f (n = round(y log2 e), |f| <= ln2 / 2, a degree-6 polynomial, relative error
         ~1e-7), with 2^-n built from its bits, so every loop vectorises; libm's exp does not.
+        `kernel` (`SurrogateSpec.kernel`) picks another surrogate instead: `fast_sigmoid_grad`,
+        `arctan_grad` (no exp; the branch is outside the inner loops, which still vectorise).
         """
         T, M = grad_spikes.shape
         a = np.zeros(M, dtype=np.float32)
@@ -151,19 +171,26 @@ if numba is not None:
         for t in range(T - 1, -1, -1):
             # Short passes over few arrays: each vectorises (LLVM gives up on loops whose
             # arrays it must check pairwise for overlap at run time).
-            for j in range(M):
-                y = abs(z[j] * (membranes[t, j] - v_th[j]))
-                poly[j] = y if y < _Y_MAX else _Y_ZERO
-            for j in range(M):
-                u = poly[j] * _LOG2E
-                n = np.int32(u + np.float32(0.5))
-                f = (u - np.float32(n)) * _LN2
-                bits[j] = (127 - n) << 23
-                poly[j] = one - f * (one - f * (c2 - f * (c3 - f * (c4 - f * (c5 - f * c6)))))
-            for j in range(M):
-                e = scale[j] * poly[j]
-                opl = one + e
-                poly[j] = z[j] * e / (opl * opl)
+            if kernel == KERNEL_FAST_SIGMOID:
+                for j in range(M):
+                    poly[j] = fast_sigmoid_grad(z[j] * (membranes[t, j] - v_th[j]))
+            elif kernel == KERNEL_ARCTAN:
+                for j in range(M):
+                    poly[j] = arctan_grad(z[j] * (membranes[t, j] - v_th[j]), z[j])
+            else:
+                for j in range(M):
+                    y = abs(z[j] * (membranes[t, j] - v_th[j]))
+                    poly[j] = y if y < _Y_MAX else _Y_ZERO
+                for j in range(M):
+                    u = poly[j] * _LOG2E
+                    n = np.int32(u + np.float32(0.5))
+                    f = (u - np.float32(n)) * _LN2
+                    bits[j] = (127 - n) << 23
+                    poly[j] = one - f * (one - f * (c2 - f * (c3 - f * (c4 - f * (c5 - f * c6)))))
+                for j in range(M):
+                    e = scale[j] * poly[j]
+                    opl = one + e
+                    poly[j] = z[j] * e / (opl * opl)
             for j in range(M):
                 poly[j] *= grad_spikes[t, j]
             for j in range(M):

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from . import kernels
+from .surrogate_table import KERNEL_ARCTAN, KERNEL_FAST_SIGMOID, KERNEL_SIGMOID
 
 if kernels.numba is not None:
     from numba import njit
@@ -68,10 +69,13 @@ if kernels.numba is not None:
     _LOG2E, _LN2 = kernels._LOG2E, kernels._LN2
     _Y_MAX, _Y_ZERO = kernels._Y_MAX, kernels._Y_ZERO
 
+    fast_sigmoid_grad, arctan_grad = kernels.fast_sigmoid_grad, kernels.arctan_grad
+
     @njit(cache=True, error_model="numpy")
-    def lif_backward_rows(grad_spikes, membranes, beta, v_th, z, grad_current):
+    def lif_backward_rows(grad_spikes, membranes, beta, v_th, z, grad_current, kernel=KERNEL_SIGMOID):
         """`kernels.lif_backward` over [T, R, B] rows, params [R]: the same surrogate (and cutoff),
-        polynomial exp and reverse scan, operation for operation, in one pass per row."""
+        polynomial exp and reverse scan, operation for operation, in one pass per row; `kernel`
+        picks the surrogate as there."""
         T, R, B = grad_spikes.shape
         a = np.zeros((R, B), dtype=np.float32)
         one = np.float32(1.0)
@@ -81,6 +85,18 @@ if kernels.numba is not None:
             for r in range(R):
                 zr, vt, bt = z[r], v_th[r], beta[r]
                 ar, mem, gs, gc = a[r], membranes[t, r], grad_spikes[t, r], grad_current[t, r]
+                if kernel == KERNEL_FAST_SIGMOID:
+                    for b in range(B):
+                        local = fast_sigmoid_grad(zr * (mem[b] - vt)) * gs[b]
+                        gc[b] = ar[b]
+                        ar[b] = local + bt * ar[b]
+                    continue
+                if kernel == KERNEL_ARCTAN:
+                    for b in range(B):
+                        local = arctan_grad(zr * (mem[b] - vt), zr) * gs[b]
+                        gc[b] = ar[b]
+                        ar[b] = local + bt * ar[b]
+                    continue
                 for b in range(B):
                     y = abs(zr * (mem[b] - vt))
                     y = y if y < _Y_MAX else _Y_ZERO

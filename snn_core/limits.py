@@ -30,6 +30,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from .encoder_table import encoder_spec
+
 SEED_MAX = 2**31 - 1
 SAMPLE_LIMIT_MAX = 10**9  # train_limit / test_limit: more than any dataset holds
 GIB = 2**30
@@ -137,8 +139,8 @@ def estimate_memory(config: Any, members: int = 1) -> MemoryEstimate:
         peak           = process + data + 32 B * K * weights + max(activations(batch_size),
                                                                   activations(test_batch_size))
 
-    c_in = 1 for the Bernoulli encoder (a [T, B, 784] float input train), 0 for image and
-    threshold (one frame, repeated as a view). The 8 copies per neuron and step are what the
+    c_in = 1 for an encoder whose steps differ (a [T, B, 784] float input train), 0 for one that
+    repeats its frame (a view: `encoder_table.EncoderSpec.repeated`). The 8 copies per neuron and step are what the
     engine keeps for the backward pass plus the gradients and workspaces (measured: 7.1-7.7 on the
     fused CPU engine, 4.4-4.8 on the autograd engine, in training and in evaluation alike).
     Training and evaluation do not overlap. data: the dataset's uint8 images and int64 labels
@@ -148,7 +150,7 @@ def estimate_memory(config: Any, members: int = 1) -> MemoryEstimate:
     """
     k = max(1, int(members))
     neurons = sum(config.hidden) + OUTPUTS
-    c_in = 1 if _value(config.encoder) == "bernoulli" else 0
+    c_in = 0 if encoder_spec(config.encoder).repeated else 1
 
     def activations(batch: int) -> int:
         return 4 * config.T * batch * (c_in * PIXELS + ACTIVATION_COPIES * k * neurons)
@@ -167,10 +169,6 @@ def estimate_memory(config: Any, members: int = 1) -> MemoryEstimate:
 def estimate_peak_bytes(config: Any, members: int = 1) -> int:
     """`estimate_memory(config, members).total`: the bytes checked against SPIKEBOARD_MAX_RUN_MEMORY_GB."""
     return estimate_memory(config, members).total
-
-
-def _value(v: Any) -> Any:
-    return getattr(v, "value", v)
 
 
 def gib(n: float) -> str:

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import Loss, MembraneInit, RunConfig
+from .config import Loss, RunConfig
 from .encoders import is_repeated_frame
-from .neurons import lif_scan
+from .neurons import initial_membrane, lif_scan
 
 
 @dataclass
@@ -60,11 +60,7 @@ class SNN(nn.Module):
             nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
     def initial_membrane(self, batch: int, width: int, like: Tensor, generator: torch.Generator | None) -> Tensor:
-        if self.config.membrane_init is MembraneInit.KAIMING:
-            bound = math.sqrt(6.0 / width)  # kaiming_uniform_ on a [B, N] tensor: fan_in = N
-            draws = torch.rand((batch, width), generator=generator, device=like.device, dtype=like.dtype)
-            return draws * (2 * bound) - bound
-        return like.new_zeros((batch, width))
+        return initial_membrane(self.config.membrane_init, batch, width, generator, like)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> SNNOutput:
         """x: input train [T, B, 784]. `generator` draws random initial membranes if configured."""
@@ -74,7 +70,7 @@ class SNN(nn.Module):
         for layer in self.layers:
             current = project(h, layer)
             m0 = self.initial_membrane(x.shape[1], layer.out_features, current, generator)
-            h, m = lif_scan(current, m0, cfg.beta, cfg.v_th, cfg.z)
+            h, m = lif_scan(current, m0, cfg.beta, cfg.v_th, cfg.z, cfg.surrogate)
             spikes.append(h)
             membranes.append(m)
         return SNNOutput(spikes, membranes)

@@ -1,4 +1,4 @@
-"""Leaky integrate-and-fire neurons with a sigmoid surrogate gradient.
+"""Leaky integrate-and-fire neurons with a surrogate gradient (the lab's sigmoid, or another: `surrogate_table`).
 
 Per step t, for every neuron (reset by subtraction, the reset carrying no gradient):
 
@@ -6,8 +6,8 @@ Per step t, for every neuron (reset by subtraction, the reset carrying no gradie
     m_{t+1} = beta * m_t + I_t - V_th * s_t
 
 `m` is the membrane potential (arbitrary units, the same as the input current I), `s`
-the spike (0 or 1). The backward pass replaces dH/dm by the derivative of a sigmoid of
-slope z:
+the spike (0 or 1). The backward pass replaces dH/dm by a surrogate of slope z, by default
+the lab's, the derivative of a sigmoid (the others: `surrogate_table`, `surrogates`):
 
     dS/dm = z * sig(z (m - V_th)) * (1 - sig(z (m - V_th)))
 
@@ -21,6 +21,7 @@ On the CPU the scans run as fused numba kernels (`kernels.py`) when available.
 
 from __future__ import annotations
 
+import math
 from typing import Union
 
 import numpy as np
@@ -28,49 +29,40 @@ import torch
 from torch import Tensor, nn
 
 from . import kernels
+from .config import MembraneInit
+from .surrogate_table import SURROGATES, Surrogate
+from .surrogates import surrogate_grad
 
 Param = Union[float, Tensor]
 
 
-def surrogate_grad(x: Tensor, z: Param) -> Tensor:
-    """z * sig(z x) * (1 - sig(z x)), written as z * sig(z x) * sig(-z x); 0 where |z x| >= 80.
-
-    Both sigmoids saturate to finite values (0 or 1) for any finite x, so the product
-    is never NaN or inf, unlike the form exp(-zx) / (1 + exp(-zx))^2 that overflows.
-    Beyond |z x| = 80 (`kernels.SURROGATE_CUTOFF`, where it is below 2e-35 z) it is exactly 0,
-    as in the fused kernel, so both engines give the same gradient there.
-    """
-    zx = z * x
-    grad = z * torch.sigmoid(zx) * torch.sigmoid(-zx)
-    return grad.masked_fill_(zx.abs() >= kernels.SURROGATE_CUTOFF, 0.0)
-
-
 class SpikeFn(torch.autograd.Function):
-    """Heaviside spike with a sigmoid surrogate.
+    """Heaviside spike with a surrogate gradient.
 
     forward:  s = H(m - V_th) = 1 if m > V_th else 0
-    backward: ds/dm = z * sig(z (m - V_th)) * (1 - sig(z (m - V_th)))
+    backward: ds/dm = surrogate'(m - V_th), e.g. z * sig(z (m - V_th)) * (1 - sig(z (m - V_th)))
     """
 
     @staticmethod
-    def forward(ctx, membrane: Tensor, v_th: Param, z: Param) -> Tensor:
+    def forward(ctx, membrane: Tensor, v_th: Param, z: Param, surrogate: Surrogate = Surrogate.SIGMOID) -> Tensor:
         ctx.save_for_backward(membrane)
-        ctx.v_th, ctx.z = v_th, z
+        ctx.v_th, ctx.z, ctx.surrogate = v_th, z, surrogate
         return (membrane > v_th).to(membrane.dtype)
 
     @staticmethod
     def backward(ctx, grad_spike: Tensor):
         (membrane,) = ctx.saved_tensors
-        return grad_spike * surrogate_grad(membrane - ctx.v_th, ctx.z), None, None
+        return grad_spike * surrogate_grad(membrane - ctx.v_th, ctx.z, ctx.surrogate), None, None, None
 
 
-def spike(membrane: Tensor, v_th: Param, z: Param) -> Tensor:
-    return SpikeFn.apply(membrane, v_th, z)
+def spike(membrane: Tensor, v_th: Param, z: Param, surrogate: Surrogate = Surrogate.SIGMOID) -> Tensor:
+    return SpikeFn.apply(membrane, v_th, z, surrogate)
 
 
-def lif_step(membrane: Tensor, current: Tensor, beta: Param, v_th: Param, z: Param) -> tuple[Tensor, Tensor]:
+def lif_step(membrane: Tensor, current: Tensor, beta: Param, v_th: Param, z: Param,
+             surrogate: Surrogate = Surrogate.SIGMOID) -> tuple[Tensor, Tensor]:
     """One LIF step: returns (s_t, m_{t+1}) from m_t and I_t, all [B, N]."""
-    s = spike(membrane, v_th, z)
+    s = spike(membrane, v_th, z, surrogate)
     next_membrane = beta * membrane + current - v_th * s.detach()
     return s, next_membrane
 
@@ -134,7 +126,8 @@ def _forward_scan(current: Tensor, m0: Tensor, beta: Param, v_th: Param) -> tupl
     return spikes, membranes
 
 
-def _backward_scan(grad_spikes: Tensor, membranes: Tensor, beta: Param, v_th: Param, z: Param) -> Tensor:
+def _backward_scan(grad_spikes: Tensor, membranes: Tensor, beta: Param, v_th: Param, z: Param,
+                   surrogate: Surrogate) -> Tensor:
     """dL/dI [T, B, N] by the reverse scan of the detached-reset recurrence.
 
     a_t = dL/dm_t = g_t * sg(m_t) + beta * a_{t+1},  a_T = 0,  dL/dI_t = a_{t+1}.
@@ -142,9 +135,10 @@ def _backward_scan(grad_spikes: Tensor, membranes: Tensor, beta: Param, v_th: Pa
     grad_current = torch.empty_like(grad_spikes)
     fused = _fused(grad_spikes, beta, v_th, z)
     if fused is not None:
-        kernels.lif_backward(_flat(grad_spikes), _flat(membranes), *fused, _flat(grad_current))
+        kernels.lif_backward(_flat(grad_spikes), _flat(membranes), *fused, _flat(grad_current),
+                             SURROGATES[surrogate].kernel)
         return grad_current
-    local = grad_spikes * surrogate_grad(membranes - v_th, z)  # all T at once
+    local = grad_spikes * surrogate_grad(membranes - v_th, z, surrogate)  # all T at once
     a = torch.zeros_like(grad_spikes[0])
     for t in range(grad_spikes.shape[0] - 1, -1, -1):
         grad_current[t] = a
@@ -160,11 +154,11 @@ class LIFScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, current: Tensor, m0: Tensor, beta: Param, v_th: Param, z: Param):
+    def forward(ctx, current: Tensor, m0: Tensor, beta: Param, v_th: Param, z: Param, surrogate: Surrogate):
         spikes, membranes = _forward_scan(current.detach(), m0.detach(), beta, v_th)
         ctx.set_materialize_grads(False)  # the membranes output never has a gradient: skip its zeros
         ctx.save_for_backward(membranes)
-        ctx.params = (beta, v_th, z)
+        ctx.params = (beta, v_th, z, Surrogate(surrogate))
         ctx.mark_non_differentiable(membranes)
         return spikes, membranes
 
@@ -172,24 +166,41 @@ class LIFScan(torch.autograd.Function):
     def backward(ctx, grad_spikes: Tensor | None, _grad_membranes: Tensor | None):
         (membranes,) = ctx.saved_tensors
         if grad_spikes is None:
-            return None, None, None, None, None
-        beta, v_th, z = ctx.params
-        return _backward_scan(grad_spikes.contiguous(), membranes, beta, v_th, z), None, None, None, None
+            return None, None, None, None, None, None
+        return _backward_scan(grad_spikes.contiguous(), membranes, *ctx.params), None, None, None, None, None
 
 
-def lif_scan(current: Tensor, m0: Tensor, beta: Param, v_th: Param, z: Param) -> tuple[Tensor, Tensor]:
+def lif_scan(current: Tensor, m0: Tensor, beta: Param, v_th: Param, z: Param,
+             surrogate: Surrogate = Surrogate.SIGMOID) -> tuple[Tensor, Tensor]:
     """Run a LIF layer over all T steps. Returns (spikes, pre-spike membranes), [T, B, N]."""
-    return LIFScan.apply(current.contiguous(), m0, beta, v_th, z)
+    return LIFScan.apply(current.contiguous(), m0, beta, v_th, z, surrogate)
+
+
+def initial_membrane(init: MembraneInit, batch: int, width: int, generator: torch.Generator | None, like: Tensor,
+                     copies: int = 1) -> Tensor:
+    """m_0 [batch, copies * width] of a layer of `width` neurons, on like's device and dtype.
+
+    kaiming (the lab's): uniform in +-sqrt(6 / width), i.e. kaiming_uniform_ on a [batch, width] tensor
+    (fan_in = width), one [batch, width] draw from `generator` repeated for each of `copies` members
+    (a pack's members of one input stream draw what each of their solo runs draws); zero: all 0.
+    The one place the start is drawn: the autograd engine (`model`, `packed`) and the fused step call it.
+    """
+    if MembraneInit(init) is MembraneInit.KAIMING:
+        bound = math.sqrt(6.0 / width)
+        draws = torch.rand((batch, width), generator=generator, device=like.device, dtype=like.dtype)
+        m0 = draws * (2 * bound) - bound
+        return m0 if copies == 1 else m0.repeat(1, copies)
+    return like.new_zeros((batch, copies * width))
 
 
 class LIF(nn.Module):
     """A layer of LIF neurons; builds the initial state and calls `lif_scan`."""
 
-    def __init__(self, beta: Param, v_th: Param, z: Param):
+    def __init__(self, beta: Param, v_th: Param, z: Param, surrogate: Surrogate = Surrogate.SIGMOID):
         super().__init__()
-        self.beta, self.v_th, self.z = beta, v_th, z
+        self.beta, self.v_th, self.z, self.surrogate = beta, v_th, z, Surrogate(surrogate)
 
     def forward(self, current: Tensor, m0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if m0 is None:
             m0 = current.new_zeros(current.shape[1:])
-        return lif_scan(current, m0, self.beta, self.v_th, self.z)
+        return lif_scan(current, m0, self.beta, self.v_th, self.z, self.surrogate)

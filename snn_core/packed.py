@@ -1,7 +1,7 @@
 """K runs as one wide network: a sweep trained in one pass over the data.
 
 Members may differ in beta, V_th, z, loss, learning rate and seed; everything else that
-shapes the data (T, encoder, batch size, data, widths, ...) must be equal. Members of one
+shapes the data or the scan (T, encoder, surrogate, batch size, data, widths, ...) must be equal. Members of one
 seed form an input stream: they see the same batches and input spikes as their solo runs
 would; each seed's stream has its own shuffle, Bernoulli draws and initial membranes
 (`streams`), so a seed replicate trains in the same pack as the others.
@@ -27,10 +27,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import kernels
-from .config import PACKABLE_FIELDS, Loss, MembraneInit, RunConfig, check_packable, pack_groups
+from .config import PACKABLE_FIELDS, Loss, RunConfig, check_packable, pack_groups
 from .encoders import is_repeated_frame
 from .model import SNN
-from .neurons import lif_scan
+from .neurons import initial_membrane, lif_scan
 
 __all__ = ["PACKABLE_FIELDS", "PackedSNN", "PackedAdam", "PackedOutput", "check_packable", "input_streams",
            "pack_groups", "packed_loss"]
@@ -104,7 +104,7 @@ class PackedSNN(nn.Module):
                 current = torch.einsum("tbki,koi->tbko", h.view(T, B, K, -1), w) + b
                 current = current.reshape(T, B, K * width)
             m0 = self._initial_membrane(B, width, current, generator)
-            s, m = lif_scan(current, m0, *self._neuron_params[l])
+            s, m = lif_scan(current, m0, *self._neuron_params[l], self.configs[0].surrogate)
             h = s
             spikes.append(s.view(T, B, K, width))
             membranes.append(m.view(T, B, K, width))
@@ -135,13 +135,10 @@ class PackedSNN(nn.Module):
             else:
                 current = torch.einsum("tbki,koi->tbko", h.view(T, B, K, -1), w) + b
                 current = current.reshape(T, B, K * width)
-            if self.configs[0].membrane_init is MembraneInit.KAIMING:
-                m0 = torch.cat([self._initial_membrane(B, width, current, gen, len(members))
-                                for members, gen in zip(self.streams, gens)], dim=1)
-                m0 = m0.view(B, K, width)[:, back].reshape(B, K * width)
-            else:
-                m0 = current.new_zeros((B, K * width))
-            s, m = lif_scan(current, m0, *self._neuron_params[l])
+            m0 = torch.cat([self._initial_membrane(B, width, current, gen, len(members))
+                            for members, gen in zip(self.streams, gens)], dim=1)
+            m0 = m0.view(B, K, width)[:, back].reshape(B, K * width)
+            s, m = lif_scan(current, m0, *self._neuron_params[l], self.configs[0].surrogate)
             h = s
             spikes.append(s.view(T, B, K, width))
             membranes.append(m.view(T, B, K, width))
@@ -149,12 +146,7 @@ class PackedSNN(nn.Module):
 
     def _initial_membrane(self, batch: int, width: int, like: Tensor, generator, members: int | None = None) -> Tensor:
         K = self.size if members is None else members
-        if self.configs[0].membrane_init is MembraneInit.KAIMING:
-            # One draw shared by all members: what each member's solo run draws from the same stream.
-            bound = math.sqrt(6.0 / width)
-            draws = torch.rand((batch, width), generator=generator, device=like.device, dtype=like.dtype)
-            return (draws * (2 * bound) - bound).repeat(1, K)
-        return like.new_zeros((batch, K * width))
+        return initial_membrane(self.configs[0].membrane_init, batch, width, generator, like, copies=K)
 
     def member(self, k: int) -> SNN:
         """Member k as a standalone `SNN` (a copy)."""

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .config import RunConfig
+from .encoder_table import encoder_spec
 from .encoders import encode
 from .model import SNN
 
@@ -73,10 +74,10 @@ def recording_to_dict(rec: Recording, epoch: int, encoder: str) -> dict:
      "membranes": [per layer [T][N] floats, 4 decimals]}]}
     """
     probes = []
+    binary = encoder_spec(encoder).binary
     for i, label in enumerate(rec.labels):
         x = rec.inputs[i]
-        binary = bool(np.all((x == 0) | (x == 1)))
-        inp = ({"kind": "spikes", "events": _events(x)} if binary and encoder != "image"
+        inp = ({"kind": "spikes", "events": _events(x)} if binary
                else {"kind": "analog", "frame": [round(float(v), 4) for v in x[0]]})
         probes.append({
             "label": label,

@@ -1,6 +1,6 @@
 """Train one run from the command line; one JSON object per epoch on stdout.
 
-    python -m snn_core.train --beta 0.7 --T 50 --z 2 --v-th 1.5 --encoder bernoulli \
+    python -m snn_core.train --beta 0.7 --T 50 --z 2 --v-th 1.5 --surrogate sigmoid --encoder bernoulli \
         --loss mse --epochs 1 --dataset mnist --data-dir DIR
 
 Bad input exits with status 2 and a one-line message naming the field and the value.
@@ -13,6 +13,7 @@ import json
 import sys
 
 from .config import DatasetName, Device, Encoder, Loss, MembraneInit, RunConfig
+from .surrogate_table import SURROGATES
 
 DEFAULTS = RunConfig()
 
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--T", type=int, default=d.T, help="timesteps")
     p.add_argument("--z", type=float, default=d.z, help="surrogate gradient slope")
     p.add_argument("--v-th", dest="v_th", type=float, default=d.v_th, help="firing threshold")
+    p.add_argument("--surrogate", default=d.surrogate.value,
+                   help="; ".join(f"{s.value}: {spec.formula}" for s, spec in SURROGATES.items())
+                        + f" (x = m - V_th; default {d.surrogate.value}, the lab's)")
     p.add_argument("--encoder", default=d.encoder.value, help="|".join(e.value for e in Encoder))
     p.add_argument("--loss", default=d.loss.value, help="|".join(e.value for e in Loss))
     p.add_argument("--hidden", default=",".join(map(str, d.hidden)), help="hidden widths, e.g. 10 or 100,50")

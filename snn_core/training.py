@@ -17,7 +17,6 @@ never interrupted: model, optimizer, generator states, the partial epoch's sums,
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -25,10 +24,11 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from .config import Device, RunConfig
+from .config import RunConfig
 from .data import DataBundle, Split, load_data
+from .devices import device_name, flush_denormals, resolve_device  # noqa: F401  (workers.jobs imports them here)
 from . import fused
-from .encoders import BernoulliTrain, bernoulli_train, encode
+from .encoders import UNDRAWN, BernoulliTrain, encode, undrawn
 from .latency import step_correct
 from .model import SNN
 from .packed import PackedAdam, PackedOutput, PackedSNN, check_packable, packed_loss
@@ -82,26 +82,6 @@ class FitResult:
     stopped: bool  # True when should_stop ended training early
     model: SNN
     checkpoint: dict[str, Any]  # the state at the end (or at the stop)
-
-
-def resolve_device(device: Device | str) -> torch.device:
-    device = Device(device)
-    if device is Device.AUTO:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device is Device.CUDA and not torch.cuda.is_available():
-        raise ValueError("device must be available: got 'cuda' but torch sees no CUDA GPU")
-    return torch.device(device.value)
-
-
-def device_name(device: torch.device) -> str:
-    """Human-readable name of a device, e.g. 'NVIDIA H200' or 'cpu'."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return device.type
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
@@ -171,13 +151,13 @@ LAZY_INPUT_BYTES = 8 << 20
 
 
 def _lazy_input(images: Tensor, config: RunConfig, generator: torch.Generator) -> BernoulliTrain | None:
-    """For the fused step: a Bernoulli input left undrawn where the native kernels take it (any size),
-    or where it is large (see LAZY_INPUT_BYTES); else None."""
-    if config.encoder.value != "bernoulli":
+    """For the fused step: an input left undrawn (`encoders.undrawn`, Bernoulli) where the native kernels
+    take it (any size), or where it is large (see LAZY_INPUT_BYTES); else None."""
+    if config.encoder not in UNDRAWN:
         return None
     if not fused.native_bernoulli(images.shape[1]) and config.T * images.numel() * 4 < LAZY_INPUT_BYTES:
         return None
-    return bernoulli_train(images, config.T, generator)
+    return undrawn(images, config.encoder, config.T, generator)
 
 
 class _InputBuffer:
@@ -231,144 +211,179 @@ def fit_packed(
     device = resolve_device(lead.device)
     if data is None:
         data = load_data(lead.dataset, lead.data_dir, device, lead.train_limit, lead.test_limit)
-    with _flush_denormals(device):
-        return _train_pack(configs, callbacks, data, resumes, device, epochs)
+    with flush_denormals(device):
+        return _PackRun(configs, callbacks, data, resumes, device).run(epochs)
 
 
-@contextlib.contextmanager
-def _flush_denormals(device: torch.device):
-    """Flush denormal floats to zero while training on the CPU, then restore the default.
+class _PackRun:
+    """One pack's training: its model, optimizer, input streams and members, and the point reached
+    (`epoch_done`, `batch_done`). `run` trains epoch by epoch (`epoch`), an epoch batch by batch
+    (`batch`), then evaluates it (`end_epoch`)."""
 
-    Tiny surrogate gradients and Adam moments underflow into denormals, and every float op
-    on a denormal is ~100x slower: a sweep with CE members ran 2.3x slower without this.
-    Values below 1e-38 carry nothing here; spikes and results are unaffected.
-    """
-    if device.type != "cpu" or not torch.set_flush_denormal(True):
-        yield
-        return
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
+    def __init__(self, configs: list[RunConfig], callbacks: list[Callbacks], data: DataBundle,
+                 resumes: list[dict[str, Any] | None], device: torch.device):
+        self.configs, self.data, self.device, self.lead = configs, data, device, configs[0]
+        init = [SNN(c, torch.Generator().manual_seed(stream_seed("init", c.seed))) for c in configs]
+        self.pack = pack = PackedSNN(configs, init).to(device)
+        self.optimizer = PackedAdam(list(pack.parameters()), [c.lr for c in configs])
+        # One input stream per seed (`PackedSNN.streams`): its own data order, input draws and membranes.
+        self.seeds = [configs[s[0]].seed for s in pack.streams]
+        self.stream_of = {k: i for i, s in enumerate(pack.streams) for k in s}
+        self.encode_gens = [_generator(device, stream_seed("train", seed)) for seed in self.seeds]
+        self.members = [_Member(c, cb, []) for c, cb in zip(configs, callbacks)]
+        self.shuffle_states = [torch.Generator().manual_seed(stream_seed("shuffle", seed)).get_state()
+                               for seed in self.seeds]
+        self.epoch_done, self.batch_done = 0, 0
+        if any(r is not None for r in resumes):
+            self._restore(resumes)
+        self.fused_step = fused.FusedStep(pack) if fused.enabled(device) else None
+        self.workspaces = [_InputBuffer(self.lead.T, self.lead.layer_sizes[0], device) for _ in pack.streams]
+        self.batches_per_epoch = -(-len(data.train) // self.lead.batch_size)
 
+    def run(self, epochs: int) -> list[FitResult]:
+        while self.epoch_done < epochs and not all(m.stopped for m in self.members):
+            self.epoch(self.epoch_done + 1, epochs)
+        return [FitResult(m.history, m.stopped, self.pack.member(k), m.checkpoint if m.stopped else self.checkpoint(k))
+                for k, m in enumerate(self.members)]
 
-def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: DataBundle,
-                resumes: list[dict[str, Any] | None], device: torch.device, epochs: int) -> list[FitResult]:
-    lead = configs[0]
-    init = [SNN(c, torch.Generator().manual_seed(stream_seed("init", c.seed))) for c in configs]
-    pack = PackedSNN(configs, init).to(device)
-    optimizer = PackedAdam(list(pack.parameters()), [c.lr for c in configs])
-    # One input stream per seed (`PackedSNN.streams`): its own data order, input draws and membranes.
-    streams = pack.streams
-    seeds = [configs[s[0]].seed for s in streams]
-    stream_of = {k: i for i, s in enumerate(streams) for k in s}
-    encode_gens = [_generator(device, stream_seed("train", seed)) for seed in seeds]
-    members = [_Member(c, cb, []) for c, cb in zip(configs, callbacks)]
-    shuffle_states = [torch.Generator().manual_seed(stream_seed("shuffle", seed)).get_state() for seed in seeds]
-    epoch_done, batch_done = 0, 0
-    if any(r is not None for r in resumes):
-        epoch_done, batch_done, shuffle_states = _restore(resumes, members, pack, optimizer, encode_gens)
+    def epoch(self, epoch: int, epochs: int) -> None:
+        """Train the epoch's batches from `batch_done` on (all of them unless resumed mid-epoch); if no
+        member stopped them all, evaluate it."""
+        shuffles = [torch.Generator() for _ in self.seeds]
+        for shuffle, state in zip(shuffles, self.shuffle_states):
+            shuffle.set_state(state)
+        sums = [m.partial or {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0} for m in self.members]
+        totals = _EpochSums(torch.tensor([s["loss_sum"] for s in sums], device=self.device, dtype=torch.float64),
+                            torch.tensor([s["correct"] for s in sums], device=self.device), sums[0]["seen"],
+                            [s["seconds"] for s in sums], time.perf_counter())
+        batches = zip(*(self.data.train.batches(self.lead.batch_size, g) for g in shuffles))
+        for index, batch in enumerate(batches, start=1):
+            if index <= self.batch_done:
+                continue  # trained before the checkpoint we resumed from
+            self.batch(batch, totals)
+            self.batch_done = index
+            self._after_batch(epoch, index, totals)
+            if all(m.stopped for m in self.members):
+                return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # once per epoch: kernels still queued belong to it
+        self.end_epoch(epoch, epochs, totals, time.perf_counter() - totals.started, shuffles)
 
-    def checkpoint(k: int) -> dict[str, Any]:
-        m = members[k]
+    def batch(self, batch: tuple, totals: "_EpochSums") -> None:
+        """One training step of every member on its stream's (images, labels), added into `totals`."""
+        lead, streams, members = self.lead, self.pack.streams, self.members
+        xs = [(self.fused_step and _lazy_input(images, lead, gen))
+              or encode(images, lead.encoder, lead.T, gen, out=space.get(images.shape[0]))
+              for (images, _), gen, space in zip(batch, self.encode_gens, self.workspaces)]
+        stream_labels = [y for _, y in batch]
+        # targets per member [B, K] (or [B] when all members share one stream)
+        labels = stream_labels[0] if len(streams) == 1 else torch.stack(
+            [stream_labels[self.stream_of[k]] for k in range(len(members))], dim=1)
+        if self.fused_step is not None:  # forward, loss and gradients in a few kernels, no graph
+            loss, counts = self.fused_step(xs, stream_labels, self.encode_gens)
+        else:  # the autograd engine (SPIKEBOARD_ENGINE=torch or numba, or not on the CPU)
+            out = self.pack(xs, self.encode_gens)
+            counts = out.counts
+            loss = packed_loss(counts, labels, [c.loss for c in self.configs], lead.T)
+            self.optimizer.zero_grad()
+            loss.sum().backward()
+        self.optimizer.step()
+        totals.loss = loss.detach()
+        totals.loss_sum += totals.loss * labels.shape[0]
+        totals.correct += (counts.detach().argmax(-1) == (labels.unsqueeze(1) if labels.dim() == 1 else labels)).sum(0)
+        totals.seen += labels.shape[0]
+
+    def _after_batch(self, epoch: int, index: int, totals: "_EpochSums") -> None:
+        elapsed = time.perf_counter() - totals.started
+        for k, m in enumerate(self.members):
+            if m.stopped:
+                continue
+            if m.callbacks.on_batch_end:
+                m.callbacks.on_batch_end(BatchInfo(epoch, index, self.batches_per_epoch, totals.loss[k]))
+            if m.callbacks.should_stop and index < self.batches_per_epoch and m.callbacks.should_stop():
+                m.partial = {"loss_sum": float(totals.loss_sum[k]), "correct": int(totals.correct[k]),
+                             "seen": totals.seen, "seconds": totals.seconds[k] + elapsed}
+                self.stop_member(k)
+
+    def end_epoch(self, epoch: int, epochs: int, totals: "_EpochSums", seconds: float, shuffles: list) -> None:
+        """Evaluate the epoch, record each running member's metrics, checkpoint it and ask whether to stop."""
+        results = _evaluate_streams(self.pack, self.data.test, self.seeds, epoch)
+        self.epoch_done, self.batch_done, self.shuffle_states = epoch, 0, [g.get_state() for g in shuffles]
+        seen = totals.seen
+        for k, m in enumerate(self.members):
+            if m.stopped:
+                continue
+            test_loss, test_acc, rates, latency, neuron_counts = results[k]
+            total = totals.seconds[k] + seconds
+            metrics = EpochMetrics(
+                epoch=epoch, train_loss=float(totals.loss_sum[k]) / seen, train_acc=float(totals.correct[k]) / seen,
+                test_loss=test_loss, test_acc=test_acc, firing_rates=rates,
+                epoch_seconds=total, samples_per_s=seen / total if total > 0 else 0.0,
+                latency_acc=latency, neuron_counts=neuron_counts, test_samples=len(self.data.test),
+            )
+            m.history.append(metrics)
+            m.partial = None
+            if m.callbacks.on_checkpoint:
+                m.callbacks.on_checkpoint(self.checkpoint(k))
+            if m.callbacks.on_epoch_end:
+                m.callbacks.on_epoch_end(metrics)
+            if m.callbacks.should_stop and epoch < epochs and m.callbacks.should_stop():
+                self.stop_member(k)
+
+    def checkpoint(self, k: int) -> dict[str, Any]:
+        m, stream = self.members[k], self.stream_of[k]
         return {
             "config": m.config.to_dict(),
-            "model": pack.member_state(k),
-            "optimizer": optimizer.member_state(k),
-            "encode_rng": encode_gens[stream_of[k]].get_state(),
-            "epoch": epoch_done, "batch": batch_done, "epoch_shuffle_rng": shuffle_states[stream_of[k]],
+            "model": self.pack.member_state(k),
+            "optimizer": self.optimizer.member_state(k),
+            "encode_rng": self.encode_gens[stream].get_state(),
+            "epoch": self.epoch_done, "batch": self.batch_done, "epoch_shuffle_rng": self.shuffle_states[stream],
             "partial": m.partial,
             "history": [h.to_dict() for h in m.history],
         }
 
-    def stop_member(k: int) -> None:
-        members[k].stopped = True
-        optimizer.active[k] = False
-        members[k].checkpoint = checkpoint(k)
-        if members[k].callbacks.on_checkpoint:
-            members[k].callbacks.on_checkpoint(members[k].checkpoint)
+    def stop_member(self, k: int) -> None:
+        member = self.members[k]
+        member.stopped = True
+        self.optimizer.active[k] = False
+        member.checkpoint = self.checkpoint(k)
+        if member.callbacks.on_checkpoint:
+            member.callbacks.on_checkpoint(member.checkpoint)
 
-    losses = [c.loss for c in configs]
-    fused_step = fused.FusedStep(pack) if fused.enabled(device) else None
-    workspaces = [_InputBuffer(lead.T, lead.layer_sizes[0], device) for _ in streams]
-    train = data.train
-    batches_per_epoch = -(-len(train) // lead.batch_size)
-    while epoch_done < epochs and not all(m.stopped for m in members):
-        epoch = epoch_done + 1
-        shuffles = [torch.Generator() for _ in streams]
-        for shuffle, state in zip(shuffles, shuffle_states):
-            shuffle.set_state(state)
-        sums = [m.partial or {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0} for m in members]
-        loss_sum = torch.tensor([s["loss_sum"] for s in sums], device=device, dtype=torch.float64)
-        correct = torch.tensor([s["correct"] for s in sums], device=device)
-        seen = sums[0]["seen"]
-        started = time.perf_counter()
-        for index, batch in enumerate(zip(*(train.batches(lead.batch_size, g) for g in shuffles)), start=1):
-            if index <= batch_done:
-                continue  # trained before the checkpoint we resumed from
-            xs = [(fused_step and _lazy_input(images, lead, gen)) or encode(images, lead.encoder, lead.T, gen,
-                                                                           out=space.get(images.shape[0]))
-                  for (images, _), gen, space in zip(batch, encode_gens, workspaces)]
-            stream_labels = [y for _, y in batch]
-            # targets per member [B, K] (or [B] when all members share one stream)
-            labels = stream_labels[0] if len(streams) == 1 else torch.stack(
-                [stream_labels[stream_of[k]] for k in range(len(members))], dim=1)
-            if fused_step is not None:  # forward, loss and gradients in a few kernels, no graph
-                loss, counts = fused_step(xs, stream_labels, encode_gens)
-            else:  # the autograd engine (SPIKEBOARD_ENGINE=torch or numba, or not on the CPU)
-                out = pack(xs, encode_gens)
-                counts = out.counts
-                loss = packed_loss(counts, labels, losses, lead.T)
-                optimizer.zero_grad()
-                loss.sum().backward()
-            optimizer.step()
+    def _restore(self, resumes: list[dict[str, Any] | None]) -> None:
+        """Load each member's checkpoint into the pack; all must be at the same point of training."""
+        if any(r is None for r in resumes):
+            raise ValueError("resumes must give a checkpoint for every member of the pack, or none")
+        points = {(r["epoch"], r["batch"]) for r in resumes}
+        if len(points) != 1:
+            raise ValueError(f"checkpoints must all be at the same (epoch, batch) to resume as one pack, "
+                             f"got {sorted(points)}")
+        for k, (ckpt, member) in enumerate(zip(resumes, self.members)):
+            saved = RunConfig.from_stored(ckpt["config"])
+            if saved.config_hash() != member.config.config_hash():
+                diff = ", ".join(f"{f}: {a!r} -> {b!r}" for f, (a, b) in saved.diff(member.config).items())
+                raise ValueError(f"checkpoint was written for another config ({diff})")
+            self.pack.load_member_state(k, ckpt["model"])
+            self.optimizer.load_member_state(k, ckpt["optimizer"])
+            member.history = [EpochMetrics(**h) for h in ckpt["history"]]
+            member.partial = ckpt["partial"]
+        streams = self.pack.streams
+        for stream, gen in zip(streams, self.encode_gens):  # a stream's members hold the same states
+            gen.set_state(resumes[stream[0]]["encode_rng"])
+        self.epoch_done, self.batch_done = resumes[0]["epoch"], resumes[0]["batch"]
+        self.shuffle_states = [resumes[stream[0]]["epoch_shuffle_rng"] for stream in streams]
 
-            loss = loss.detach()
-            loss_sum += loss * labels.shape[0]
-            correct += (counts.detach().argmax(-1) == (labels.unsqueeze(1) if labels.dim() == 1 else labels)).sum(0)
-            seen += labels.shape[0]
-            batch_done = index
-            elapsed = time.perf_counter() - started
-            for k, m in enumerate(members):
-                if m.stopped:
-                    continue
-                if m.callbacks.on_batch_end:
-                    m.callbacks.on_batch_end(BatchInfo(epoch, index, batches_per_epoch, loss[k]))
-                if m.callbacks.should_stop and index < batches_per_epoch and m.callbacks.should_stop():
-                    m.partial = {"loss_sum": float(loss_sum[k]), "correct": int(correct[k]), "seen": seen,
-                                 "seconds": sums[k]["seconds"] + elapsed}
-                    stop_member(k)
-            if all(m.stopped for m in members):
-                break
-        else:
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)  # once per epoch: kernels still queued belong to it
-            seconds = time.perf_counter() - started
-            results = _evaluate_streams(pack, data.test, seeds, epoch)
-            epoch_done, batch_done, shuffle_states = epoch, 0, [g.get_state() for g in shuffles]
-            for k, m in enumerate(members):
-                if m.stopped:
-                    continue
-                test_loss, test_acc, rates, latency, neuron_counts = results[k]
-                total = sums[k]["seconds"] + seconds
-                metrics = EpochMetrics(
-                    epoch=epoch, train_loss=float(loss_sum[k]) / seen, train_acc=float(correct[k]) / seen,
-                    test_loss=test_loss, test_acc=test_acc, firing_rates=rates,
-                    epoch_seconds=total, samples_per_s=seen / total if total > 0 else 0.0,
-                    latency_acc=latency, neuron_counts=neuron_counts, test_samples=len(data.test),
-                )
-                m.history.append(metrics)
-                m.partial = None
-                if m.callbacks.on_checkpoint:
-                    m.callbacks.on_checkpoint(checkpoint(k))
-                if m.callbacks.on_epoch_end:
-                    m.callbacks.on_epoch_end(metrics)
-                if m.callbacks.should_stop and epoch < epochs and m.callbacks.should_stop():
-                    stop_member(k)
-    return [
-        FitResult(m.history, m.stopped, pack.member(k), m.checkpoint if m.stopped else checkpoint(k))
-        for k, m in enumerate(members)
-    ]
+
+@dataclass
+class _EpochSums:
+    """The running sums of an epoch, per member [K]: loss, correct predictions; and what they cover."""
+
+    loss_sum: Tensor
+    correct: Tensor
+    seen: int  # samples so far (every member sees a batch of the same size)
+    seconds: list[float]  # each member's training time before this session of the epoch (a resumed partial)
+    started: float  # perf_counter when this session of the epoch began
+    loss: Tensor | None = None  # the last batch's loss [K]
 
 
 def _evaluate_streams(pack: PackedSNN, split: Split, seeds: list[int], epoch: int) -> list[tuple]:
@@ -381,25 +396,3 @@ def _evaluate_streams(pack: PackedSNN, split: Split, seeds: list[int], epoch: in
         for k, r in zip(members, evaluate_pack(sub.to(split.images.device), split, seed=stream_seed("eval", seed, epoch))):
             results[k] = r
     return results
-
-
-def _restore(resumes, members, pack, optimizer, encode_gens):
-    """Load each member's checkpoint into the pack; all must be at the same point of training."""
-    if any(r is None for r in resumes):
-        raise ValueError("resumes must give a checkpoint for every member of the pack, or none")
-    points = {(r["epoch"], r["batch"]) for r in resumes}
-    if len(points) != 1:
-        raise ValueError(f"checkpoints must all be at the same (epoch, batch) to resume as one pack, got {sorted(points)}")
-    for k, (ckpt, member) in enumerate(zip(resumes, members)):
-        saved = RunConfig.from_stored(ckpt["config"])
-        if saved.config_hash() != member.config.config_hash():
-            diff = ", ".join(f"{f}: {a!r} -> {b!r}" for f, (a, b) in saved.diff(member.config).items())
-            raise ValueError(f"checkpoint was written for another config ({diff})")
-        pack.load_member_state(k, ckpt["model"])
-        optimizer.load_member_state(k, ckpt["optimizer"])
-        member.history = [EpochMetrics(**h) for h in ckpt["history"]]
-        member.partial = ckpt["partial"]
-    for stream, gen in zip(pack.streams, encode_gens):  # a stream's members hold the same states
-        gen.set_state(resumes[stream[0]]["encode_rng"])
-    first = resumes[0]
-    return first["epoch"], first["batch"], [resumes[stream[0]]["epoch_shuffle_rng"] for stream in pack.streams]

@@ -25,7 +25,9 @@ def test_defaults_are_the_lab_baseline():
         ("z", -1.0, "got -1.0"),
         ("v_th", -0.5, "v_th must be a number > 0, got -0.5"),
         ("lr", 0.0, "lr must be a number > 0, got 0.0"),
-        ("encoder", "poisson", "encoder must be one of image, threshold, bernoulli; got 'poisson'"),
+        ("encoder", "poisson", "encoder must be one of image, threshold, bernoulli"),
+        ("encoder", "poisson", "; got 'poisson'"),
+        ("surrogate", "relu", "surrogate must be one of sigmoid, fast_sigmoid, arctan; got 'relu'"),
         ("loss", "nll", "loss must be one of mse, ce; got 'nll'"),
         ("dataset", "cifar", "dataset must be one of mnist, fashion-mnist; got 'cifar'"),
         ("device", "tpu", "device must be one of"),
@@ -85,3 +87,26 @@ def test_lab_sweeps_are_valid_configs():
     for field, values in SWEEPS.items():
         for v in values:
             RunConfig(**{field: v})
+
+
+def test_a_stored_config_keeps_its_hash_and_reads_back_as_sigmoid():
+    """Hashes written before the surrogate field existed (golden values from that version): dedup still
+    finds those runs, and they read back with the sigmoid surrogate they trained with."""
+    stored = {"T": 5, "beta": 0.8, "encoder": "image", "hidden": [16]}
+    old = RunConfig.from_stored(stored)
+    assert old.surrogate.value == "sigmoid"
+    assert old.config_hash() == "db9217ae7922c0c0"
+    assert RunConfig().config_hash() == "db3a136d78d4f1c8"
+    assert RunConfig.from_stored({**stored, "surrogate": "sigmoid"}).config_hash() == "db9217ae7922c0c0"
+    hashes = {RunConfig.from_stored({**stored, "surrogate": s}).config_hash() for s in ("sigmoid", "fast_sigmoid", "arctan")}
+    assert len(hashes) == 3
+    assert RunConfig.from_json(RunConfig(surrogate="arctan").to_json()).surrogate.value == "arctan"
+
+
+def test_members_of_a_pack_share_one_surrogate():
+    from snn_core.config import check_packable, pack_groups
+
+    configs = [RunConfig(surrogate="sigmoid"), RunConfig(surrogate="arctan"), RunConfig(surrogate="arctan", beta=0.9)]
+    with pytest.raises(ValueError, match="surrogate must be equal across a packed sweep"):
+        check_packable(configs)
+    assert pack_groups(configs) == [[0], [1, 2]]

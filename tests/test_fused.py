@@ -27,7 +27,7 @@ def _pack(encoder, K, membrane_init="zero", hidden=(16, 12)):
     return configs, pack
 
 
-@pytest.mark.parametrize("encoder", ["image", "threshold", "bernoulli", "bernoulli-native"])
+@pytest.mark.parametrize("encoder", ["image", "threshold", "bernoulli", "bernoulli-native", "latency"])
 @pytest.mark.parametrize("K, membrane_init", [(1, "zero"), (3, "kaiming")])
 def test_fused_step_equals_the_autograd_engine_and_the_reference(encoder, K, membrane_init, monkeypatch):
     """bernoulli: the dense train on BLAS; bernoulli-native: the undrawn train on the native kernels,

@@ -54,3 +54,23 @@ def test_cancelling_one_member_leaves_the_others_running(redis_conn, workers):
     assert any(kind == "batch" for _, kind, _ in store.read_metrics(victim))  # partial metrics kept
     for run_id in others:
         assert epochs_of(store, run_id) == [1, 2]
+
+
+def test_a_surrogate_sweep_of_latency_runs_packs_per_surrogate_and_trains_on_a_worker(redis_conn, workers):
+    store = RunStore(redis_conn)
+    base = RunConfig(**{**TINY, "encoder": "latency", "v_th": 0.5})
+    result = submission.submit_sweep(redis_conn, base, {"surrogate": ["sigmoid", "fast_sigmoid", "arctan"],
+                                                     "beta": [0.5, 0.9]})
+    records = [store.get_run(r.record.id) for r in result.results]
+    jobs = {}
+    for r in records:
+        jobs.setdefault(r.pack_job, set()).add(r.config["surrogate"])
+    assert len(jobs) == 3 and all(len(s) == 1 for s in jobs.values())  # a pack shares one surrogate
+    workers(1)
+    wait_for(lambda: all(store.get_run(r.id).status is RunStatus.FINISHED for r in records), 90, "the sweep")
+    for r in records:
+        assert epochs_of(store, r.id) == [1, 2]
+        probe = store.load_probes(r.id)["probes"][0]
+        assert probe["input"]["kind"] == "spikes" and probe["input"]["events"]  # latency: a binary train
+        assert len({t for t, _ in probe["input"]["events"]}) > 1  # spikes at several steps, one per pixel
+        assert len({p for _, p in probe["input"]["events"]}) == len(probe["input"]["events"])

@@ -1,3 +1,4 @@
+import math
 import pytest
 import torch
 
@@ -65,3 +66,28 @@ def test_reset_carries_no_gradient():
     # d s2/d I0 = sg(m2 - 1) * dm2/dI0 = sg(0) * 1 (beta=1, reset detached) = 0.25
     assert abs(current.grad[0].item() - 0.25) < 1e-6
     assert current.grad[2].item() == 0.0  # the last input never reaches a spike
+
+
+@pytest.mark.parametrize("surrogate, at_0, at_1", [
+    ("sigmoid", 0.5, 2 * math.exp(-2) / (1 + math.exp(-2)) ** 2),  # z sig(2)(1 - sig(2)), z = 2
+    ("fast_sigmoid", 1.0, 1 / 9),  # 1 / (1 + 2)^2
+    ("arctan", 1.0, 1 / (1 + math.pi ** 2)),  # (2 / 2) / (1 + (pi / 2 * 2)^2)
+])
+def test_each_surrogate_follows_its_formula_on_every_kernel(surrogate, at_0, at_1):
+    from snn_core import kernels
+    from snn_core.surrogate_table import SURROGATES
+
+    x = torch.tensor([0.0, 1.0, -1.0, 1e30])
+    expected = torch.tensor([at_0, at_1, at_1, 0.0])
+    torch.testing.assert_close(surrogate_grad(x, 2.0, surrogate), expected, rtol=1e-6, atol=1e-30)
+    if kernels.numba is None:
+        return
+    import numpy as np
+
+    # two steps, beta 0: grad_current[0] = a_1 = the surrogate at step 1 (membranes x + V_th) times g = 1
+    membranes = np.stack([np.zeros(4, np.float32), (x + 1.0).numpy().astype(np.float32)])
+    out = np.empty_like(membranes)
+    ones = lambda v: np.full(4, v, np.float32)  # noqa: E731
+    kernels.lif_backward(np.ones_like(membranes), membranes, ones(0.0), ones(1.0), ones(2.0), out,
+                         SURROGATES[surrogate].kernel)
+    np.testing.assert_allclose(out[0], expected.numpy(), rtol=2e-6, atol=1e-30)

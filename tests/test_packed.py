@@ -67,7 +67,7 @@ def test_each_member_matches_the_reference_loop(encoder):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("encoder", ["image", "threshold", "bernoulli"])
+@pytest.mark.parametrize("encoder", ["image", "threshold", "bernoulli", "latency"])
 @pytest.mark.parametrize("K", [1, 3])
 def test_member_gradients_match_the_reference_loop(engine, encoder, K, monkeypatch):
     """On the numba engine the pack runs as one fused autograd node (snn_core/fused.py)."""

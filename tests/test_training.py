@@ -122,7 +122,8 @@ def test_cli_prints_one_json_object_per_epoch(synthetic_data_dir, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--beta", "1.7"], "error: beta must be in (0, 1], got 1.7"),
-    (["--encoder", "poisson"], "error: encoder must be one of image, threshold, bernoulli; got 'poisson'"),
+    (["--encoder", "poisson"], "error: encoder must be one of image, threshold, bernoulli, latency; got 'poisson'"),
+    (["--surrogate", "relu"], "error: surrogate must be one of sigmoid, fast_sigmoid, arctan; got 'relu'"),
     (["--T", "0"], "error: T must be an integer in 1..1000, got 0"),
 ])
 def test_cli_error_path(args, message):
@@ -137,3 +138,16 @@ def test_cli_missing_data_is_one_line(tmp_path):
                          capture_output=True, text=True, timeout=120, env={**os.environ, "SPIKEBOARD_NO_DOWNLOAD": "1"})
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "not found in" in out.stderr
+
+
+@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "arctan"])
+def test_each_surrogate_trains_and_the_fused_step_follows_the_autograd_engine(synthetic_data_dir, surrogate,
+                                                                              monkeypatch):
+    cfg = small(synthetic_data_dir, surrogate=surrogate, epochs=2, train_limit=2000)
+    fused = fit(cfg).history
+    assert fused[-1].test_acc > 0.5, fused
+    assert _as_dicts(fused) != _as_dicts(fit(cfg.replace(surrogate="sigmoid")).history)
+    monkeypatch.setenv("SPIKEBOARD_ENGINE", "numba")  # the autograd path (numba scans): same run, within rounding
+    autograd = fit(cfg.replace(epochs=1)).history
+    assert autograd[0].train_loss == pytest.approx(fused[0].train_loss, rel=1e-3)
+    assert autograd[0].test_acc == pytest.approx(fused[0].test_acc, abs=0.02)

@@ -60,7 +60,8 @@ def test_running_every_page_never_imports_torch(redis_server, redis_conn):
 
 
 @pytest.mark.parametrize("module", [*MODULES, "workers.store", "workers.connection", "workers.submission",
-                                    "workers.transfer", "workers.capacity", "workers.lab_report", "snn_core.flops"])
+                                    "workers.transfer", "workers.capacity", "workers.lab_report", "snn_core.flops",
+                                    "snn_core.encoder_table", "snn_core.surrogate_table"])
 def test_importing_a_web_module_never_imports_torch(module):
     out = run_python(f"import sys; sys.path.insert(0, {str(ROOT)!r}); import {module}; "
                      "bad = [m for m in sys.modules if m.split('.')[0] == 'torch']; assert not bad, bad[:3]")

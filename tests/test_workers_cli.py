@@ -70,6 +70,23 @@ def test_submit_with_a_stop_rule_keeps_it_in_the_record_and_refuses_a_bad_one(re
     assert redis_conn.dbsize() == before  # nothing stored for any of them
 
 
+def test_the_surrogate_and_encoder_choices_come_from_the_tables(redis_server, redis_conn):
+    from snn_core.encoder_table import Encoder
+    from snn_core.surrogate_table import SURROGATES
+
+    help_text = " ".join(cli(redis_server, "submit", "--help").stdout.split())  # argparse wraps lines
+    assert all(s.value in help_text and spec.formula in help_text for s, spec in SURROGATES.items())
+    assert "|".join(e.value for e in Encoder) in help_text
+    out = cli(redis_server, "submit", "--surrogate", "arctan", "--T", "7")
+    assert out.returncode == 0, out.stderr
+    config = RunStore(redis_conn).get_run(out.stdout.strip()).config
+    assert config["surrogate"] == "arctan" and config["T"] == 7
+    before = redis_conn.dbsize()
+    bad = cli(redis_server, "submit", "--surrogate", "relu")
+    assert bad.returncode == 2 and "surrogate must be one of sigmoid, fast_sigmoid, arctan; got 'relu'" in bad.stderr
+    assert redis_conn.dbsize() == before
+
+
 def test_bad_input_exits_2_naming_field_and_value(redis_server, redis_conn):
     out = cli(redis_server, "submit", "--beta", "1.7")
     assert out.returncode == 2 and "beta must be in (0, 1], got 1.7" in out.stderr

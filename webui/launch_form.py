@@ -8,7 +8,9 @@ from typing import Any
 
 import streamlit as st
 
-from snn_core.config import ENCODER_HELP, SWEEPS, DatasetName, Device, Encoder, Loss, MembraneInit, RunConfig
+from snn_core.config import SWEEPS, DatasetName, Device, Loss, MembraneInit, RunConfig
+from snn_core.encoder_table import ENCODERS
+from snn_core.surrogate_table import SURROGATES
 from workers.capacity import fmt_duration
 
 BASE = RunConfig()
@@ -88,11 +90,16 @@ def config_widgets(offers: dict[str, list[str]] | None = None) -> tuple[dict[str
         values["T"] = st.slider("T (timesteps per sample)", 1, 300, BASE.T, key="f_T"); slot("T")
         values["z"] = st.slider("z (surrogate gradient slope)", 0.1, 20.0, BASE.z, 0.1, key="f_z"); slot("z")
         values["v_th"] = st.slider("V_th (firing threshold)", 0.05, 5.0, BASE.v_th, 0.05, key="f_v_th"); slot("v_th")
+        surrogates = [s.value for s in SURROGATES]
+        values["surrogate"] = st.selectbox(
+            "Surrogate gradient", surrogates, surrogates.index(BASE.surrogate.value), key="f_surrogate",
+            help=" ".join(f"{s.value}: ds/dx = {spec.formula}. {spec.help}" for s, spec in SURROGATES.items())
+                 + " (x = m - V_th, z the slope above)"); slot("surrogate")
     with inputs:
         st.subheader("Input and loss")
-        encoders = [e.value for e in Encoder]
+        encoders = [e.value for e in ENCODERS]
         values["encoder"] = st.radio("Encoder", encoders, index=encoders.index(BASE.encoder.value), key="f_encoder",
-                                     captions=[ENCODER_HELP[Encoder(e)] for e in encoders]); slot("encoder")
+                                     captions=[spec.help for spec in ENCODERS.values()]); slot("encoder")
         losses = [l.value for l in Loss]
         values["loss"] = st.radio("Loss", losses, index=losses.index(BASE.loss.value), key="f_loss",
                                   captions=[LOSS_HELP[Loss(l)] for l in losses]); slot("loss")

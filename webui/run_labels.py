@@ -15,7 +15,7 @@ from snn_core.config import RunConfig
 from workers.store import RunRecord, RunStatus
 
 # Short names, in the order they are listed; encoder and loss are always shown, as "enc/loss".
-SHORT = {"beta": "beta", "T": "T", "z": "z", "v_th": "V_th", "lr": "lr", "hidden": "hidden", "epochs": "epochs",
+SHORT = {"beta": "beta", "T": "T", "z": "z", "surrogate": "", "v_th": "V_th", "lr": "lr", "hidden": "hidden", "epochs": "epochs",
          "batch_size": "batch", "seed": "seed", "dataset": "", "membrane_init": "membrane",
          "train_limit": "train", "test_limit": "test", "test_batch_size": "test batch", "device": "device"}
 

@@ -22,6 +22,7 @@ import math
 from typing import Any, Sequence
 
 from snn_core import flops
+from snn_core.encoder_table import ENCODERS
 
 from .records import RunRecord
 
@@ -31,14 +32,15 @@ def run_cost(config: dict[str, Any], firing_rates: Sequence[float]) -> dict[str,
     per fan-out) and SNN FLOPs (the lab's count, `flops.count`), plus the ANN's FLOPs.
 
     `firing_rates`: spikes per neuron per step on the test set (input, hidden..., output), as the
-    worker measures them. Layer l's input rate is firing_rates[l]; the `image` encoder feeds the
-    analog image at every step, so its input is dense (rate 1).
+    worker measures them. Layer l's input rate is firing_rates[l]; an encoder whose input is analog
+    (`EncoderSpec.dense`: image, the same analog image at every step) counts as dense (rate 1).
     """
     layers = [784, *config.get("hidden", [10]), 10]
     rates = [min(1.0, max(0.0, float(r))) for r in firing_rates[: len(layers) - 1]]
     if len(rates) != len(layers) - 1:
         raise ValueError(f"firing_rates must give one rate per layer input ({len(layers) - 1}), got {firing_rates!r}")
-    if config.get("encoder") == "image":
+    encoder = config.get("encoder")
+    if encoder in ENCODERS and ENCODERS[encoder].dense:
         rates[0] = 1.0
     report = flops.count(layers, int(config["T"]), rates)
     return {"synops": report.synaptic_ops, "flops": report.snn_total, "ann_flops": report.ann_total}

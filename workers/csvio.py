@@ -9,7 +9,7 @@ import json
 from dataclasses import fields
 from typing import Any
 
-from snn_core.config import RunConfig
+from snn_core.config import TEXT_FIELDS, RunConfig
 
 from .store import RunRecord
 
@@ -62,7 +62,7 @@ def records_to_csv(records: list[RunRecord]) -> str:
     return out.getvalue()
 
 
-_STRING_FIELDS = ("encoder", "loss", "dataset", "membrane_init", "data_dir", "device")
+_STRING_FIELDS = TEXT_FIELDS
 
 
 def _cell(name: str, text: str, line: int) -> Any:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from snn_core.config import RunConfig, pack_groups
+from snn_core.encoder_table import ENCODERS, encoder_spec
 
 from .records import RunRecord, RunStatus
 
@@ -40,11 +41,8 @@ EVAL_SPEEDUP = 3.0  # evaluation runs forward only
 NEAREST = 5  # measured runs an estimate uses
 START_S = 1.5  # a job's fixed cost: the work horse forks, loads the data, records probes, checkpoints
 DEFAULT_SIZES = {"mnist": (60_000, 10_000), "fashion-mnist": (60_000, 10_000)}
-# Seconds per unit when nothing was measured here: the benchmark's baseline (784-10-10, batch
-# 64, T = 50, Bernoulli: 3.4 ms a batch of 64 on a 2-core Xeon, 5.3e-5 s a sample, 120,850
-# units) with ~30 % for evaluation and bookkeeping; image and threshold input cost about 0.37
-# of Bernoulli's.
-FALLBACK_S_PER_UNIT = {"bernoulli": 5.7e-10, "image": 2.1e-10, "threshold": 2.2e-10}
+# Seconds per unit when nothing was measured here: each encoder's benchmark figure (`EncoderSpec.s_per_unit`).
+FALLBACK_S_PER_UNIT = {e.value: spec.s_per_unit for e, spec in ENCODERS.items()}
 # Each further member of a packed job adds about this fraction of one run (bench.speed, packs
 # of 6 at T = 50: 0.26 for Bernoulli, 0.35 for image and threshold), until a pack is measured.
 FALLBACK_PACK_MEMBER_COST = 0.35
@@ -68,7 +66,7 @@ def units_per_sample(config: RunConfig | dict) -> float:
     sizes = c.layer_sizes
     pairs = [m * n for m, n in zip(sizes[:-1], sizes[1:])]
     neurons = sum(sizes[1:])
-    first_every_step = c.encoder.value == "bernoulli"
+    first_every_step = not encoder_spec(c.encoder).repeated
     s_step = sum(pairs[1:]) + (pairs[0] if first_every_step else 0)
     s_once = 0 if first_every_step else pairs[0]
     return c.T * (OVERHEAD_A * 64 / c.batch_size + neurons + SYNAPSE_K * s_step) + SYNAPSE_K * s_once
