@@ -217,7 +217,9 @@ def run_command(args: argparse.Namespace) -> int:
         else:
             with open(args.file, encoding="utf-8") as fh:
                 text = fh.read()
-        print(f"imported {service.import_runs(conn, text)} run(s)")
+        skipped: list[str] = []
+        imported = service.import_runs(conn, text, skipped)
+        print(f"imported {imported} run(s)" + (f", skipped {len(skipped)} whose id exists here" if skipped else ""))
     elif args.command == "refused":
         for entry in RunStore(conn).refused_jobs():
             print(json.dumps(entry, sort_keys=True))
