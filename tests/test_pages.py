@@ -123,8 +123,8 @@ def test_launch_creates_a_queued_run_and_then_recognises_it(store):
 
 
 @pytest.mark.parametrize("kind,key,value,message", [
-    ("number_input", "f_epochs", 0, "epochs must be an integer >= 1, got 0"),
-    ("number_input", "f_lr", 0.0, "lr must be a number > 0, got 0.0"),
+    ("text_input", "f_epochs", "0", "epochs must be an integer >= 1, got 0"),
+    ("text_input", "f_lr", "0", "lr must be a number > 0, got 0.0"),
     ("text_input", "f_hidden", "10,a", "hidden must be a list of integers >= 1, got '10,a'"),
 ])
 def test_launch_invalid_input_shows_the_fields_error_and_launches_nothing(store, kind, key, value, message):
@@ -136,21 +136,56 @@ def test_launch_invalid_input_shows_the_fields_error_and_launches_nothing(store,
     assert store.count_runs() == 0
 
 
+@pytest.mark.parametrize("typed,message", [
+    ({"f_epochs": "abc"}, "epochs: 'abc' is not a whole number"),
+    ({"f_batch_size": "12abc"}, "batch size: '12abc' is not a whole number"),
+    ({"f_epochs": "2.5"}, "epochs: '2.5' is not a whole number"),
+    ({"f_lr": "1e-3x"}, "learning rate: '1e-3x' is not a number"),
+    ({"f_lr": "nan"}, "learning rate: 'nan' is not a finite number"),
+    ({"f_epochs": "abc", "f_batch_size": "12abc"},
+     "epochs: 'abc' is not a whole number; batch size: '12abc' is not a whole number"),
+])
+def test_launch_number_boxes_refuse_text_that_is_not_their_number(store, typed, message):
+    at = page("pages/launch.py")
+    for key, text in typed.items():
+        widget(at, "text_input", key).set_value(text)
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert f"Nothing launched: {message}." in errors, errors
+    for part in message.split("; "):  # and each under its own box
+        assert part in errors
+    assert not [b for b in at.button if b.key == "launch_run"] and store.count_runs() == 0
+    widget(at, "toggle", "sweep_mode").set_value(True).run()  # a sweep neither
+    assert not [b for b in at.button if b.key == "launch_sweep"] and store.count_runs() == 0
+
+
+def test_launch_typed_numbers_are_queued_exactly(store):
+    at = page("pages/launch.py")
+    assert widget(at, "slider", "f_T").max == 1000  # the operator's limit, not the slider's own
+    for key, text in {"f_epochs": " 3 ", "f_batch_size": "32", "f_lr": "2e-3", "f_seed": "+4"}.items():
+        widget(at, "text_input", key).set_value(text)
+    widget(at, "slider", "f_T").set_value(700).run()
+    widget(at, "button", "launch_run").click().run()
+    config = store.list_runs()[0].config
+    assert (config["epochs"], config["batch_size"], config["lr"], config["seed"], config["T"]) == (3, 32, 2e-3, 4, 700)
+
+
 def test_launch_typed_out_of_range_numbers_are_launched_or_refused_never_replaced(store):
     at = page("pages/launch.py")
-    widget(at, "number_input", "f_epochs").set_value(100000).run()
-    assert widget(at, "number_input", "f_epochs").value == 100000  # the box keeps what was typed
+    widget(at, "text_input", "f_epochs").set_value("100000").run()
+    assert widget(at, "text_input", "f_epochs").value == "100000"  # the box keeps what was typed
     launch = [b for b in at.button if b.key == "launch_run"]
     if launch:  # accepted by RunConfig: exactly that is launched
         launch[0].click().run()
         assert store.list_runs()[0].config["epochs"] == 100000
     else:  # refused: the error names the field and the value, nothing launched
         assert any("epochs" in e.value and "100000" in e.value for e in at.error) and store.count_runs() == 0
-    for key, value, message in (("f_lr", -1.0, "lr must be a number > 0, got -1.0"),
-                                ("f_seed", -1, "seed must be an integer")):
+    for key, value, message in (("f_lr", "-1", "lr must be a number > 0, got -1.0"),
+                                ("f_seed", "-1", "seed must be an integer")):
         at = page("pages/launch.py")
-        widget(at, "number_input", key).set_value(value).run()
-        assert widget(at, "number_input", key).value == value
+        widget(at, "text_input", key).set_value(value).run()
+        assert widget(at, "text_input", key).value == value
         assert any(e.value.startswith(message) for e in at.error), [e.value for e in at.error]
         assert not [b for b in at.button if b.key == "launch_run"] and store.count_runs() == 0
 
@@ -158,7 +193,7 @@ def test_launch_typed_out_of_range_numbers_are_launched_or_refused_never_replace
 def test_launch_estimate_rests_on_measured_runs_and_hours_need_a_confirmation(store):
     stored_run(store, RunConfig(epochs=2, seed=7), accs=(0.5, 0.6))  # trained here: 30 s on 1,000 samples
     at = page("pages/launch.py")
-    widget(at, "number_input", "f_epochs").set_value(2).run()
+    widget(at, "text_input", "f_epochs").set_value("2").run()
     caption = next(c.value for c in at.caption if c.value.startswith("Estimated training time"))
     assert "about **30s**" in caption and "from 1 run measured here" in caption, caption
     assert not widget(at, "button", "launch_run").disabled
