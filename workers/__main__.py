@@ -10,8 +10,9 @@
     python -m workers report LAB_ID --html FILE [--csv FILE] [--mac-pj 4.6] [--ac-pj 0.9]
     python -m workers refused                                                jobs workers refused, as JSON lines
 
-Redis is $REDIS_URL (default redis://localhost:6379/0), or --redis-url. Bad input exits 2 with
-a one-line message naming the field and the value.
+Redis is --redis-url, else $REDIS_URL, else the local stack's (var/redis.password, with
+$SPIKEBOARD_VAR and $SPIKEBOARD_REDIS_PORT as the stack reads them), else redis://localhost:6379/0.
+Bad input exits 2 with a one-line message naming the field and the value.
 """
 
 from __future__ import annotations
@@ -231,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
         argv.insert(0, "worker")
     args = build_parser().parse_args(argv)
+    if getattr(args, "redis_url", None) is None:
+        from .redis_server import stack_url
+
+        args.redis_url = stack_url()  # the local stack's Redis and password, when REDIS_URL is unset
     try:
         if args.command in ("lab", "report"):
             return run_lab_command(args)
@@ -247,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(exc, redis.RedisError):
             raise
         # Not an OSError: without this a stopped Redis or a wrong password ends in a traceback.
+        if isinstance(exc, redis.AuthenticationError) or "NOAUTH" in str(exc) or "Authentication" in str(exc):
+            print(f"error: Redis wants a password ({exc}): set REDIS_URL=redis://:PASSWORD@HOST:PORT/0, or, next "
+                  "to a local stack, leave REDIS_URL unset and the CLI reads var/redis.password ($SPIKEBOARD_VAR) "
+                  "and $SPIKEBOARD_REDIS_PORT as the stack does", file=sys.stderr)
+            return 1
         print(f"error: Redis refused or could not be reached ({exc}); start the stack with "
               "'python -m workers.stack' or point REDIS_URL at a running server", file=sys.stderr)
         return 1
