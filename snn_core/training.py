@@ -25,8 +25,9 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from .config import Device, RunConfig
+from .config import RunConfig
 from .data import DataBundle, Split, load_data
+from .device import device_name, resolve_device  # noqa: F401  (callers import them from here)
 from . import fused
 from .encoders import BernoulliTrain, bernoulli_train, encode
 from .latency import step_correct
@@ -73,6 +74,7 @@ class Callbacks:
     on_batch_end: Callable[[BatchInfo], None] | None = None
     on_epoch_end: Callable[[EpochMetrics], None] | None = None
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None  # after every epoch, and on stop
+    on_eval_start: Callable[[int], None] | None = None  # the epoch's test pass begins (epoch, 1-based)
     should_stop: Callable[[], bool] | None = None
 
 
@@ -82,26 +84,6 @@ class FitResult:
     stopped: bool  # True when should_stop ended training early
     model: SNN
     checkpoint: dict[str, Any]  # the state at the end (or at the stop)
-
-
-def resolve_device(device: Device | str) -> torch.device:
-    device = Device(device)
-    if device is Device.AUTO:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device is Device.CUDA and not torch.cuda.is_available():
-        raise ValueError("device must be available: got 'cuda' but torch sees no CUDA GPU")
-    return torch.device(device.value)
-
-
-def device_name(device: torch.device) -> str:
-    """Human-readable name of a device, e.g. 'NVIDIA H200' or 'cpu'."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return device.type
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
@@ -344,6 +326,9 @@ def _train_pack(configs: list[RunConfig], callbacks: list[Callbacks], data: Data
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # once per epoch: kernels still queued belong to it
             seconds = time.perf_counter() - started
+            for m in members:
+                if not m.stopped and m.callbacks.on_eval_start:
+                    m.callbacks.on_eval_start(epoch)
             results = _evaluate_streams(pack, data.test, seeds, epoch)
             epoch_done, batch_done, shuffle_states = epoch, 0, [g.get_state() for g in shuffles]
             for k, m in enumerate(members):

@@ -392,6 +392,15 @@ def test_live_page_reads_only_new_entries_and_stops_when_done(store):
     assert not [b for b in at.button if b.key == "live_cancel"]
 
 
+def test_live_page_says_evaluating_instead_of_eta_0s_during_a_test_pass(store):
+    run_id = stored_run(store, RunConfig(epochs=3, T=5), accs=(0.5,), status=RunStatus.RUNNING, batches=4)
+    store.update_progress(run_id, {"epoch": 2, "batch": 4, "batches": 4, "percent": 66.67, "eta_s": 31.0,
+                                   "phase": "evaluating"})
+    at = page("pages/run.py", run=run_id)
+    text = at.get("progress")[0].proto.text
+    assert "evaluating on the test set" in text and "ETA 31s" in text and "ETA 0s" not in text, text
+
+
 def test_live_page_cancel_button_cancels(store):
     run_id = store.create_run(RunConfig(epochs=1)).id
     at = page("pages/run.py", run=run_id)

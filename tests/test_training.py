@@ -137,3 +137,15 @@ def test_cli_missing_data_is_one_line(tmp_path):
                          capture_output=True, text=True, timeout=120, env={**os.environ, "SPIKEBOARD_NO_DOWNLOAD": "1"})
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "not found in" in out.stderr
+
+
+def test_each_epochs_test_pass_is_announced_before_it_runs(synthetic_data_dir):
+    events = []
+    callbacks = Callbacks(on_batch_end=lambda b: events.append(("batch", b.epoch)),
+                          on_eval_start=lambda epoch: events.append(("eval", epoch)),
+                          on_epoch_end=lambda m: events.append(("epoch", m.epoch)))
+    fit(small(synthetic_data_dir), callbacks)
+    marks = [e for e in events if e[0] != "batch"]
+    assert marks == [("eval", 1), ("epoch", 1), ("eval", 2), ("epoch", 2)]
+    last_batch_of_1 = max(i for i, e in enumerate(events) if e == ("batch", 1))
+    assert events.index(("eval", 1)) == last_batch_of_1 + 1  # after training, before the epoch's metrics
