@@ -25,10 +25,13 @@ def _fmt(value: Any) -> Any:
 
 RUNS_COLUMNS = ["id", "status", "best test acc", "last test acc", "progress", "duration s", "settings", "hidden",
                 "encoder/loss", "dataset", "sweep", "tags", "error", "note", "worker", "device", "created"]
-# What the page shows, each with its width in pixels: together they fit the page beside the
-# sidebar (the rest is in the frame and in the exports).
-RUNS_SHOWN = {"id": 88, "status": 68, "best test acc": 56, "progress": 60, "duration s": 48, "settings": 150,
-              "hidden": 48, "encoder/loss": 88, "sweep": 84, "tags": 50, "error": 70}
+# What the page shows, each with its width in pixels: with the spike-health column (HEALTH_WIDTH)
+# they fit a 1400 px window beside the sidebar (RUNS_WIDTH_BUDGET); an id (12 hex digits) and a
+# typical settings text fit their columns whole. The rest is in the frame and in the exports.
+RUNS_SHOWN = {"id": 104, "status": 72, "best test acc": 56, "progress": 56, "duration s": 48, "settings": 230,
+              "hidden": 48, "encoder/loss": 88, "sweep": 100, "tags": 60, "note": 110, "error": 60}
+HEALTH_WIDTH = 64
+RUNS_WIDTH_BUDGET = 1400 - 256 - 48  # the window, less the sidebar and the page's padding
 
 
 def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:

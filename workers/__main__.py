@@ -9,6 +9,7 @@
     python -m workers lab --study {beta,T,z,vth,vth-wide,encoder,loss,all} [--seeds N] [--dataset D] [--dry-run]
     python -m workers report LAB_ID --html FILE [--csv FILE] [--mac-pj 4.6] [--ac-pj 0.9]
     python -m workers refused                                                jobs workers refused, as JSON lines
+    python -m workers list | delete | tag | resume | cancel-sweep | cancel-lab   (workers.cli_runs)
 
 Redis is --redis-url, else $REDIS_URL, else the local stack's (var/redis.password, with
 $SPIKEBOARD_VAR and $SPIKEBOARD_REDIS_PORT as the stack reads them), else redis://localhost:6379/0.
@@ -24,7 +25,9 @@ import os
 import socket
 import sys
 
-COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "report", "refused")
+from .cli_runs import COMMANDS as RUN_COMMANDS  # list, delete, tag, resume, cancel-sweep, cancel-lab
+
+COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "report", "refused", *RUN_COMMANDS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("refused", help="jobs workers refused to run (not Spikeboard's), newest first, as JSON lines")
     _add_redis(r)
     _add_lab_parsers(sub)
+    from .cli_runs import add_parsers
+
+    add_parsers(sub, _add_redis)
     return parser
 
 
@@ -184,6 +190,10 @@ def run_command(args: argparse.Namespace) -> int:
     from .store import RunStore
 
     conn = service.connect(args.redis_url)
+    if args.command in RUN_COMMANDS:
+        from . import cli_runs
+
+        return cli_runs.run(args, conn)
     if args.command == "submit":
         from snn_core.train import config_from_args
 
@@ -200,6 +210,12 @@ def run_command(args: argparse.Namespace) -> int:
         record = RunStore(conn).require_run(args.run_id)
         print(json.dumps({**record.to_dict(), "duration": record.duration}, indent=2, sort_keys=True))
     elif args.command == "cancel":
+        from .records import DONE_STATUSES
+
+        record = RunStore(conn).require_run(args.run_id)
+        if record.status in DONE_STATUSES:  # nothing to stop: say so, and fail, so a script notices
+            print(f"error: run {record.id} is already {record.status.value}; nothing to cancel", file=sys.stderr)
+            return 1
         record = service.cancel_run(conn, args.run_id)
         print(f"{record.id} {record.status.value}")
     elif args.command == "export":

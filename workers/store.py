@@ -372,6 +372,9 @@ class RunStore(LeaseStore, TablesStore):
     def save_checkpoint(self, run_id: str, blob: bytes, fence: Fence | None = None) -> None:
         self._write(fence, run_id, [("SET", Keys.checkpoint(run_id), blob)])
 
+    def has_checkpoint(self, run_id: str) -> bool:
+        return bool(self.conn.exists(Keys.checkpoint(run_id)))
+
     def load_checkpoint(self, run_id: str) -> bytes | None:
         return self.conn.get(Keys.checkpoint(run_id))
 
