@@ -113,3 +113,13 @@ def test_launch_lab_can_be_cancelled_in_one_click(store):
     assert not at.exception
     runs = [store.get_run(i) for i in store.get_sweep(lab["studies"]["loss"])["run_ids"]]
     assert {r.status for r in runs} == {RunStatus.CANCELLED} and service.queue(store.conn).count == 0
+
+
+@pytest.mark.parametrize("text", ["784,,10", "784,10,"])
+def test_flops_refuses_an_empty_layer_entry_instead_of_dropping_it(store, text):
+    at = page("pages/flops.py")
+    widget(at, "text_input", "flops_layers").set_value(text).run()
+    assert not at.exception
+    assert at.error[0].value == (f"layers must be comma-separated integers such as 784,10,10, got {text!r} "
+                                 "(an empty entry between two commas)")
+    assert not at.metric  # no FLOPs of a 784 -> 10 network
