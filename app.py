@@ -11,7 +11,7 @@ import streamlit as st
 
 from webui import connection
 
-st.set_page_config(page_title="Spikeboard", page_icon=":material/bolt:", layout="wide")
+st.set_page_config(page_title="Spikeboard", page_icon="⚡", layout="wide")
 
 page = st.navigation({
     "Train": [

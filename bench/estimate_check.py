@@ -1,6 +1,7 @@
 """How good are the Launch page's time estimates? Estimate, then train, on real runs.
 
     python -m bench.estimate_check [--data-dir ../shared/data] [--out bench/results/estimate_check.md]
+                                   [--train-limit N --test-limit N]   (a small-scale check)
 
 Starts its own redis-server and one worker (SPIKEBOARD_DATA_DIR = --data-dir: MNIST-5k here),
 then for each of a list of small, varied runs (encoders, T, widths, batch sizes, epochs, one
@@ -41,6 +42,7 @@ CASES: list[tuple[str, list[RunConfig] | dict]] = [
     ("baseline, 3 epochs, batch 32", [BASE.replace(epochs=3, batch_size=32)]),
     ("beta sweep x4, T 25 (one packed job)", {"base": BASE.replace(T=25), "axes": {"beta": [0.5, 0.7, 0.8, 0.9]}}),
     ("threshold, hidden 256, T 30", [BASE.replace(encoder="threshold", hidden=(256,), T=30)]),
+    ("T 300 (issue 21: its test passes took most of the time)", [BASE.replace(T=300)]),
 ]
 
 
@@ -64,7 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "estimate_check.md"))
+    parser.add_argument("--train-limit", type=int, default=0, help="train samples of every run (0: all)")
+    parser.add_argument("--test-limit", type=int, default=0, help="test samples of every run (0: all)")
     args = parser.parse_args(argv)
+    limits = {"train_limit": args.train_limit, "test_limit": args.test_limit}
+    cases = [(name, {**case, "base": case["base"].replace(**limits)} if isinstance(case, dict)
+              else [c.replace(**limits) for c in case]) for name, case in CASES]
 
     tmp = Path(tempfile.mkdtemp(prefix="estimate-check-"))
     proc, url = start_redis(tmp / "redis", appendonly=False)
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline or worker.poll() is not None:
                 raise RuntimeError("the worker did not start: " + (tmp / "worker.log").read_text()[-1000:])
             time.sleep(0.2)
-        for name, case in CASES:
+        for name, case in cases:
             if isinstance(case, dict):
                 configs = submission.sweep_configs(case["base"], case["axes"])
                 est = capacity.estimate(conn, configs, packed=True)
@@ -110,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     inside = sum(e.low <= a <= e.high for _, e, a in rows)
     lines = [
         f"# Time estimates against real runs ({time.strftime('%Y-%m-%d')}, `python -m bench.estimate_check`)", "",
-        f"One worker, MNIST-5k from `{args.data_dir}`, runs in this order (each estimate learns only from the "
+        f"One worker, MNIST-5k from `{args.data_dir}`"
+        + (f" (train limit {args.train_limit}, test limit {args.test_limit})" if args.train_limit or args.test_limit
+           else "") + ", runs in this order (each estimate learns only from the "
         "runs before it). Actual = submit to finish, wall clock.", "",
         "| run | estimate | range | actual | actual / estimate | basis |", "|---|---:|---|---:|---:|---|",
     ]

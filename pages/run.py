@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from webui import charts, connection, insights
+from webui import charts, connection, insights, run_controls
 from webui.live import cursor_for, progress_line
 from webui.run_labels import labeller
 from webui.tables import label
@@ -37,6 +37,7 @@ live = record.status not in DONE_STATUSES
 if live and st.button("Cancel this run", key="live_cancel", icon=":material/stop_circle:"):
     submission.cancel_run(store.conn, run_id)
     st.toast(f"Cancel requested for {run_id}.")
+run_controls.actions(store, record)
 
 
 @st.fragment(run_every=1.0 if live else None)

@@ -1,10 +1,10 @@
-"""Runs: every stored run, filterable; cancel, delete, tag, note and export."""
+"""Runs: every stored run, filterable and searchable; cancel (a sweep at once), delete, tag, note and export."""
 
 import streamlit as st
 
 from webui import connection, insights
-from webui.tables import RUNS_SHOWN, runs_frame, runs_style
-from workers import submission, transfer
+from webui.tables import HEALTH_WIDTH, RUNS_SHOWN, runs_frame, runs_style
+from workers import run_actions, submission, transfer
 from workers.store import RunStatus
 
 st.title("Runs")
@@ -20,6 +20,8 @@ def fresh_selection() -> None:
     st.session_state.runs_gen += 1
 
 
+search = st.text_input("Search", key="runs_search", on_change=fresh_selection, placeholder=(
+    "words in the id, tags, note or settings, e.g. T=300 baseline"), icon=":material/search:")
 f1, f2, f3, f4 = st.columns([3, 2, 2, 2])
 status_pick = f1.multiselect("Status", statuses, key="runs_status", on_change=fresh_selection, placeholder="any status")
 sweeps = store.list_sweeps()
@@ -42,8 +44,15 @@ def matching(records: list) -> list:
     if sweep is not None:
         members = set(sweep["run_ids"])
         records = [r for r in records if r.id in members or r.sweep_id == sweep["id"]]
+    records = run_actions.find_runs(records, search)
     return [r for r in records if (not status_pick or r.status.value in status_pick)
             and (tag_pick is None or tag_pick in r.tags)]
+
+
+if sweep is not None and st.button(f"Cancel sweep {sweep['id']}", key="runs_cancel_sweep", icon=":material/cancel:",
+                                   help="every queued or running run of the sweep, in one click"):
+    cancelled = run_actions.cancel_sweep(conn, sweep["id"])
+    st.toast(f"Cancelled {len(cancelled)} run(s) of sweep {sweep['id']}.")
 
 
 def actions(selected: list[str]) -> None:
@@ -128,6 +137,7 @@ def runs_table() -> None:
         "duration s": st.column_config.NumberColumn("time s", width=RUNS_SHOWN["duration s"]),
         "settings": st.column_config.TextColumn(width=RUNS_SHOWN["settings"],
                                                 help="what the run changes from the lab's baseline"),
+        "spike health": st.column_config.Column(width=HEALTH_WIDTH),
     })
     table = st.dataframe(
         runs_style(insights.with_flags(runs_frame(shown), shown)), hide_index=True, on_select="rerun",
@@ -139,4 +149,4 @@ def runs_table() -> None:
 
 runs_table()
 st.divider()
-export(bool(status_pick or sweep or tag_pick))
+export(bool(status_pick or sweep or tag_pick or search.strip()))

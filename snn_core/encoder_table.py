@@ -34,6 +34,7 @@ class EncoderSpec:
               else at the input's measured spike rate
     s_per_unit: seconds per work unit on the benchmark machine (`workers.estimates`), before any run
               of it was measured here
+    random:   each step draws fresh random numbers per pixel (the test pass pays for the draws too)
     """
 
     help: str
@@ -41,6 +42,7 @@ class EncoderSpec:
     repeated: bool
     dense: bool
     s_per_unit: float
+    random: bool = False
 
 
 # s_per_unit: the benchmark's baseline (784-10-10, batch 64, T = 50, Bernoulli: 3.4 ms a batch on a
@@ -51,7 +53,8 @@ ENCODERS: dict[Encoder, EncoderSpec] = {
     Encoder.THRESHOLD: EncoderSpec("Pixels brighter than 0.5 are 1, others 0, at every timestep.",
                                    binary=True, repeated=True, dense=False, s_per_unit=2.2e-10),
     Encoder.BERNOULLI: EncoderSpec("Each timestep, each pixel spikes with probability equal to its intensity.",
-                                   binary=True, repeated=False, dense=False, s_per_unit=5.7e-10),
+                                   binary=True, repeated=False, dense=False, s_per_unit=5.7e-10,
+                                   random=True),
     # a dense binary train like Bernoulli's on every engine (no undrawn form): its cost until measured
     Encoder.LATENCY: EncoderSpec("Each pixel spikes once, brighter pixels earlier (time to first spike); "
                                  "black pixels never.", binary=True, repeated=False, dense=False, s_per_unit=5.7e-10),

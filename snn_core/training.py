@@ -1,10 +1,9 @@
 """The training loop: `fit(config, callbacks)`.
 
-`fit_packed(configs, callbacks)` trains a compatible sweep as one packed model
-(`packed.py`); `fit` is a pack of one, so solo and packed runs share one engine.
-The loop knows nothing about Redis or Streamlit. It reports through `Callbacks`
-(batch end, epoch end, checkpoint) and asks `should_stop` after every batch. All
-randomness flows from `config.seed` through explicit generators:
+`fit_packed(configs, callbacks)` trains a compatible sweep as one packed model (`packed.py`); `fit` is a
+pack of one, so solo and packed runs share one engine. The loop knows nothing about Redis or Streamlit:
+it reports through `Callbacks` (batch end, test pass start, epoch end, checkpoint) and asks
+`should_stop` after every batch. All randomness flows from `config.seed` through explicit generators:
 
 - `init`: the initial weights; `shuffle`: the order of training samples (CPU generator, its
   state carried across epochs); `train`: Bernoulli input draws and random initial membranes
@@ -73,6 +72,7 @@ class Callbacks:
     on_batch_end: Callable[[BatchInfo], None] | None = None
     on_epoch_end: Callable[[EpochMetrics], None] | None = None
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None  # after every epoch, and on stop
+    on_eval_start: Callable[[int], None] | None = None  # the epoch's test pass begins (epoch, 1-based)
     should_stop: Callable[[], bool] | None = None
 
 
@@ -307,6 +307,8 @@ class _PackRun:
 
     def end_epoch(self, epoch: int, epochs: int, totals: "_EpochSums", seconds: float, shuffles: list) -> None:
         """Evaluate the epoch, record each running member's metrics, checkpoint it and ask whether to stop."""
+        for m in (m for m in self.members if not m.stopped and m.callbacks.on_eval_start):
+            m.callbacks.on_eval_start(epoch)
         results = _evaluate_streams(self.pack, self.data.test, self.seeds, epoch)
         self.epoch_done, self.batch_done, self.shuffle_states = epoch, 0, [g.get_state() for g in shuffles]
         seen = totals.seen

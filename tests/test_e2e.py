@@ -268,3 +268,17 @@ def _download(page, button: str):
         except PlaywrightTimeout:
             if attempt:
                 raise
+
+
+def test_no_page_fetches_anything_from_the_internet(stack, browser_page):
+    """Every page's requests (favicon, fonts, icons, scripts) stay on the app's own server, so the
+    app works offline without console errors (issue 21: the favicon came from fonts.gstatic.com)."""
+    url, _, _ = stack
+    page = browser_page
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((url, "data:", "blob:")) else None)
+    for path in ("/", "/run", "/runs", "/compare", "/spikes", "/flops", "/insights", "/report"):
+        page.goto(url + path)
+        page.locator('[data-testid="stSidebarNav"]').wait_for()
+        page.wait_for_timeout(1500)  # the favicon and icon font load after the page
+    assert outside == []

@@ -9,7 +9,7 @@ import pytest
 
 from snn_core.config import RunConfig
 from workers import capacity, estimates
-from workers.estimates import estimate, units_per_sample, work
+from workers.estimates import estimate, eval_units_per_sample, eval_work, units_per_sample, work
 from workers.store import RunRecord, RunStatus, RunStore
 
 S = estimates.START_S  # a job's fixed start, on top of its work
@@ -33,8 +33,9 @@ def test_the_data_actually_used_sets_the_work_not_an_assumed_60k():
     assert est.basis.startswith("from 1 run measured here") and est.measured == 1
     assert est.low < 14.0 < est.high and est.high / est.low < 2
     # A limit below the dataset's size is what a run uses; above it, the dataset's size is.
+    # Training was 70 % of the measured run (its epoch seconds), evaluation the rest less the start.
     assert estimate([base.replace(train_limit=2500)], runs).seconds == pytest.approx(
-        S + (14.0 - S) * (2500 + 10000 / 3) / (5000 + 10000 / 3))
+        S + 0.7 * 14.0 * 2500 / 5000 + (0.3 * 14.0 - S))
     assert estimate([base.replace(train_limit=50_000)], runs).seconds == pytest.approx(14.0)
 
 
@@ -44,7 +45,9 @@ def test_wide_networks_cost_in_proportion_to_their_work_and_say_it_is_extrapolat
     wide = base.replace(hidden=(16384,))
     est = estimate([wide], runs)
     ratio = units_per_sample(wide) / units_per_sample(base)
-    assert ratio > 200 and est.seconds == pytest.approx(S + (14.0 - S) * ratio) and est.seconds > 1800  # not 1 s
+    eval_ratio = eval_units_per_sample(wide) / eval_units_per_sample(base)
+    assert ratio > 200 and est.seconds == pytest.approx(S + 0.7 * 14.0 * ratio + (0.3 * 14.0 - S) * eval_ratio)
+    assert est.seconds > 1800  # not 1 s
     assert f"extrapolated {ratio:.0f}x" in est.basis and est.high / est.low > 8 and est.rough
 
 
@@ -54,8 +57,10 @@ def test_nearest_runs_of_the_same_encoder_calibrate_and_others_carry_over():
     bern = finished(base, duration=10.0, n_train=5000, n_test=10000, id="b")
     assert estimate([base], [slow_image, bern]).seconds == pytest.approx(10.0)
     carried = estimate([base.replace(encoder="threshold")], [bern])
-    expected = 10.0 * work(base.replace(encoder="threshold"), {"mnist": (5000, 10000)}) / work(base, {"mnist": (5000, 10000)})
-    assert carried.seconds == pytest.approx(S + (expected - S * expected / 10.0) * estimates.FALLBACK_S_PER_UNIT[
+    sizes, thr = {"mnist": (5000, 10000)}, base.replace(encoder="threshold")
+    busy = 0.7 * 10.0 * work(thr, sizes) / work(base, sizes) + (0.3 * 10.0 - S) * eval_work(thr, sizes) / eval_work(
+        base, sizes)
+    assert carried.seconds == pytest.approx(S + busy * estimates.FALLBACK_S_PER_UNIT[
         "threshold"] / estimates.FALLBACK_S_PER_UNIT["bernoulli"])
     assert "no threshold run measured yet" in carried.basis
 
@@ -126,3 +131,38 @@ def test_a_run_without_test_sizes_still_tells_the_training_split():
     run.last_metrics.pop("test_samples")
     assert estimates.dataset_sizes([run]) == {"mnist": (1000, 10000)}
     assert estimate([config], [run]).seconds == pytest.approx(20.0)
+
+
+def test_evaluation_is_costed_on_its_own_so_a_long_T_is_not_underestimated():
+    """Issue 21: a T = 300 run estimated at 38 s took 177 s; its test passes were costed as a third
+    of a training pass, but a Bernoulli test sample draws and multiplies everything every step."""
+    base = RunConfig(epochs=2, T=20)
+    # Measured here: at T = 20, 1.4 s of evaluation against 7 s of training (its epoch seconds).
+    run = finished(base, duration=10.0, n_train=5000, n_test=10000)
+    long_T = base.replace(T=300)
+    est = estimate([long_T], [run])
+    sizes = {"mnist": (5000, 10000)}
+    train_s = 0.7 * 10.0 * work(long_T, sizes) / work(base, sizes)
+    eval_s = (0.3 * 10.0 - S) * eval_work(long_T, sizes) / eval_work(base, sizes)
+    assert est.seconds == pytest.approx(S + train_s + eval_s)
+    assert "extrapolated" in est.basis and est.low < est.seconds < est.high
+    # The test set's size moves the evaluation alone (the old model took a third of training per sample).
+    fewer = estimate([base.replace(test_limit=1000)], [run]).seconds
+    assert fewer == pytest.approx(S + 0.7 * 10.0 + (0.3 * 10.0 - S) * 1000 / 10000)
+    bigger_batches = estimate([base.replace(test_batch_size=1000)], [run]).seconds
+    assert bigger_batches < 10.0 and bigger_batches - S > 0.7 * 10.0  # per-batch overhead shrinks, not training
+    # A record without its epoch seconds (older) still calibrates, by the old split, with no eval point.
+    old = finished(base, duration=10.0, n_train=5000, n_test=10000)
+    old.last_metrics = {k: v for k, v in old.last_metrics.items() if k != "epoch_seconds"}
+    (m,) = estimates.measured_runs([old], sizes)
+    assert m.s_per_eval_unit is None and m.s_per_unit > 0
+    assert estimate([base], [old]).seconds > S
+
+
+def test_a_bernoulli_test_sample_at_T_300_costs_more_than_a_training_one_at_the_fallback_rates():
+    c = RunConfig(T=300)
+    train = units_per_sample(c) * estimates.FALLBACK_S_PER_UNIT["bernoulli"]
+    test = eval_units_per_sample(c) * estimates.FALLBACK_S_PER_EVAL_UNIT
+    assert 0.5 < test / train < 2  # measured 1.3 on one thread (module docstring); the old model said 1/3
+    image = RunConfig(T=300, encoder="image")  # no draws: a test sample is far cheaper than a Bernoulli one
+    assert eval_units_per_sample(image) < 0.4 * eval_units_per_sample(c)

@@ -14,6 +14,10 @@ def test_every_bad_input_is_named_with_the_value_typed():
                       "F0": "F0 must be a firing rate in [0, 1], got 1.5",
                       "F2": "F2 must be a firing rate in [0, 1], got -0.1"}
     assert check_inputs("784, 10, 10", 100000, [1.0, 0.25]) == ([784, 10, 10], {})
+    # An empty entry is a lost width, never a smaller network (784,,10 is not 784 -> 10).
+    assert check_inputs("784,,10", 5, [1.0])[1] == {
+        "layers": "layers must be comma-separated integers such as 784,10,10, got '784,,10' (an empty entry "
+                  "between two commas)"}
 
 
 def test_the_ratio_reads_as_a_change_against_the_ann():

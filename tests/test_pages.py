@@ -37,8 +37,8 @@ def test_launch_creates_a_queued_run_and_then_recognises_it(store):
 
 
 @pytest.mark.parametrize("kind,key,value,message", [
-    ("number_input", "f_epochs", 0, "epochs must be an integer >= 1, got 0"),
-    ("number_input", "f_lr", 0.0, "lr must be a number > 0, got 0.0"),
+    ("text_input", "f_epochs", "0", "epochs must be an integer >= 1, got 0"),
+    ("text_input", "f_lr", "0", "lr must be a number > 0, got 0.0"),
     ("text_input", "f_hidden", "10,a", "hidden must be a list of integers >= 1, got '10,a'"),
 ])
 def test_launch_invalid_input_shows_the_fields_error_and_launches_nothing(store, kind, key, value, message):
@@ -52,19 +52,19 @@ def test_launch_invalid_input_shows_the_fields_error_and_launches_nothing(store,
 
 def test_launch_typed_out_of_range_numbers_are_launched_or_refused_never_replaced(store):
     at = page("pages/launch.py")
-    widget(at, "number_input", "f_epochs").set_value(100000).run()
-    assert widget(at, "number_input", "f_epochs").value == 100000  # the box keeps what was typed
+    widget(at, "text_input", "f_epochs").set_value("100000").run()
+    assert widget(at, "text_input", "f_epochs").value == "100000"  # the box keeps what was typed
     launch = [b for b in at.button if b.key == "launch_run"]
     if launch:  # accepted by RunConfig: exactly that is launched
         launch[0].click().run()
         assert store.list_runs()[0].config["epochs"] == 100000
     else:  # refused: the error names the field and the value, nothing launched
         assert any("epochs" in e.value and "100000" in e.value for e in at.error) and store.count_runs() == 0
-    for key, value, message in (("f_lr", -1.0, "lr must be a number > 0, got -1.0"),
-                                ("f_seed", -1, "seed must be an integer")):
+    for key, value, message in (("f_lr", "-1", "lr must be a number > 0, got -1.0"),
+                                ("f_seed", "-1", "seed must be an integer")):
         at = page("pages/launch.py")
-        widget(at, "number_input", key).set_value(value).run()
-        assert widget(at, "number_input", key).value == value
+        widget(at, "text_input", key).set_value(value).run()
+        assert widget(at, "text_input", key).value == value
         assert any(e.value.startswith(message) for e in at.error), [e.value for e in at.error]
         assert not [b for b in at.button if b.key == "launch_run"] and store.count_runs() == 0
 
@@ -72,7 +72,7 @@ def test_launch_typed_out_of_range_numbers_are_launched_or_refused_never_replace
 def test_launch_estimate_rests_on_measured_runs_and_hours_need_a_confirmation(store):
     stored_run(store, RunConfig(epochs=2, seed=7), accs=(0.5, 0.6))  # trained here: 30 s on 1,000 samples
     at = page("pages/launch.py")
-    widget(at, "number_input", "f_epochs").set_value(2).run()
+    widget(at, "text_input", "f_epochs").set_value("2").run()
     caption = next(c.value for c in at.caption if c.value.startswith("Estimated training time"))
     assert "about **30s**" in caption and "from 1 run measured here" in caption, caption
     assert not widget(at, "button", "launch_run").disabled

@@ -56,6 +56,13 @@ def test_compare_legends_follow_the_differing_value_not_the_pick_order(store):
     assert legend(figure(at, "Test accuracy per epoch")) == ["beta=0.5", "beta=0.7", "beta=0.9"]
     dims = figure(at, "Hyperparameters")["data"][0]["dimensions"]
     assert dims[-1]["label"] == "best test acc %" and sorted(dims[-1]["values"]) == pytest.approx([60, 70, 80])
+    # Issue 21: a legend beside each of three charts in a row covered 60 % of it; under the plot it
+    # covers none of the plot's width, and the figure grows to hold it.
+    for title in ("Test accuracy per epoch", "Test loss per epoch"):
+        layout = figure(at, title)["layout"]
+        assert layout["legend"]["y"] < 0 and layout["legend"]["x"] == 0, layout["legend"]
+        plot_px = layout["height"] - layout["margin"]["t"] - layout["margin"]["b"]
+        assert plot_px >= 200 and layout["margin"]["b"] >= 20 * 3
 
 
 # -- Spikes -------------------------------------------------------------------------

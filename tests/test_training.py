@@ -151,3 +151,15 @@ def test_each_surrogate_trains_and_the_fused_step_follows_the_autograd_engine(sy
     autograd = fit(cfg.replace(epochs=1)).history
     assert autograd[0].train_loss == pytest.approx(fused[0].train_loss, rel=1e-3)
     assert autograd[0].test_acc == pytest.approx(fused[0].test_acc, abs=0.02)
+
+
+def test_each_epochs_test_pass_is_announced_before_it_runs(synthetic_data_dir):
+    events = []
+    callbacks = Callbacks(on_batch_end=lambda b: events.append(("batch", b.epoch)),
+                          on_eval_start=lambda epoch: events.append(("eval", epoch)),
+                          on_epoch_end=lambda m: events.append(("epoch", m.epoch)))
+    fit(small(synthetic_data_dir), callbacks)
+    marks = [e for e in events if e[0] != "batch"]
+    assert marks == [("eval", 1), ("epoch", 1), ("eval", 2), ("epoch", 2)]
+    last_batch_of_1 = max(i for i, e in enumerate(events) if e == ("batch", 1))
+    assert events.index(("eval", 1)) == last_batch_of_1 + 1  # after training, before the epoch's metrics

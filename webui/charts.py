@@ -104,7 +104,9 @@ class Series:
 
 
 def overlay_fig(series: Sequence[Series], title: str, y: str, percent: bool = False) -> go.Figure:
-    fig = base_fig(title, "epoch", y, height=360)
+    """Curves of several runs. The legend sits under the plot, one entry a row, and the figure grows
+    to hold it: three of these share a row of the page, and a legend beside each took 60 % of it."""
+    fig = base_fig(title, "epoch", y, height=300 + 20 * len(series))
     for i, s in enumerate(series):
         c = color(i)
         if s.lo is not None and s.hi is not None:
@@ -113,7 +115,10 @@ def overlay_fig(series: Sequence[Series], title: str, y: str, percent: bool = Fa
                             hoverinfo="skip", showlegend=False, legendgroup=s.label)
         fig.add_scatter(x=s.x, y=s.y, mode="lines+markers", name=s.label, legendgroup=s.label,
                         line=dict(color=c, width=2))
-    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
+    # The plot keeps 210 px whatever the number of curves (height less title and legend margins);
+    # y = -0.22 of it puts the legend under the "epoch" axis title.
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=-0.22, xanchor="left", x=0, font=dict(size=11)),
+                      margin=dict(b=40 + 20 * len(series)))
     if percent:
         fig.update_yaxes(tickformat=".0%")
     fig.update_xaxes(dtick=1)

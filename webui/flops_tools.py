@@ -11,10 +11,16 @@ DEFAULT_RATES = (1.0, 0.25)  # the lab's worked example: F0 = 1 (input), F1 = 0.
 
 
 def parse_layers(text: str) -> list[int]:
+    """Layer sizes from "784,10,10"; an empty entry ("784,,10") is refused, not skipped, since
+    it most likely lost a layer's width."""
+    parts = text.replace(" ", "").split(",")
     try:
-        layers = [int(v) for v in text.replace(" ", "").split(",") if v != ""]
+        layers = [int(v) for v in parts if v != ""]
     except ValueError:
         raise ValueError(f"layers must be comma-separated integers such as 784,10,10, got {text!r}") from None
+    if "" in parts:
+        raise ValueError(f"layers must be comma-separated integers such as 784,10,10, got {text!r} "
+                         "(an empty entry between two commas)")
     if len(layers) < 2 or any(m < 1 for m in layers):
         raise ValueError(f"layers must be at least two integers >= 1, got {text!r}")
     return layers

@@ -10,7 +10,7 @@ from snn_core.config import DatasetName
 from snn_core.lab import DEFAULT_SEEDS, STUDIES, SWEEP_BASE, TABLE1_BASE
 from webui import connection
 from webui.report_render import fmt_value
-from workers import labs
+from workers import labs, run_actions
 from workers.capacity import fmt_duration
 from workers.store import RunStore
 
@@ -73,3 +73,6 @@ def section(conn: redis.Redis) -> None:
             st.success(f"Lab **{lab_id}** launched: {text}.", icon=":material/science:")
             st.page_link("pages/report.py", label=f"Open the report of lab {lab_id}", icon=":material/summarize:",
                          query_params={"lab": lab_id})
+            if st.button(f"Cancel lab {lab_id}", key="lab_cancel", icon=":material/cancel:",
+                         help="every queued or running run of this lab launch, in one click"):
+                st.toast(f"Cancelled {len(run_actions.cancel_lab(conn, lab_id))} run(s) of lab {lab_id}.")

@@ -4,6 +4,8 @@ validated config, and parsing sweep values. Errors are shown under the field the
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from typing import Any
 
 import streamlit as st
@@ -11,6 +13,7 @@ import streamlit as st
 from snn_core.config import SWEEPS, DatasetName, Device, Loss, MembraneInit, RunConfig
 from snn_core.encoder_table import ENCODERS
 from snn_core.surrogate_table import SURROGATES
+from snn_core.limits import current_limits
 from workers.capacity import fmt_duration
 
 BASE = RunConfig()
@@ -37,6 +40,45 @@ def parse_hidden(text: str) -> list[int] | str:
         return [int(p) for p in parts]
     except ValueError:
         return text
+
+
+class BadNumber:
+    """What a number box holds when its text is not a number of its kind (RunConfig never sees it)."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+# Typed boxes, not st.number_input: its browser side reads "12abc" as 12 and "2.5" as 2 in an int box,
+# and keeps the old value for "abc", so Launch would queue a number nobody typed.
+NUMBER_BOXES: dict[str, tuple[str, type]] = {
+    "epochs": ("epochs", int), "batch_size": ("batch size", int), "lr": ("learning rate", float),
+    "seed": ("seed", int), "train_limit": ("train samples", int), "test_limit": ("test samples", int),
+    "test_batch_size": ("test batch size", int),
+}
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_number(name: str, text: str) -> int | float | BadNumber:
+    """A number box's text as its field's kind: a whole number for int fields (no "2.5", no "12abc"),
+    a finite decimal for floats; else a BadNumber naming the box and the text."""
+    label, kind = NUMBER_BOXES[name]
+    stripped = text.strip()
+    if kind is int:
+        if _WHOLE.fullmatch(stripped):
+            return int(stripped)
+        return BadNumber(f"{label}: {text!r} is not a whole number")
+    try:
+        value = float(stripped)
+    except ValueError:
+        return BadNumber(f"{label}: {text!r} is not a number")
+    return value if math.isfinite(value) else BadNumber(f"{label}: {text!r} is not a finite number")
+
+
+def number_box(container, name: str, label: str, default: int | float) -> int | float | BadNumber:
+    text = container.text_input(label, f"{default:g}" if isinstance(default, float) else str(default),
+                                key=f"f_{name}")
+    return parse_number(name, text)
 
 
 def parse_values(axis: str, text: str) -> list[Any]:
@@ -74,9 +116,10 @@ def device_choices(offers: dict[str, list[str]] | None) -> tuple[list[str], str]
 def config_widgets(offers: dict[str, list[str]] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Draw the form; returns (raw field values, {field: an empty slot under its widget}).
 
-    Number boxes have no min/max: Streamlit silently refuses a typed value outside them and
-    keeps the old one, so the box would show one number and Launch queue another. RunConfig
-    checks every value instead, and its error names the field under the box."""
+    Number boxes are text boxes with no min/max: Streamlit's number box silently refuses a typed
+    value outside them (or one it cannot parse) and keeps the old one, so the box would show one
+    number and Launch queue another. `parse_number` reads the text and RunConfig checks the value;
+    either error names the field under the box."""
     values: dict[str, Any] = {}
     slots: dict[str, Any] = {}
 
@@ -87,7 +130,7 @@ def config_widgets(offers: dict[str, list[str]] | None = None) -> tuple[dict[str
     with neuron:
         st.subheader("Neuron")
         values["beta"] = st.slider("beta (membrane leak per step)", 0.05, 1.0, BASE.beta, 0.01, key="f_beta"); slot("beta")
-        values["T"] = st.slider("T (timesteps per sample)", 1, 300, BASE.T, key="f_T"); slot("T")
+        values["T"] = st.slider("T (timesteps per sample)", 1, current_limits().max_T, BASE.T, key="f_T"); slot("T")
         values["z"] = st.slider("z (surrogate gradient slope)", 0.1, 20.0, BASE.z, 0.1, key="f_z"); slot("z")
         values["v_th"] = st.slider("V_th (firing threshold)", 0.05, 5.0, BASE.v_th, 0.05, key="f_v_th"); slot("v_th")
         surrogates = [s.value for s in SURROGATES]
@@ -107,17 +150,16 @@ def config_widgets(offers: dict[str, list[str]] | None = None) -> tuple[dict[str
         values["dataset"] = st.selectbox("Dataset", datasets, datasets.index(BASE.dataset.value), key="f_dataset"); slot("dataset")
     with training:
         st.subheader("Training")
-        values["epochs"] = st.number_input("Epochs", value=BASE.epochs, key="f_epochs"); slot("epochs")
-        values["batch_size"] = st.number_input("Batch size", value=BASE.batch_size, key="f_batch_size"); slot("batch_size")
-        values["lr"] = st.number_input("Learning rate", value=BASE.lr, step=1e-4, format="%g", key="f_lr"); slot("lr")
-        values["seed"] = st.number_input("Seed", value=BASE.seed, key="f_seed"); slot("seed")
+        for name, label in (("epochs", "Epochs"), ("batch_size", "Batch size"), ("lr", "Learning rate"),
+                            ("seed", "Seed")):
+            values[name] = number_box(st, name, label, getattr(BASE, name)); slot(name)
         values["hidden"] = parse_hidden(st.text_input("Hidden layer widths (comma-separated)",
                                                       ",".join(map(str, BASE.hidden)), key="f_hidden")); slot("hidden")
     with st.expander("Advanced: data limits, membrane start, device"):
         a, b, c = st.columns(3)
-        values["train_limit"] = a.number_input("Train samples (0 = all)", value=BASE.train_limit, key="f_train_limit")
-        values["test_limit"] = b.number_input("Test samples (0 = all)", value=BASE.test_limit, key="f_test_limit")
-        values["test_batch_size"] = c.number_input("Test batch size", value=BASE.test_batch_size, key="f_test_batch_size")
+        for box, name, label in ((a, "train_limit", "Train samples (0 = all)"), (b, "test_limit", "Test samples (0 = all)"),
+                                 (c, "test_batch_size", "Test batch size")):
+            values[name] = number_box(box, name, label, getattr(BASE, name))
         inits, devices = [m.value for m in MembraneInit], [d.value for d in Device]
         values["membrane_init"] = a.selectbox(
             "Membrane start", inits, inits.index(BASE.membrane_init.value), key="f_membrane_init",
@@ -133,7 +175,14 @@ def config_widgets(offers: dict[str, list[str]] | None = None) -> tuple[dict[str
 
 
 def build_config(values: dict[str, Any], slots: dict[str, Any]) -> RunConfig | None:
-    """The validated config, or None after showing the error under the field it names."""
+    """The validated config, or None after showing the error under the field it names (every box
+    whose text is not a number, each under its box and all in one line here)."""
+    bad = {name: v.message for name, v in values.items() if isinstance(v, BadNumber)}
+    if bad:
+        for name, message in bad.items():
+            slots[name].error(message, icon=":material/error:")
+        st.error("Nothing launched: " + "; ".join(bad.values()) + ".", icon=":material/error:")
+        return None
     try:
         return RunConfig(**values)
     except ValueError as exc:

@@ -53,6 +53,9 @@ def progress_line(status: str, progress: dict | None, epochs: int, eta_text: str
     if progress.get("batches"):
         where += f" · batch {progress.get('batch')}/{progress.get('batches')}"
     where += f" · {100 * fraction:.0f}%"
+    if status == "running" and progress.get("phase") == "evaluating":
+        # The bar stands still while the test set runs; say so, with the ETA that counts it.
+        return fraction, f"{where} · evaluating on the test set · ETA {eta_text}"
     if status == "running":
         return fraction, f"{where} · ETA {eta_text}"
     return fraction, f"{status} at {where}"

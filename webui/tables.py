@@ -25,10 +25,15 @@ def _fmt(value: Any) -> Any:
 
 RUNS_COLUMNS = ["id", "status", "best test acc", "last test acc", "progress", "duration s", "settings", "hidden",
                 "encoder/loss", "dataset", "sweep", "tags", "error", "note", "worker", "device", "created"]
-# What the page shows, each with its width in pixels: together they fit the page beside the
-# sidebar (the rest is in the frame and in the exports).
-RUNS_SHOWN = {"id": 88, "status": 68, "best test acc": 56, "progress": 60, "duration s": 48, "settings": 150,
-              "hidden": 48, "encoder/loss": 88, "sweep": 84, "tags": 50, "error": 70}
+# What the page shows, each with its width in pixels: with the spike-health column (HEALTH_WIDTH)
+# they fit a 1400 px window (the table gets 938 px there in chromium, less its row-selection column:
+# RUNS_WIDTH_BUDGET), and an id (12 hex digits) and a typical settings text fit whole. The encoder
+# and loss show in the settings when they are not the baseline's; sweep and the rest are in the frame
+# and in the exports.
+RUNS_SHOWN = {"id": 104, "status": 68, "best test acc": 52, "progress": 52, "duration s": 44, "settings": 230,
+              "hidden": 44, "tags": 60, "note": 106, "error": 56}
+HEALTH_WIDTH = 64
+RUNS_WIDTH_BUDGET = 938 - 40
 
 
 def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
@@ -42,12 +47,13 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     for r in records:
         progress = r.progress or {}
         settings = [f for f in changed_fields(r.config) if f != "hidden"]
+        coding = [r.config.get(k) for k, base in (("encoder", "bernoulli"), ("loss", "mse")) if r.config.get(k) != base]
         rows.append({
             "id": r.id, "status": r.status.value,
             "best test acc": _acc(r.best_metrics), "last test acc": _acc(r.last_metrics),
             "progress": (progress.get("percent") or 0) / 100 if progress else None,
             "duration s": r.duration,
-            "settings": " · ".join(f"{SHORT[f]} {_fmt(r.config[f])}".strip() for f in settings),
+            "settings": " · ".join([*coding, *(f"{SHORT[f]} {_fmt(r.config[f])}".strip() for f in settings)]),
             "hidden": _fmt(r.config.get("hidden", "")), "encoder/loss": f"{r.config.get('encoder')}/{r.config.get('loss')}",
             "dataset": r.config.get("dataset", ""), "sweep": r.sweep_id or "", "tags": ", ".join(r.tags),
             "error": r.error or "", "note": r.note or "", "worker": r.worker or "", "device": r.device or "",

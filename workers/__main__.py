@@ -8,10 +8,12 @@
     python -m workers import FILE                                            ("-" reads stdin)
     python -m workers lab --study {beta,T,z,vth,vth-wide,encoder,loss,all} [--seeds N] [--dataset D] [--dry-run]
     python -m workers refused                                                jobs workers refused, as JSON lines
+    python -m workers list | delete | tag | resume | cancel-sweep | cancel-lab   (workers.cli_runs)
 
-Redis is $REDIS_URL (default redis://localhost:6379/0), or --redis-url. Bad input exits 2 with
-a one-line message naming the field and the value. A lab's report is the web side's (it draws with
-plotly): `python -m webui report LAB_ID --html FILE`.
+Redis is --redis-url, else $REDIS_URL, else the local stack's (var/redis.password, with
+$SPIKEBOARD_VAR and $SPIKEBOARD_REDIS_PORT as the stack reads them), else redis://localhost:6379/0.
+Bad input exits 2 with a one-line message naming the field and the value. A lab's report is the web
+side's (it draws with plotly): `python -m webui report LAB_ID --html FILE`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import os
 import socket
 import sys
 
-COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "refused")
+from .cli_runs import COMMANDS as RUN_COMMANDS  # list, delete, tag, resume, cancel-sweep, cancel-lab
+
+COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "refused", *RUN_COMMANDS)
 
 
 class CliParser(argparse.ArgumentParser):
@@ -81,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("refused", help="jobs workers refused to run (not Spikeboard's), newest first, as JSON lines")
     add_redis_option(r)
     _add_lab_parsers(sub)
+    from .cli_runs import add_parsers
+
+    add_parsers(sub, add_redis_option)
     return parser
 
 
@@ -154,6 +161,10 @@ def run_command(args: argparse.Namespace) -> int:
     from .store import RunStore
 
     conn = connection.connect(args.redis_url)
+    if args.command in RUN_COMMANDS:
+        from . import cli_runs
+
+        return cli_runs.run(args, conn)
     if args.command == "submit":
         from snn_core.train import config_from_args
 
@@ -170,6 +181,12 @@ def run_command(args: argparse.Namespace) -> int:
         record = RunStore(conn).require_run(args.run_id)
         print(json.dumps({**record.to_dict(), "duration": record.duration}, indent=2, sort_keys=True))
     elif args.command == "cancel":
+        from .records import DONE_STATUSES
+
+        record = RunStore(conn).require_run(args.run_id)
+        if record.status in DONE_STATUSES:  # nothing to stop: say so, and fail, so a script notices
+            print(f"error: run {record.id} is already {record.status.value}; nothing to cancel", file=sys.stderr)
+            return 1
         record = submission.cancel_run(conn, args.run_id)
         print(f"{record.id} {record.status.value}")
     elif args.command == "export":
@@ -188,7 +205,9 @@ def run_command(args: argparse.Namespace) -> int:
         else:
             with open(args.file, encoding="utf-8") as fh:
                 text = fh.read()
-        print(f"imported {transfer.import_runs(conn, text)} run(s)")
+        skipped: list[str] = []
+        imported = transfer.import_runs(conn, text, skipped)
+        print(f"imported {imported} run(s)" + (f", skipped {len(skipped)} whose id exists here" if skipped else ""))
     elif args.command == "refused":
         for entry in RunStore(conn).refused_jobs():
             print(json.dumps(entry, sort_keys=True))
@@ -204,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
         argv.insert(0, "worker")
     args = build_parser().parse_args(argv)
+    if getattr(args, "redis_url", None) is None:
+        from .redis_server import stack_url
+
+        args.redis_url = stack_url()  # the local stack's Redis and password, when REDIS_URL is unset
     if args.command == "lab":
         return guarded(run_lab_command, args)
     return guarded(run_worker if args.command == "worker" else run_command, args)
@@ -226,6 +249,11 @@ def guarded(command, args: argparse.Namespace) -> int:
         if not isinstance(exc, redis.RedisError):
             raise
         # Not an OSError: without this a stopped Redis or a wrong password ends in a traceback.
+        if isinstance(exc, redis.AuthenticationError) or "NOAUTH" in str(exc) or "Authentication" in str(exc):
+            print(f"error: Redis wants a password ({exc}): set REDIS_URL=redis://:PASSWORD@HOST:PORT/0, or, next "
+                  "to a local stack, leave REDIS_URL unset and the CLI reads var/redis.password ($SPIKEBOARD_VAR) "
+                  "and $SPIKEBOARD_REDIS_PORT as the stack does", file=sys.stderr)
+            return 1
         print(f"error: Redis refused or could not be reached ({exc}); start the stack with "
               "'python -m workers.stack' or point REDIS_URL at a running server", file=sys.stderr)
         return 1

@@ -53,6 +53,9 @@ def records_to_csv(records: list[RunRecord]) -> str:
     for r in records:
         row: dict[str, Any] = {c: getattr(r, c) for c in BASE_COLUMNS if c not in ("status", "tags")}
         row.update({c: iso_time(row[c]) for c in TIME_COLUMNS})
+        if r.started_at is not None and r.finished_at is not None:
+            # From the written (microsecond) times, so an imported copy exports the same duration.
+            row["duration"] = unix_time(row["finished_at"], "", 0) - unix_time(row["started_at"], "", 0)
         row.update(status=r.status.value, tags=";".join(r.tags))
         row.update({f"config.{k}": v if isinstance(v, str) else json.dumps(v) for k, v in r.config.items()})
         last = r.last_metrics or {}
@@ -89,8 +92,8 @@ def csv_to_rows(text: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _number(raw: dict[str, str], column: str, line: int) -> float:
-    try:
-        return float(raw[column])
+    try:  # an epoch count stays an int, so the row exports as it was read
+        return int(raw[column]) if raw[column].lstrip("-").isdigit() else float(raw[column])
     except ValueError:
         raise ValueError(f"CSV line {line}: {column} must be a number, got {raw[column][:80]!r}") from None
 

@@ -11,13 +11,22 @@ per-step overhead of a batch of 64 (autograd, dispatch) in neuron-equivalents an
 a synapse against a neuron-step; both are rough constants, and the measured runs calibrate the
 scale. A run costs
 
-    work = epochs (n_train + n_test / EVAL_SPEEDUP) units
+    train work = epochs n_train units
 
 with n_train, n_test the samples the run really uses: the dataset's size as finished runs
 measured it here (workers load the data; the web side has none), or the config's limit.
+Evaluation is costed on its own, since it scales differently: forward only, but the Bernoulli
+train is drawn in full and every synapse multiplied at every step (training lists the spikes):
 
-Finished solo runs give seconds per unit (their wall time, start to finish, less START_S for
-the job's start: evaluation, probes and checkpoints included). An estimate uses the runs of the same encoder
+    eval units(config) = T (A_eval 100 / B_test + D + N + k_eval S_step) + k_eval S_once
+    eval work = epochs n_test eval units
+
+with D = 784 Bernoulli draws a step (0 for image and threshold input). At T = 300 a test
+sample costs more than a training one (measured: 1.3x), at T = 20 a twentieth.
+
+Finished solo runs give seconds per unit of each: training from their epoch seconds, evaluation
+from the rest of their wall time (start to finish, less START_S for the job's start: probes and
+checkpoints). An estimate uses the runs of the same encoder
 whose work per sample is nearest, says how many, and widens its range when it extrapolates
 far or has nothing measured. Packed jobs cost one run plus a measured fraction of it for every
 further member (from finished packs; the benchmark's figure until one has finished).
@@ -37,12 +46,19 @@ from .records import RunRecord, RunStatus
 
 OVERHEAD_A = 2000.0  # neuron-equivalents of per-step overhead for a batch of 64
 SYNAPSE_K = 0.05  # a synapse's multiply-add against a neuron's step (fwd + bwd)
-EVAL_SPEEDUP = 3.0  # evaluation runs forward only
+EVAL_SPEEDUP = 3.0  # how a run without its epoch seconds (an old record) splits its wall time
+EVAL_OVERHEAD_A = 300.0  # per-step overhead of a test batch of 100, in eval units
+INPUT_DRAWS = 784  # Bernoulli draws per step of a test sample (one per pixel)
+EVAL_SYNAPSE_K = 0.017  # a synapse's multiply-add in a dense forward product, in eval units
 NEAREST = 5  # measured runs an estimate uses
 START_S = 1.5  # a job's fixed cost: the work horse forks, loads the data, records probes, checkpoints
 DEFAULT_SIZES = {"mnist": (60_000, 10_000), "fashion-mnist": (60_000, 10_000)}
 # Seconds per unit when nothing was measured here: each encoder's benchmark figure (`EncoderSpec.s_per_unit`).
 FALLBACK_S_PER_UNIT = {e.value: spec.s_per_unit for e, spec in ENCODERS.items()}
+# Seconds per eval unit when nothing was measured: a 2-core Xeon (AVX-512), one thread, test
+# batch 100 (1,000 test samples: T = 300, hidden 10, Bernoulli 0.28 s; T = 100, hidden 128, 0.28 s;
+# image, T = 100, 0.03 s).
+FALLBACK_S_PER_EVAL_UNIT = 1.0e-9
 # Each further member of a packed job adds about this fraction of one run (bench.speed, packs
 # of 6 at T = 50: 0.26 for Bernoulli, 0.35 for image and threshold), until a pack is measured.
 FALLBACK_PACK_MEMBER_COST = 0.35
@@ -70,6 +86,19 @@ def units_per_sample(config: RunConfig | dict) -> float:
     s_step = sum(pairs[1:]) + (pairs[0] if first_every_step else 0)
     s_once = 0 if first_every_step else pairs[0]
     return c.T * (OVERHEAD_A * 64 / c.batch_size + neurons + SYNAPSE_K * s_step) + SYNAPSE_K * s_once
+
+
+def eval_units_per_sample(config: RunConfig | dict) -> float:
+    """Eval units of one test sample through all T steps (see the module docstring)."""
+    c = config if isinstance(config, RunConfig) else RunConfig.from_stored(config)
+    sizes = c.layer_sizes
+    pairs = [m * n for m, n in zip(sizes[:-1], sizes[1:])]
+    spec = encoder_spec(c.encoder)
+    first_every_step = not spec.repeated
+    s_step = sum(pairs[1:]) + (pairs[0] if first_every_step else 0)
+    s_once = 0 if first_every_step else pairs[0]
+    per_step = EVAL_OVERHEAD_A * 100 / c.test_batch_size + (INPUT_DRAWS if spec.random else 0) + sum(sizes[1:])
+    return c.T * (per_step + EVAL_SYNAPSE_K * s_step) + EVAL_SYNAPSE_K * s_once
 
 
 def _seen(record: RunRecord) -> tuple[int | None, int | None]:
@@ -106,17 +135,27 @@ def samples(config: RunConfig, sizes: dict[str, tuple[int, int]]) -> tuple[int, 
 
 
 def work(config: RunConfig, sizes: dict[str, tuple[int, int]]) -> float:
-    train, test, _ = samples(config, sizes)
-    return config.epochs * (train + test / EVAL_SPEEDUP) * units_per_sample(config)
+    """Training work units of a run (its evaluation: `eval_work`)."""
+    train, _, _ = samples(config, sizes)
+    return config.epochs * train * units_per_sample(config)
+
+
+def eval_work(config: RunConfig, sizes: dict[str, tuple[int, int]]) -> float:
+    """Eval units of a run: every epoch's pass over its test samples."""
+    _, test, _ = samples(config, sizes)
+    return config.epochs * test * eval_units_per_sample(config)
 
 
 @dataclass
 class Measured:
-    """A finished solo run as a calibration point."""
+    """A finished solo run as a calibration point: training and, where its wall time shows it,
+    evaluation."""
 
     encoder: str
-    per_sample: float  # units per sample
+    per_sample: float  # units per training sample
     s_per_unit: float
+    eval_per_sample: float = 0.0  # eval units per test sample
+    s_per_eval_unit: float | None = None  # None: its evaluation time is not known
 
 
 def measured_runs(records: Sequence[RunRecord], sizes: dict[str, tuple[int, int]]) -> list[Measured]:
@@ -130,9 +169,18 @@ def measured_runs(records: Sequence[RunRecord], sizes: dict[str, tuple[int, int]
             continue  # a stored config this version no longer accepts: not a calibration point
         train, test = _seen(r)
         n_train, n_test, _ = samples(config, sizes)
-        units = config.epochs * ((train or n_train) + (test or n_test) / EVAL_SPEEDUP) * units_per_sample(config)
+        units = config.epochs * (train or n_train) * units_per_sample(config)
+        eval_units = config.epochs * (test or n_test) * eval_units_per_sample(config)
         busy = max(r.duration - START_S, 0.3 * r.duration)
-        out.append(Measured(config.encoder.value, units_per_sample(config), busy / units))
+        epoch_s = (r.last_metrics or {}).get("epoch_seconds")
+        if epoch_s and 0 < config.epochs * epoch_s <= busy:
+            train_s = config.epochs * epoch_s
+            eval_rate = (busy - train_s) / eval_units if busy > train_s and eval_units else None
+        else:  # an old record without its epoch seconds: the old split, and no eval point
+            train_s = busy * units / (units + (test or n_test) * config.epochs * units_per_sample(config) / EVAL_SPEEDUP)
+            eval_rate = None
+        out.append(Measured(config.encoder.value, units_per_sample(config), train_s / units,
+                            eval_units_per_sample(config), eval_rate))
     return out
 
 
@@ -151,9 +199,24 @@ class Estimate:
         return self.measured == 0 or self.high > 2.5 * self.low
 
 
+def _eval_rates(config: RunConfig, same: list[Measured], scale: float) -> tuple[list[float], float]:
+    """(seconds per eval unit of the nearest runs that measured their evaluation, how far they are
+    in eval units per sample); without one, the training rates of `same` carried over by the
+    benchmark's ratio of the two."""
+    epc = eval_units_per_sample(config)
+    timed = [m for m in same if m.s_per_eval_unit is not None]
+    if not timed:
+        ratio = FALLBACK_S_PER_EVAL_UNIT / FALLBACK_S_PER_UNIT[config.encoder.value]
+        return [m.s_per_unit * scale * ratio for m in same[:NEAREST]], 4.0
+    near = sorted(timed, key=lambda m: abs(math.log(m.eval_per_sample / epc)))[:NEAREST]
+    far = max(near[0].eval_per_sample / epc, epc / near[0].eval_per_sample)
+    return [m.s_per_eval_unit * scale for m in near], far
+
+
 def _solo(config: RunConfig, runs: list[Measured], sizes) -> tuple[float, float, float, int, str]:
-    """(seconds, low, high, runs used, basis) of the work of one config trained alone (START_S apart)."""
-    w = work(config, sizes)
+    """(seconds, low, high, runs used, basis) of one config trained alone, evaluation included
+    (START_S apart)."""
+    w, ew = work(config, sizes), eval_work(config, sizes)
     enc = config.encoder.value
     same = [m for m in runs if m.encoder == enc]
     scale, note = 1.0, ""
@@ -162,22 +225,28 @@ def _solo(config: RunConfig, runs: list[Measured], sizes) -> tuple[float, float,
         scale = statistics.median(FALLBACK_S_PER_UNIT[enc] / FALLBACK_S_PER_UNIT[m.encoder] for m in runs)
         note = f"no {enc} run measured yet, scaled from other encoders"
     if not same:
-        s = w * FALLBACK_S_PER_UNIT[enc]
+        s = w * FALLBACK_S_PER_UNIT[enc] + ew * FALLBACK_S_PER_EVAL_UNIT
         return s, s / 3, s * 3, 0, "no run measured here yet: a rough guess from the benchmark"
     upc = units_per_sample(config)
     near = sorted(same, key=lambda m: abs(math.log(m.per_sample / upc)))[:NEAREST]
     rates = [m.s_per_unit * scale for m in near]
-    far = max(m.per_sample / upc if m.per_sample > upc else upc / m.per_sample for m in near[:1])
-    widen = 1.25 if far < 4 else 2.0 if far < 50 else 3.0
+    far = max(near[0].per_sample / upc, upc / near[0].per_sample)
+    eval_rates, eval_far = _eval_rates(config, near, scale)
+    widen = lambda f: 1.25 if f < 4 else 2.0 if f < 50 else 3.0  # noqa: E731
+    lo_t, hi_t = widen(far), widen(eval_far)
     if note:
-        widen = max(widen, 2.0)
-    s = w * statistics.median(rates)
+        lo_t, hi_t = max(lo_t, 2.0), max(hi_t, 2.0)
+    s = w * statistics.median(rates) + ew * statistics.median(eval_rates)
     basis = f"from {len(near)} run{'s' if len(near) != 1 else ''} measured here"
     if far >= 4:
         basis += f", extrapolated {far:.0f}x in work per sample"
+    if eval_far >= 4 and ew * statistics.median(eval_rates) > 0.2 * s:
+        basis += f", evaluation extrapolated {eval_far:.0f}x"
     if note:
         basis += f" ({note})"
-    return s, w * min(rates) / widen, w * max(rates) * widen, len(near), basis
+    low = w * min(rates) / lo_t + ew * min(eval_rates) / hi_t
+    high = w * max(rates) * lo_t + ew * max(eval_rates) * hi_t
+    return s, low, high, len(near), basis
 
 
 def pack_member_cost(records: Sequence[RunRecord], runs: list[Measured], sizes) -> tuple[float, int]:
@@ -251,7 +320,7 @@ def job_order(jobs: Sequence[Sequence[RunConfig]]) -> list[int]:
     """
     def cost(configs: Sequence[RunConfig]) -> float:
         c = configs[0]
-        solo = work(c, {}) * FALLBACK_S_PER_UNIT[c.encoder.value]
+        solo = work(c, {}) * FALLBACK_S_PER_UNIT[c.encoder.value] + eval_work(c, {}) * FALLBACK_S_PER_EVAL_UNIT
         return START_S + solo * pack_factor(configs, FALLBACK_PACK_MEMBER_COST)
 
     return sorted(range(len(jobs)), key=lambda i: -cost(jobs[i]))

@@ -79,7 +79,33 @@ def _time(field: str, value: Any, required: bool) -> float | None:
     return float(value)
 
 
-def _epochs(value: Any) -> list[dict[str, Any]]:
+def _neuron_counts(field: str, value: Any, config: RunConfig) -> list[list[float]]:
+    """Spikes per neuron of each spiking layer (hidden..., output): one list per layer, of its width."""
+    widths = config.layer_sizes[1:]
+    if not isinstance(value, list) or len(value) not in (0, len(widths)):
+        raise _bad(field, f"a list of {len(widths)} layers (hidden..., output)", value)
+    for layer, (counts, width) in enumerate(zip(value, widths)):
+        if not isinstance(counts, list) or len(counts) != width or not all(
+                finite_number(c) and c >= 0 for c in counts):
+            raise _bad(f"{field}[{layer}]", f"{width} spike counts (finite numbers >= 0)", counts)
+    return value
+
+
+def _epoch_entry(field: str, value: Any, config: RunConfig) -> dict[str, Any] | None:
+    """An epoch's metrics (numbers and per-step lists) with its spike health and per-neuron counts,
+    as `publisher.Publisher` writes them."""
+    if not isinstance(value, dict):
+        return _metrics(field, value)
+    bulky = {k: value[k] for k in ("health", "neuron_counts") if k in value}
+    entry = _metrics(field, {k: v for k, v in value.items() if k not in bulky}) or {}
+    if bulky.get("health") is not None:
+        entry["health"] = _small_json(f"{field}.health", bulky["health"])
+    if "neuron_counts" in bulky:
+        entry["neuron_counts"] = _neuron_counts(f"{field}.neuron_counts", bulky["neuron_counts"], config)
+    return entry
+
+
+def _epochs(value: Any, config: RunConfig) -> list[dict[str, Any]]:
     if value is None:
         return []
     most = current_limits().max_epochs
@@ -87,7 +113,7 @@ def _epochs(value: Any) -> list[dict[str, Any]]:
         raise _bad("epochs", f"a list of at most {most} epoch entries", value)
     out = []
     for i, entry in enumerate(value):
-        entry = _metrics(f"epochs[{i}]", entry)
+        entry = _epoch_entry(f"epochs[{i}]", entry, config)
         epoch = entry.get("epoch") if entry else None
         if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= most:
             raise _bad(f"epochs[{i}].epoch", f"an integer in 1..{most}", epoch)
@@ -167,7 +193,7 @@ def record_from_row(row: Any) -> tuple[RunRecord, list[dict[str, Any]], bool]:
     if record.status not in DONE_STATUSES:
         record.error = f"imported while {record.status.value}; submit it again to train it"
         record.status = RunStatus.FAILED
-    return record, _epochs(row.get("epochs")), carried == record.config_hash
+    return record, _epochs(row.get("epochs"), config), carried == record.config_hash
 
 
 def parse_rows(text: str) -> list[tuple[str, Any]]:
@@ -197,10 +223,11 @@ def parse_rows(text: str) -> list[tuple[str, Any]]:
     return rows
 
 
-def import_text(store: RunStore, text: str) -> int:
+def import_text(store: RunStore, text: str, skipped: list[str] | None = None) -> int:
     """Validate every run of an export, then write the new ones in one transaction; returns how many.
 
-    Runs whose id exists here are skipped; any bad row refuses the whole file, naming it.
+    Runs whose id exists here are skipped (their ids go into `skipped` when given); any bad row
+    refuses the whole file, naming it.
     """
     items = []
     seen: dict[str, str] = {}
@@ -213,4 +240,4 @@ def import_text(store: RunStore, text: str) -> int:
             raise ValueError(f"{where}: field id {record.id!r} appears twice (first on {seen[record.id]})")
         seen[record.id] = where
         items.append((record, epochs, claim))
-    return store.put_runs(items)
+    return store.put_runs(items, skipped)

@@ -24,6 +24,7 @@ from snn_core.model import SNN
 from snn_core.recording import probe_indices, record, recording_to_dict
 from snn_core.training import BatchInfo, Callbacks, EpochMetrics
 
+from . import estimates
 from .connection import env_seconds
 from .fencing import Lease
 from .health_watch import HealthWatch, compact
@@ -83,10 +84,15 @@ class Publisher:
         self.started = time.monotonic()
         self.batches_this_session = 0
         self.pending: list[tuple[BatchInfo, float]] = []  # batch points not yet published
+        self.batches_per_epoch, self.batch_rate = 0, 0.0  # from the batches seen, for the ETA
         idx = probe_indices(data.test.labels)
         self.probe_images = data.test.images[idx].float().div(255.0)
         self.probe_labels = data.test.labels[idx]
         self.probe_model = SNN(config).to(device)
+        self.n_test = len(data.test)
+        self.eval_started: float | None = None
+        self.eval_s: float | None = None  # the last test pass's seconds
+        self.eval_total = 0.0  # seconds of this session's test passes (not training: left out of its rate)
         self.cancelled = False
         self.cancels = cancels or CancelWatch(store, [run_id])
         self.health = HealthWatch(store, run_id, config)  # spike health each epoch, and the stop rule
@@ -94,7 +100,8 @@ class Publisher:
 
     def callbacks(self) -> Callbacks:
         return Callbacks(on_batch_end=self.on_batch_end, on_epoch_end=self.on_epoch_end,
-                         on_checkpoint=self.on_checkpoint, should_stop=self.should_stop)
+                         on_checkpoint=self.on_checkpoint, should_stop=self.should_stop,
+                         on_eval_start=self.on_eval_start)
 
     def _write(self, write) -> None:
         """Call `write()` unless the lease is lost; mark it lost when the write finds so."""
@@ -111,6 +118,7 @@ class Publisher:
         # Every batch's loss is published, in one write per interval: the chart has all the
         # points, and Redis sees a few writes a second however fast the batches are.
         self.batches_this_session += 1
+        self.batches_per_epoch = info.batches
         self.pending.append((info, time.time()))
         now = time.monotonic()
         if now - self.last_sent < self.interval and info.batch != info.batches:
@@ -118,11 +126,13 @@ class Publisher:
         self.last_sent = now
         step = (info.epoch - 1) * info.batches + info.batch
         total = self.config.epochs * info.batches
-        rate = self.batches_this_session / max(now - self.started, 1e-9)
+        rate = self.batches_this_session / max(now - self.started - self.eval_total, 1e-9)
+        self.batch_rate = rate
         points, self.pending = self.pending, []
-
+        evals_left = self.config.epochs - info.epoch + 1  # this epoch's test pass is still to come
+        eta = (total - step) / rate + evals_left * self.eval_guess()
         progress = {"epoch": info.epoch, "batch": info.batch, "batches": info.batches,
-                    "percent": round(100.0 * step / total, 2), "eta_s": round((total - step) / rate, 1)}
+                    "percent": round(100.0 * step / total, 2), "eta_s": round(eta, 1)}
 
         def write():  # the points and the progress in one round trip
             self.store.append_metrics(self.run_id, "batch", [{
@@ -131,6 +141,28 @@ class Publisher:
             } for p, at in points], fence=self.fence, progress=progress)
             self._job_progress(progress)
         self._write(write)
+
+    def eval_guess(self) -> float:
+        """Seconds of one test pass: the last one measured, else the estimate model's ratio of a test
+        sample to a training one (`workers.estimates`) times this run's measured training speed."""
+        if self.eval_s is not None:
+            return self.eval_s
+        if not self.batch_rate:
+            return 0.0
+        train_sample_s = 1.0 / (self.batch_rate * self.config.batch_size)
+        ratio = (estimates.eval_units_per_sample(self.config) * estimates.FALLBACK_S_PER_EVAL_UNIT
+                 / (estimates.units_per_sample(self.config) * estimates.FALLBACK_S_PER_UNIT[self.config.encoder.value]))
+        return self.n_test * train_sample_s * ratio
+
+    def on_eval_start(self, epoch: int) -> None:
+        """Say the run is evaluating (the bar would otherwise sit at its last batch, "ETA 0s")."""
+        self.eval_started = time.monotonic()
+        left = self.config.epochs - epoch
+        train_left = left * self.batches_per_epoch / self.batch_rate if self.batch_rate else 0.0
+        progress = {"epoch": epoch, "batch": self.batches_per_epoch, "batches": self.batches_per_epoch,
+                    "percent": round(100.0 * epoch / self.config.epochs, 2), "phase": "evaluating",
+                    "eta_s": round(train_left + (left + 1) * self.eval_guess(), 1)}
+        self._write(lambda: self.publish_progress(progress))
 
     def publish_progress(self, progress: dict[str, Any]) -> None:
         self.store.update_progress(self.run_id, progress, fence=self.fence)
@@ -142,6 +174,10 @@ class Publisher:
             self.job.save_meta()
 
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
+        if self.eval_started is not None:
+            self.eval_s = time.monotonic() - self.eval_started
+            self.eval_total += self.eval_s
+            self.eval_started = None
         data = metrics.to_dict()
         health = self.health.observe(metrics)
         if health is not None:

@@ -92,6 +92,32 @@ def load_or_create_password(path: str | os.PathLike) -> str:
     return password
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stack_var() -> Path:
+    """The local stack's folder for its Redis data and password: $SPIKEBOARD_VAR, else ./var."""
+    return Path(os.environ.get("SPIKEBOARD_VAR") or ROOT / "var")
+
+
+def stack_url() -> str | None:
+    """The URL of the local stack's Redis with its password, when the stack has made one
+    (var/redis.password) and REDIS_URL does not name another server; else None.
+
+    The stack hands its workers and app the URL with the password; a CLI started in another
+    terminal learns it here, so `python -m workers submit` works next to a running stack.
+    """
+    if os.environ.get("REDIS_URL"):
+        return None
+    path = stack_var() / "redis.password"
+    try:
+        password = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    port = os.environ.get("SPIKEBOARD_REDIS_PORT") or "6379"
+    return f"redis://:{password}@127.0.0.1:{port}/0" if password else None
+
+
 def server_pid(url: str) -> int | None:
     """The process id of the redis-server answering at `url`, or None if none answers."""
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import redis
 
-from .redis_server import load_or_create_password, shutdown_if_ours, start_redis
+from .redis_server import load_or_create_password, shutdown_if_ours, stack_var, start_redis
 from .connection import redact
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address the app listens on ($SPIKEBOARD_WEB_ADDRESS; 0.0.0.0 publishes it to the network)")
     p.add_argument("--redis-port", default=env.get("SPIKEBOARD_REDIS_PORT", "6379"),
                    help="port of the local redis-server (ignored when REDIS_URL is set)")
-    p.add_argument("--var", default=str(ROOT / "var"), help="folder for the local Redis data and logs")
+    p.add_argument("--var", default=str(stack_var()),
+                   help="folder for the local Redis data, password and logs ($SPIKEBOARD_VAR, default ./var)")
     return p
 
 

@@ -135,13 +135,15 @@ class RunStore(LeaseStore, TablesStore):
                 Keys.cancel(run_id), Keys.lease(run_id), Keys.fence(run_id), Keys.horse_deaths(run_id),
                 Keys.write_seq(run_id)]
 
-    def put_runs(self, items: list[tuple[RunRecord, list[dict[str, Any]], bool]]) -> int:
+    def put_runs(self, items: list[tuple[RunRecord, list[dict[str, Any]], bool]],
+                 skipped: list[str] | None = None) -> int:
         """Write imported runs (record, epoch metrics, may claim its config hash) all or nothing.
 
         Runs whose id has any key already are skipped (nothing existing is touched); ids must match
         the store's own pattern, so no id can name another run's key. One WATCH/MULTI transaction
         writes the rest. A finished run takes its config hash for dedup only when `claim` says its
-        stored hash was its config's, and only if no run holds that hash. Returns the number written.
+        stored hash was its config's, and only if no run holds that hash. Returns the number written;
+        the ids it skipped go into `skipped` when given.
         """
         for record, _, _ in items:
             if not isinstance(record.id, str) or not RUN_ID_PATTERN.fullmatch(record.id):
@@ -158,9 +160,10 @@ class RunStore(LeaseStore, TablesStore):
                         check.exists(*self._run_keys(record.id))
                     taken = check.execute()
                     pipe.multi()
-                    written = 0
+                    written, passed = 0, []
                     for (record, epochs, claim), exists in zip(items, taken):
                         if exists:
+                            passed.append(record.id)
                             continue
                         mapping = {k: encode_field(k, v) for k, v in asdict(record).items() if v is not None}
                         mapping["status"] = record.status.value
@@ -174,6 +177,8 @@ class RunStore(LeaseStore, TablesStore):
                     if written:
                         pipe.set(Keys.schema, SCHEMA_VERSION, nx=True)
                     pipe.execute()
+                    if skipped is not None:
+                        skipped.extend(passed)
                     return written
                 except redis.WatchError:
                     continue  # a key changed under us: look again
@@ -367,6 +372,9 @@ class RunStore(LeaseStore, TablesStore):
 
     def save_checkpoint(self, run_id: str, blob: bytes, fence: Fence | None = None) -> None:
         self._write(fence, run_id, [("SET", Keys.checkpoint(run_id), blob)])
+
+    def has_checkpoint(self, run_id: str) -> bool:
+        return bool(self.conn.exists(Keys.checkpoint(run_id)))
 
     def load_checkpoint(self, run_id: str) -> bytes | None:
         return self.conn.get(Keys.checkpoint(run_id))

@@ -43,11 +43,11 @@ def export_runs(conn: redis.Redis, fmt: str = "jsonl", run_ids: list[str] | None
     raise ValueError(f"fmt must be jsonl or csv, got {fmt!r}")
 
 
-def import_runs(conn: redis.Redis, text: str) -> int:
+def import_runs(conn: redis.Redis, text: str, skipped: list[str] | None = None) -> int:
     """Add runs from `export_runs` output (either format); runs whose id exists are skipped.
 
     Every run is validated first (`workers.imports`); a bad one refuses the whole file with one
     line naming the line or row and the field, and nothing is written. Then all new runs are
-    written in one transaction.
+    written in one transaction. The ids of runs skipped go into `skipped` when given.
     """
-    return import_text(RunStore(conn), text)
+    return import_text(RunStore(conn), text, skipped)
