@@ -11,7 +11,7 @@ import torch
 from snn_core.config import RunConfig
 from snn_core.data import load_data
 from snn_core.training import fit
-from workers.publisher import Publisher
+from workers.publisher import Publisher, eta_shown
 from workers.store import RunStore
 
 
@@ -48,6 +48,6 @@ def test_progress_says_evaluating_with_an_eta_that_counts_evaluation(redis_conn,
     assert first["phase"] == "evaluating" and first["epoch"] == 1 and first["batch"] == first["batches"] == 4
     assert first["eta_s"] > 0 and last["eta_s"] > 0  # never "ETA 0s" while the test set runs
     measured = seen["epoch 1"]["eval_s"]
-    assert measured > 0 and last["eta_s"] == round(measured, 1)  # the last pass: as long as the one before
+    assert measured > 0 and last["eta_s"] == eta_shown(measured)  # the last pass: as long as the one before
     # At the last batch the training is done but one test pass is not: the ETA is that pass.
-    assert "phase" not in seen["last batch"] and seen["last batch"]["eta_s"] == round(measured, 1)
+    assert "phase" not in seen["last batch"] and seen["last batch"]["eta_s"] == eta_shown(measured)
