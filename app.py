@@ -10,6 +10,7 @@ import redis
 import streamlit as st
 
 from webui import connection
+from workers.connection import redact
 
 st.set_page_config(page_title="Spikeboard", page_icon="⚡", layout="wide")
 
@@ -27,7 +28,7 @@ page = st.navigation({
         st.Page("pages/report.py", title="Lab report", icon=":material/summarize:", url_path="report"),
     ],
 })
-st.sidebar.caption(f"Redis: `{connection.shown_url(connection.redis_url())}`")
+st.sidebar.caption(f"Redis: `{redact(connection.redis_url())}`")
 
 try:
     page.run()

@@ -10,7 +10,8 @@ from webui import insight_charts as ic
 from webui.insights import rows_frame
 from webui.tables import PLACEMENT, differing_fields, label
 from workers.analysis import cost_rows, importance, importance_rows, pareto_front
-from workers.insight_data import health_table, probe_health_of, runs_with_results, varying_fields
+from workers.insight_data import (health_rows, health_table, latency_rows, probe_health_of, runs_with_results,
+                                  varying_fields)
 
 st.title("Insights")
 st.caption("Cost against accuracy, how early a run can decide, which neurons are dead or saturated, "
@@ -55,10 +56,10 @@ with latency_tab:
     fraction = st.slider("Decides when accuracy reaches this share of its final value", 0.5, 1.0, 0.9, 0.05,
                          key="ins_fraction")
     relative = st.toggle("x as the share of T read", False, key="ins_relative")
-    st.plotly_chart(ic.latency_overlay_fig(records, histories, fields, fraction, relative), key="ins_latency_fig")
-    lat = ic.latency_rows(records, histories, fields, fraction)
+    lat = latency_rows(records, histories, names, fraction)
+    st.plotly_chart(ic.latency_overlay_fig(lat, fraction, relative), key="ins_latency_fig")
     if lat:
-        st.dataframe(rows_frame(lat, drop=("decides_at",)), hide_index=True, key="ins_latency_table",
+        st.dataframe(rows_frame(lat, drop=("curve",)), hide_index=True, key="ins_latency_table",
                      column_config={c: st.column_config.NumberColumn(format="percent")
                                     for c in ("final acc", "acc at t=1", "share of T")})
     else:
@@ -72,7 +73,7 @@ with health_tab:
     if ph is not None:
         st.markdown(f"**On the probe digits** (epoch {ph['epoch']}, {ph['samples']} images): "
                     + (", ".join(ph["flags"]) or "no layer silent or saturated"))
-        st.dataframe(rows_frame(ic.health_rows(ph)), hide_index=True, key="ins_probe_health")
+        st.dataframe(rows_frame(health_rows(ph)), hide_index=True, key="ins_probe_health")
 
 with matter_tab:
     choices = varying_fields(records, fields)

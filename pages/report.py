@@ -4,10 +4,11 @@ beside a verdict computed from the stored runs; FLOPs and energy from measured f
 import streamlit as st
 
 from webui import connection
-from webui.report_render import (Bullets, Figures, Heading, Note, Quote, Table, Verdict, lab_title, report_blocks,
-                                 report_csv, report_html)
+from webui.report_render import (Bullets, Figures, Heading, Note, Quote, Table, Verdict, lab_line, lab_title,
+                                 report_blocks, report_csv, report_html)
 from workers import labs
 from workers.lab_report import ENERGY_45NM, build_report
+from workers.report_text import plural
 from workers.report_types import LabReport
 
 st.title("Lab report")
@@ -26,7 +27,7 @@ data = labs.lab_data(store, lab_id)
 progress = labs.lab_progress(data)
 done = progress.get("finished", 0)
 total = sum(progress.values())
-st.caption(f"{done} of {total} runs finished" + (f" ({', '.join(f'{n} {s}' for s, n in progress.items() if s != 'finished')})"
+st.caption(f"{lab_line(data)}. {done} of {plural(total, 'run')} finished" + (f" ({', '.join(f'{n} {s}' for s, n in progress.items() if s != 'finished')})"
                                                  if done < total else "") + ". Verdicts read finished runs only.")
 
 
@@ -66,6 +67,8 @@ def show(report: LabReport) -> None:
             st.markdown(f"> {block.text}")
         elif isinstance(block, Verdict):
             st.markdown(f"**Verdict: {block.verdict}**{block.note}")
+            if block.why:
+                st.warning(block.why, icon=":material/info:")
         elif isinstance(block, Table):
             st.dataframe(block.rows, hide_index=True, key=block.key)
         elif isinstance(block, Bullets):

@@ -64,3 +64,27 @@ def test_measured_rates_take_the_last_epoch_that_measured_them(redis_conn):
     assert data.measured_rates(store, fresh) is None
     with pytest.raises(ValueError, match="run_id not found"):
         data.measured_rates(store, "f" * 12)
+
+
+def test_latency_rows_read_each_runs_latest_curve_and_the_step_it_decides_at(redis_conn):
+    store = RunStore(redis_conn)
+    fast, slow, old = (stored_run(store, RunConfig(seed=s, epochs=2, T=5)) for s in range(3))
+    # Planted curves: fast reaches 90 % of its final 0.8 (0.72) at t=2, slow at t=5; old recorded none.
+    histories = {fast: [{"epoch": 1, "latency_acc": [0.1] * 5}, {"epoch": 2, "latency_acc": [0.5, 0.75, 0.8, 0.8, 0.8]}],
+                 slow: [{"epoch": 1, "latency_acc": [0.1, 0.2, 0.3, 0.6, 0.7]}, {"epoch": 2}],
+                 old: [{"epoch": 1}, {"epoch": 2}]}
+    records = [store.get_run(i) for i in (fast, slow, old)]
+    rows = data.latency_rows(records, histories, {fast: "fast", slow: "slow", old: "old"})
+    assert [(r["run"], r["epoch"], r["T"], r["decides at t"], r["share of T"]) for r in rows] == \
+        [("fast", 2, 5, 2, 0.4), ("slow", 1, 5, 5, 1.0)]
+    assert rows[0]["final acc"] == 0.8 and rows[0]["acc at t=1"] == 0.5 and rows[1]["curve"] == [0.1, 0.2, 0.3, 0.6, 0.7]
+    assert data.latency_row(histories[fast], fraction=0.6)["decides at t"] == 1  # 0.5 >= 0.6 * 0.8
+    assert data.latency_row(histories[old]) is None
+
+
+def test_health_rows_are_one_row_per_layer():
+    health = {"layers": [{"name": "hidden 1", "size": 10, "silent": 2, "saturated": 1},
+                         {"name": "output", "size": 10, "silent": 10, "saturated": 0}]}
+    assert data.health_rows(health) == [{"layer": "hidden 1", "neurons": 10, "silent": 2, "saturated": 1},
+                                        {"layer": "output", "neurons": 10, "silent": 10, "saturated": 0}]
+    assert data.health_rows(None) == []

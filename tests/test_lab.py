@@ -9,7 +9,7 @@ import pytest
 
 from snn_core.config import RunConfig
 from snn_core.lab import FLOPS_CLAIM, STUDIES, SWEEP_BASE, TABLE1_BASE, lab_configs, study_keys
-from workers import lab_report
+from workers import lab_report, report_text
 from workers.lab_report import FAILS, HOLDS, UNSHOWN
 
 
@@ -84,7 +84,7 @@ def test_beta_verdict_holds_on_data_like_the_labs_and_flips_when_planted_data_co
     assert report.verdict == HOLDS, [(c.text, c.verdict, c.mean) for c in report.claims]
     early = report.claims[0]
     assert early.n == 3 and early.agree == 3 and early.mean == pytest.approx(0.20, abs=0.01)
-    assert lab_report.describe(early) == (f"+{early.mean * 100:.2f} +- {early.se * 100:.2f} pts "
+    assert report_text.describe(early) == (f"+{early.mean * 100:.2f} +- {early.se * 100:.2f} pts "
                                           "(mean +- se over 3 seeds; 3 of 3 seeds agree)")
 
     # Lower beta learns faster early instead: the first claim is contradicted, so the study does not hold.
@@ -156,6 +156,10 @@ def test_flops_verdict_reads_the_measured_rates_of_the_base_runs():
     assert row.snn_energy_nj == pytest.approx((784 * 0.13 * 10 + 10 * 0.2 * 10) * 5 * 0.9 / 1000)
     assert report.flops.verdict == FAILS  # measured input rate 0.13, not the assumed 1: fewer FLOPs than the ANN
     assert "assumed firing rates 1, 0.25" in report.flops.explanations[0]
+    # Printed as the ratio the FLOPs table shows (about 0.25 here), not as ratio - 1 with "x ANN" after it.
+    assert report_text.describe(report.flops.claim) == (f"{row.snn_over_ann:.3f} +- 0.000 x ANN (mean +- se over 3 "
+                                                        "seeds; 0 of 3 seeds above 1)")
+    assert report_text.per_seed_text(report.flops.claim).startswith(f"s0: {row.snn_over_ann:.3f}, s1: ")
     for r in runs:
         for e in r["history"]:
             e["firing_rates"] = [1.0, 0.25, 0.1]  # the lab's assumption, planted

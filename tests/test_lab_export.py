@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from snn_core.config import RunConfig
 from tests.pagekit import stored_run
-from tests.labkit import loss_lab
+from tests.labkit import loss_lab, study_lab
 from workers import connection
 from workers.store import RunStatus, RunStore
 
@@ -129,3 +130,62 @@ def test_the_workers_cli_says_where_the_report_is_written_now(redis_server):
     assert "python -m webui report LAB_ID --html FILE" in out.stderr
     away = cli("redis://127.0.0.1:1/0", "report", "l000000000000", "--html", "x.html")
     assert away.returncode == 1 and "Redis refused or could not be reached" in away.stderr, away.stderr
+
+
+# For each figure: the tick labels and titles not wholly inside the figure's own box (clipped by its
+# margin, or drawn over by the figure beside it), the y tick labels the y-axis title overlaps, the y
+# tick labels, and whether its box overlaps another figure's.
+_LAYOUT_PROBE = """() => {
+  const box = e => e.getBoundingClientRect();
+  const inside = (b, o) => b.left >= o.left - 1 && b.right <= o.right + 1 && b.top >= o.top - 1 && b.bottom <= o.bottom + 1;
+  const meet = (a, b) => !(a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top);
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  return plots.map(g => {
+    const own = box(g), svg = box(g.querySelector('.main-svg'));
+    const labels = [...g.querySelectorAll('.xtick text, .ytick text, .g-xtitle text, .g-ytitle text, .g-gtitle text')]
+      .filter(t => t.textContent);
+    const ytitle = g.querySelector('.g-ytitle text');
+    return {title: g.layout.title.text,
+            clipped: labels.filter(t => !inside(box(t), own)).map(t => t.textContent),
+            under_title: ytitle ? [...g.querySelectorAll('.ytick text')].filter(t => meet(box(t), box(ytitle)))
+              .map(t => t.textContent) : [],
+            yticks: [...g.querySelectorAll('.ytick text')].map(t => t.textContent),
+            wider: svg.width > own.width + 1,
+            overlaps: plots.filter(o => o !== g && meet(box(o.querySelector('.main-svg')), svg)).length};
+  });
+}"""
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+def test_exported_figures_keep_every_tick_label_and_title_whole(redis_server, redis_conn, tmp_path):
+    """The exported file in a real browser: three curves a row and the FLOPs bars, each drawn inside its
+    own cell, no tick label or title cut off, no axis title over the ticks; a screenshot for a person."""
+    store = RunStore(redis_conn)
+    lab_id = study_lab(store, "beta", lambda beta, seed: 0.6 + 0.3 * beta, seeds=1, epochs=None)
+    html_path = tmp_path / "report.html"
+    out = cli(redis_server.url, "report", lab_id, "--html", str(html_path))
+    assert out.returncode == 0, out.stderr
+    assert "6 of 6 runs finished; beta: not shown by this data" in out.stderr
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_context(offline=True, viewport={"width": 1300, "height": 900}).new_page()
+        page.goto(html_path.as_uri())
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4")
+        page.wait_for_timeout(300)
+        # Probed before the screenshot: a full-page one resizes the window, and plotly redraws on a resize.
+        figures = page.evaluate(_LAYOUT_PROBE)
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        page.set_viewport_size({"width": 800, "height": 900})  # narrow: one figure a row, redrawn to fit
+        page.wait_for_timeout(800)
+        narrow = page.evaluate(_LAYOUT_PROBE)
+        browser.close()
+    assert len(figures) == 4
+    for fig in figures + narrow:
+        assert fig["clipped"] == [] and fig["under_title"] == [], fig
+        assert not fig["wider"] and fig["overlaps"] == 0, fig
+    acc = next(f for f in figures if f["title"] == "Membrane leak beta: test accuracy per epoch")
+    assert all(re.fullmatch(r"\d+(\.\d)?%", t) for t in acc["yticks"]) and len(set(acc["yticks"])) == len(acc["yticks"])
+    assert acc["yticks"][0] == "50%", acc["yticks"]

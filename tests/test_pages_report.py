@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.labkit import loss_lab
+from tests.labkit import loss_lab, study_lab
 from tests.pagekit import figure, page, texts, widget
 from workers import connection, packing
 from workers.store import RunStatus
@@ -49,6 +49,17 @@ def test_while_runs_train_the_report_follows_them_and_polls_statuses_only(store)
     store.set_status(run_id, RunStatus.FINISHED)
     at.run()  # what the 5 s poll's rerun does
     assert "4 of 4 runs finished" in texts(at) and "updates by itself" not in texts(at)
+
+
+def test_a_one_seed_lab_says_under_each_verdict_why_there_is_none(store):
+    lab_id = study_lab(store, "loss", lambda loss, seed: 0.8, seeds=1)
+    at = page("pages/report.py", lab=lab_id)
+    assert "1 seed per setting; the lab's settings. 2 of 2 runs finished." in texts(at)
+    assert "**Verdict: not shown by this data** (from 2 finished of 2 runs)" in texts(at)
+    why, flops_why = [w.value for w in at.warning]  # under the study's verdict, under the FLOPs verdict
+    assert flops_why.startswith("The FLOPs claim reads the runs at the sweep base")
+    assert why.startswith("Verdicts need finished runs of at least 2 seeds") and "--study loss --seeds 3" in why
+    assert f"Loss function: {why}" in texts(at)  # under the summary table too
 
 
 def test_report_without_a_lab_says_how_to_launch_one(store):

@@ -34,6 +34,7 @@ def run_report(args: argparse.Namespace) -> int:
     from workers import labs
     from workers.connection import connect
     from workers.lab_report import build_report
+    from workers.report_text import plural
     from workers.store import RunStore
 
     data = labs.lab_data(RunStore(connect(args.redis_url)), args.lab_id)
@@ -43,7 +44,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.csv:
         with open(args.csv, "w", encoding="utf-8", newline="") as fh:
             fh.write(report_csv(report, data))
-    print(f"report of lab {args.lab_id}: {report.finished} of {report.runs} runs finished; "
+    print(f"report of lab {args.lab_id}: {report.finished} of {plural(report.runs, 'run')} finished; "
           + "; ".join(f"{s.key}: {s.verdict}" for s in report.studies), file=sys.stderr)
     return 0
 

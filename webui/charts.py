@@ -31,6 +31,10 @@ def base_fig(title: str, x: str, y: str, height: int = 320) -> go.Figure:
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height,
                       margin=dict(l=10, r=10, t=50, b=10), hovermode="x unified",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+    # The margins above are a minimum: automargin widens them to fit the tick labels and the axis title
+    # beside them. The Streamlit template leaves it to the app's front end, which an exported file lacks.
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     return fig
 
 
@@ -120,7 +124,9 @@ def overlay_fig(series: Sequence[Series], title: str, y: str, percent: bool = Fa
     fig.update_layout(legend=dict(orientation="v", yanchor="top", y=-0.22, xanchor="left", x=0, font=dict(size=11)),
                       margin=dict(b=40 + 20 * len(series)))
     if percent:
-        fig.update_yaxes(tickformat=".0%")
+        # Whole percents where the ticks are 1 point or more apart, one decimal where the range is narrower
+        # (seeds within a point of each other), so no two ticks read the same.
+        fig.update_yaxes(tickformat=".1~%")
     fig.update_xaxes(dtick=1)
     return fig
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from typing import Callable, TypeVar
 
 import redis
 import streamlit as st
 
-from workers.connection import DEFAULT_REDIS_URL, connect
+from workers.connection import DEFAULT_REDIS_URL, connect, redact
 from workers.store import RunStore
 
 DEFAULT_URL = DEFAULT_REDIS_URL
@@ -20,11 +19,6 @@ F = TypeVar("F", bound=Callable)
 
 def redis_url() -> str:
     return os.environ.get("REDIS_URL") or DEFAULT_URL
-
-
-def shown_url(url: str) -> str:
-    """The URL with any password masked, safe to print on a page."""
-    return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url)
 
 
 @st.cache_resource(show_spinner=False)
@@ -39,7 +33,7 @@ def connection() -> redis.Redis:
 
 def show_unreachable(exc: BaseException) -> None:
     st.error(
-        f"**Cannot reach Redis at `{shown_url(redis_url())}`** ({type(exc).__name__}: {exc}).\n\n"
+        f"**Cannot reach Redis at `{redact(redis_url())}`** ({type(exc).__name__}: {exc}).\n\n"
         "Start the stack with `python -m workers.stack`, or point `REDIS_URL` at a running "
         "Redis server, then retry. This page recovers by itself once Redis answers.",
         icon=":material/cloud_off:",

@@ -1,6 +1,7 @@
-"""Figures and rows for the analyses no other tool shows about a spiking network: spike health,
-decision latency, cost against accuracy with its Pareto front, and hyperparameter importance.
-Plotly and plain rows only (no Redis, no torch); `webui.insights` lays them out."""
+"""Figures of the analyses no other tool shows about a spiking network: spike health, decision
+latency, cost against accuracy with its Pareto front, and hyperparameter importance. Figures only,
+drawn from rows computed in `workers.insight_data` and `workers.analysis` (no Redis, no torch);
+`webui.insights` and the Insights page lay them out."""
 
 from __future__ import annotations
 
@@ -9,10 +10,7 @@ from typing import Any, Sequence
 
 import plotly.graph_objects as go
 
-from snn_core.latency import decision_step, latest_curve
 from webui.charts import NEUTRAL, base_fig, color
-from webui.tables import label
-from workers.records import RunRecord
 
 HAND_FLOPS = {"ANN (lab, by hand)": 15_900, "SNN T=5, rates 1 and 0.25 (lab, by hand)": 78_750}
 COST_AXES = {"synops": "synaptic operations per inference", "flops": "SNN FLOPs per inference"}
@@ -34,13 +32,9 @@ def health_fig(history: Sequence[dict]) -> go.Figure:
     return fig
 
 
-def health_rows(health: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return [{"layer": l["name"], "neurons": l["size"], "silent": l["silent"], "saturated": l["saturated"]}
-            for l in (health or {}).get("layers", [])]
-
-
-def latency_fig(history: Sequence[dict], fraction: float = 0.9) -> go.Figure:
-    """Test accuracy after the first t of T steps, one line per epoch (the latest bold)."""
+def latency_fig(history: Sequence[dict], decision: dict[str, Any] | None, fraction: float = 0.9) -> go.Figure:
+    """Test accuracy after the first t of T steps, one line per epoch (the latest bold), and the step
+    `decision` (`workers.insight_data.latency_row` of the history) reaches `fraction` of its final."""
     fig = base_fig("Decision latency: test accuracy reading the output after t steps", "steps read (t)", "accuracy")
     epochs = [e for e in history if e.get("latency_acc")]
     for i, e in enumerate(epochs):
@@ -49,9 +43,8 @@ def latency_fig(history: Sequence[dict], fraction: float = 0.9) -> go.Figure:
         fig.add_scatter(x=list(range(1, len(curve) + 1)), y=curve, mode="lines", name=f"epoch {e['epoch']}",
                         line=dict(color=color(0) if last else NEUTRAL, width=3 if last else 1),
                         opacity=1 if last else 0.5, showlegend=last or i == 0)
-    if epochs:
-        curve = epochs[-1]["latency_acc"]
-        step = decision_step(curve, fraction)
+    if decision is not None:
+        step = decision["decides at t"]
         fig.add_vline(x=step, line=dict(color=color(3), dash="dash"),
                       annotation_text=f"{fraction:.0%} of final at t={step}", annotation_position="bottom right")
     fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
@@ -59,43 +52,23 @@ def latency_fig(history: Sequence[dict], fraction: float = 0.9) -> go.Figure:
     return fig
 
 
-def latency_overlay_fig(records: Sequence[RunRecord], histories: dict[str, list[dict]], fields: Sequence[str],
-                        fraction: float = 0.9, relative: bool = False) -> go.Figure:
-    """Each run's latest latency curve; x as steps, or as the share t/T of its own T when `relative`."""
+def latency_overlay_fig(rows: Sequence[dict[str, Any]], fraction: float = 0.9, relative: bool = False) -> go.Figure:
+    """Each run's latest latency curve (`workers.insight_data.latency_rows`); x as steps, or as the share
+    t/T of its own T when `relative`."""
     fig = base_fig("Decision latency per run (latest epoch)", "share of T read (t/T)" if relative else "steps read (t)",
                    "accuracy", height=460)
-    if len(records) > 6:  # many runs: a legend column on the right keeps the plot its size
+    if len(rows) > 6:  # many runs: a legend column on the right keeps the plot its size
         fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02, font=dict(size=10)))
-    Ts = [len(c[1]) for c in (latest_curve(histories.get(r.id, [])) for r in records) if c]
+    Ts = [row["T"] for row in rows]
     if Ts and not relative and max(Ts) >= 10 * min(Ts):
         fig.update_xaxes(type="log")  # T from 5 to 100: the early steps, where decisions happen, stay visible
-    for i, (r, row) in enumerate(zip(records, latency_rows(records, histories, fields, fraction))):
-        got = latest_curve(histories.get(r.id, []))
-        if got is None:
-            continue
-        curve = got[1]
-        T = len(curve)
+    for i, row in enumerate(rows):
+        T = row["T"]
         xs = [t / T for t in range(1, T + 1)] if relative else list(range(1, T + 1))
-        fig.add_scatter(x=xs, y=curve, mode="lines", name=f"{row['run']} ({fraction:.0%} at t={row['decides_at']})",
-                        line=dict(color=color(i)))
+        fig.add_scatter(x=xs, y=row["curve"], mode="lines",
+                        name=f"{row['run']} ({fraction:.0%} at t={row['decides at t']})", line=dict(color=color(i)))
     fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
     return fig
-
-
-def latency_rows(records: Sequence[RunRecord], histories: dict[str, list[dict]], fields: Sequence[str],
-                 fraction: float = 0.9) -> list[dict[str, Any]]:
-    """Per run with a curve: its label, T, final accuracy and the step it reaches `fraction` of it."""
-    rows = []
-    for r in records:
-        got = latest_curve(histories.get(r.id, []))
-        if got is None:
-            continue
-        epoch, curve = got
-        step = decision_step(curve, fraction)
-        rows.append({"id": r.id, "run": label(r.config, fields, r.id), "epoch": epoch, "T": len(curve),
-                     "final acc": curve[-1], "acc at t=1": curve[0], "decides at t": step,
-                     "decides_at": step, "share of T": step / len(curve)})
-    return rows
 
 
 def cost_fig(rows: Sequence[dict], front: Sequence[dict], cost: str, names: dict[str, str],

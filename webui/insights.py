@@ -14,7 +14,8 @@ from snn_core.health import StopCondition, StopLayer, StopRule
 from webui import insight_charts as ic
 from workers import submission
 from workers.analysis import determinism, next_free_seed
-from workers.insight_data import health_text
+from webui.tables import label
+from workers.insight_data import health_text, latency_row, latency_rows
 from workers.records import RunRecord, RunStatus
 from workers.store import RunStore
 
@@ -36,17 +37,17 @@ def run_charts(epochs: Sequence[dict], key: str) -> None:
         return
     left, right = st.columns(2)
     left.plotly_chart(ic.health_fig(epochs), key=f"{key}_health")
-    right.plotly_chart(ic.latency_fig(epochs), key=f"{key}_latency")
+    right.plotly_chart(ic.latency_fig(epochs, latency_row(epochs)), key=f"{key}_latency")
 
 
 def latency_compare(records: Sequence[RunRecord], histories: dict[str, list[dict]], fields: Sequence[str]) -> None:
     """Compare: every run's latest latency curve on one chart, and the step each reaches 90 % of its final."""
-    rows = ic.latency_rows(records, histories, fields)
+    rows = latency_rows(records, histories, {r.id: label(r.config, fields, r.id) for r in records})
     if not rows:
         return
     relative = len({r["T"] for r in rows}) > 1 and st.toggle(
         "Latency against the share of T read (runs differ in T)", False, key="cmp_latency_relative")
-    st.plotly_chart(ic.latency_overlay_fig(records, histories, fields, relative=relative), key="cmp_latency")
+    st.plotly_chart(ic.latency_overlay_fig(rows, relative=relative), key="cmp_latency")
 
 
 def stop_rule_input(key: str = "stop_rule") -> StopRule | None:

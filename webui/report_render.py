@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import html
 import io
+import math
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -18,7 +19,8 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from webui.charts import NEUTRAL, Series, base_fig, color, overlay_fig
-from workers.lab_report import CURVE_METRICS, HOLDS, csv_rows, describe
+from workers.lab_report import CURVE_METRICS, HOLDS, csv_rows
+from workers.report_text import describe, per_seed_text, plural
 from workers.report_types import ClaimResult, FlopsReport, LabReport, StudyReport
 
 _PERCENT = {"test_acc"}
@@ -38,7 +40,7 @@ def curve_fig(study: StudyReport, metric: str) -> go.Figure:
               for c in curves]
     fig = overlay_fig(series, f"{study.title}: {CURVE_METRICS[metric].lower()}", _Y[metric], metric in _PERCENT)
     seeds = max((c.seeds for c in curves), default=0)
-    legend = study.field + (f" (mean of {seeds} seeds, min-max band)" if seeds > 1 else "")
+    legend = study.field + (f" (mean of {plural(seeds, 'seed')}, min-max band)" if seeds > 1 else "")
     # Legend under the plot: three plots share a row, and a legend beside each would squeeze it.
     fig.update_layout(height=400, legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0,
                                               title_text=legend, title_side="top"))
@@ -54,13 +56,19 @@ def flops_fig(flops: FlopsReport) -> go.Figure:
         mine = [r for r in rows if r.study == study]
         fig.add_bar(x=[f"{r.study}: {fmt_value(r.value)}, s{r.seed}" for r in mine], y=[r.snn_flops for r in mine],
                     name=study, marker_color=color(i))
+    lines = [(flops.lab["snn"], f"the lab's SNN at T={flops.lab['T']}: {flops.lab['snn']:,}", color(3), "dot")]
     if rows:
-        ann = rows[0].ann_flops
-        fig.add_hline(y=ann, line=dict(color=NEUTRAL, dash="dash"), annotation_text=f"ANN {ann:,.0f}")
-    fig.add_hline(y=flops.lab["snn"], line=dict(color=color(3), dash="dot"),
-                  annotation_text=f"the lab's SNN at T={flops.lab['T']}: {flops.lab['snn']:,}",
-                  annotation_position="bottom right")
-    fig.update_yaxes(type="log")
+        lines.insert(0, (rows[0].ann_flops, f"ANN {rows[0].ann_flops:,.0f}", NEUTRAL, "dash"))
+    heights = [y for y, *_ in lines] + [r.snn_flops for r in rows]
+    # Room below the lowest line so it clears the axis; ticks at 1, 2, 5 x 10^k, labelled whole ("20k").
+    low, high = min(heights) / 1.5, max(heights) * 1.5
+    ticks = [m * 10 ** k for k in range(int(math.log10(low)), int(math.log10(high)) + 1) for m in (1, 2, 5)]
+    fig.update_yaxes(type="log", range=[math.log10(low), math.log10(high)],
+                     tickvals=[t for t in ticks if low <= t <= high], tickformat="~s")
+    for y, text, c, dash in lines:
+        fig.add_hline(y=y, line=dict(color=c, dash=dash))
+        # Named in the legend, not labelled on the plot: the bars fill its width, a label would sit on one.
+        fig.add_scatter(x=[None], y=[None], mode="lines", name=text, line=dict(color=c, dash=dash))
     fig.update_xaxes(showticklabels=len(rows) <= 40)
     return fig
 
@@ -91,7 +99,7 @@ def table_rows(study: StudyReport) -> list[dict[str, str]]:
 
 def claim_rows(claims: list[ClaimResult]) -> list[dict[str, str]]:
     return [{"the lab's claim": c.text, "verdict": c.verdict, "numbers": describe(c), "measured": c.measure,
-             "per seed": ", ".join(f"s{s}: {v:+.4g}" for s, v in c.per_seed.items()) or "-", "why": c.reason}
+             "per seed": per_seed_text(c), "why": c.reason}
             for c in claims]
 
 
@@ -107,6 +115,22 @@ def flops_rows(flops: FlopsReport) -> list[dict[str, str]]:
 def summary_rows(report: LabReport) -> list[dict[str, str]]:
     return ([{"study": s.title, "the lab concluded": s.conclusion, "verdict": s.verdict} for s in report.studies]
             + [{"study": "FLOPs", "the lab concluded": report.flops.claim.text, "verdict": report.flops.verdict}])
+
+
+def lab_line(lab: dict[str, Any]) -> str:
+    """How the lab was launched: "3 seeds per setting; the lab's settings, except dataset fashion_mnist"."""
+    settings = lab.get("settings") or {}
+    changed = ", except " + ", ".join(f"{k} {v}" for k, v in sorted(settings.items())) if settings else ""
+    return f"{plural(int(lab.get('seeds') or 0), 'seed')} per setting; the lab's settings{changed}"
+
+
+def why_unshown(report: LabReport) -> list[str]:
+    """Why verdicts are missing, one line per distinct reason, naming the studies it holds for."""
+    by_why: dict[str, list[str]] = {}
+    for title, why in [(s.title, s.why) for s in report.studies] + [("FLOPs", report.flops.why)]:
+        if why:
+            by_why.setdefault(why, []).append(title)
+    return [f"{', '.join(titles)}: {why}" for why, titles in by_why.items()]
 
 
 def lab_title(lab: dict[str, Any]) -> str:
@@ -132,6 +156,7 @@ class Quote:
 class Verdict:
     verdict: str
     note: str = ""  # after the verdict, e.g. " (from 4 finished of 4 runs)"
+    why: str = ""  # under it: why there is none, and what to do
 
 
 @dataclass(frozen=True)
@@ -166,10 +191,12 @@ def report_blocks(report: LabReport) -> list[Block]:
     """Everything the report shows, in order: the summary, each study, then FLOPs and energy."""
     blocks: list[Block] = [Heading("The lab's conclusions against this data", "summary"),
                            Table(summary_rows(report), "rep_summary")]
+    if why_unshown(report):
+        blocks.append(Bullets(why_unshown(report), "Why some verdicts are not shown:"))
     for s in report.studies:
         blocks += [Heading(f"{s.title} ({s.field}: {', '.join(map(str, s.values))})", f"study-{s.key}"),
                    Quote(f"The lab: {s.conclusion}"),
-                   Verdict(s.verdict, f" (from {s.finished} finished of {s.runs} runs)"),
+                   Verdict(s.verdict, f" (from {s.finished} finished of {plural(s.runs, 'run')})", s.why),
                    Table(claim_rows(s.claims), f"rep_claims_{s.key}")]
         if s.explanations:
             blocks.append(Bullets(s.explanations, "What in this setup could explain a verdict other than the lab's:"))
@@ -180,7 +207,7 @@ def report_blocks(report: LabReport) -> list[Block]:
     f = report.flops
     blocks += [Heading("FLOPs and energy per inference, from measured firing rates", "flops"),
                Quote(f"The lab: {f.claim.text} (with assumed firing rates)"),
-               Verdict(f.verdict),
+               Verdict(f.verdict, why=f.why),
                Table(claim_rows([f.claim]), "rep_flops_claim")]
     if f.explanations:
         blocks.append(Bullets(f.explanations))
@@ -206,8 +233,10 @@ th { background: #f3f3f3; }
 blockquote { margin: .6rem 0; padding: .4rem .9rem; border-left: 4px solid #999; background: #fafafa; }
 .verdict { font-weight: 600; padding: .1rem .5rem; border-radius: .3rem; }
 .holds { background: #d8f3dc; } .fails { background: #fde2e1; } .unshown { background: #eee; }
-.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: .5rem; }
+.plots { display: grid; gap: .5rem; } .plots > div { min-width: 0; }
+@media (max-width: 1000px) { .plots { grid-template-columns: minmax(0, 1fr) !important; } }
 .muted { color: #666; font-size: .9rem; }
+.why { margin-top: -.5rem; padding: .3rem .6rem; border-left: 3px solid #c9a227; background: #fdf8e4; }
 """
 _CLASS = {"holds": "holds", "does not hold": "fails"}
 
@@ -230,6 +259,9 @@ def _table(rows: list[dict[str, str]]) -> str:
 
 
 def _fig(fig: go.Figure) -> str:
+    # Not the Streamlit template the page's figures carry: its placeholder colours are resolved by the
+    # app's front end, which the exported file has not got.
+    fig = go.Figure(fig).update_layout(template="plotly_white")
     return fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False,
                        config={"displaylogo": False, "responsive": True})
 
@@ -240,14 +272,18 @@ def block_html(block: Block) -> str:
     if isinstance(block, Quote):
         return f"<blockquote>{_e(block.text)}</blockquote>"
     if isinstance(block, Verdict):
-        return f"<p>Verdict: {verdict_badge(block.verdict)}{_e(block.note)}</p>"
+        why = f'<p class="why">{_e(block.why)}</p>' if block.why else ""
+        return f"<p>Verdict: {verdict_badge(block.verdict)}{_e(block.note)}</p>{why}"
     if isinstance(block, Table):
         return _table(block.rows)
     if isinstance(block, Bullets):
         intro = f"<p>{_e(block.intro)}</p>" if block.intro else ""
         return intro + "<ul>" + "".join(f"<li>{_e(x)}</li>" for x in block.items) + "</ul>"
     if isinstance(block, Figures):
-        return '<div class="plots">' + "".join(_fig(f) for f in block.figs) + "</div>"
+        # As many columns as figures from the start: plotly sizes each figure to its cell when its inline
+        # script runs, before the later figures exist, so an auto-fit grid would draw the first one too wide.
+        columns = f"repeat({len(block.figs)}, minmax(0, 1fr))"
+        return f'<div class="plots" style="grid-template-columns: {columns}">' + "".join(map(_fig, block.figs)) + "</div>"
     if isinstance(block, Note):
         return f'<p class="muted">{_e(block.text)}</p>'
     raise TypeError(f"block must be one of {Block}, got {type(block).__name__}")
@@ -257,8 +293,8 @@ def report_html(report: LabReport) -> str:
     """The whole report (every study, verdicts, FLOPs) as one HTML document with plotly.js inlined."""
     lab = report.lab
     parts = ["<h1>Spikeboard: the course lab, reproduced</h1>",
-             f'<p class="muted">{_e(lab_title(lab))}; {lab.get("seeds")} seeds per setting; settings '
-             f'{_e(lab.get("settings") or "the lab&#x27;s")}; {report.finished} of {report.runs} runs finished.</p>',
+             f'<p class="muted">{_e(lab_title(lab))}; {_e(lab_line(lab))}; {report.finished} of '
+             f'{_e(plural(report.runs, "run"))} finished.</p>',
              *map(block_html, report_blocks(report))]
     holding = sum(s.verdict == HOLDS for s in report.studies)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -67,8 +67,11 @@ def last_outage_end() -> float:
 
 
 def redact(url: str) -> str:
-    """`url` with its password replaced by ***, for logs and messages."""
-    return re.sub(r"(redis[s]?://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """`url` with its password replaced by ***, for logs, messages and pages: in the user-info part
+    (redis://user:secret@host, rediss://:secret@host, unix://:secret@/path; a password may hold a /) and
+    in a ?password= query argument (redis-py reads one there too)."""
+    url = re.sub(r"(^[a-z][a-z0-9+.-]*://[^:/@]*:)[^@]*@", r"\1***@", url, flags=re.I)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.I)
 
 
 def connect(url: str | None = None, *, patient: bool = False) -> redis.Redis:

@@ -1,4 +1,5 @@
-"""What the Insights and FLOPs pages read out of stored runs, computed here so the pages only lay it out.
+"""What the Insights, Run, Compare and FLOPs pages read out of stored runs (health, decision latency,
+measured rates), computed here so the pages and `webui.insight_charts` only lay it out.
 
 Reads go through `workers.store.RunStore`; the rest is pure over run records and epoch histories.
 No torch (the web app imports it).
@@ -12,6 +13,7 @@ from typing import Any, Sequence
 
 from snn_core.config import RunConfig
 from snn_core.health import probe_health, rest_starts
+from snn_core.latency import decision_step, latest_curve
 
 from .records import RunRecord
 from .store import RunStore
@@ -44,6 +46,36 @@ def health_table(records: Sequence[RunRecord], names: dict[str, str]) -> list[di
                      **{f"{l['name']} silent": f"{l['silent']}/{l['size']}" for l in layers},
                      **{f"{l['name']} saturated": f"{l['saturated']}/{l['size']}" for l in layers}})
     rows.sort(key=lambda row: row["flags"] in ("ok", "not measured"))  # stable: flagged first, in order
+    return rows
+
+
+def health_rows(health: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per layer of a health reading (`snn_core.health`): its size and silent / saturated counts."""
+    return [{"layer": l["name"], "neurons": l["size"], "silent": l["silent"], "saturated": l["saturated"]}
+            for l in (health or {}).get("layers", [])]
+
+
+def latency_row(history: Sequence[dict], fraction: float = 0.9) -> dict[str, Any] | None:
+    """What a run's latest latency curve (test accuracy reading the output after t of T steps) says: its
+    epoch, T, final accuracy, accuracy at t=1, the first step reaching `fraction` of the final, that step
+    as a share of T, and the curve; None before an epoch recorded one."""
+    got = latest_curve(history)
+    if got is None:
+        return None
+    epoch, curve = got
+    step = decision_step(curve, fraction)
+    return {"epoch": epoch, "T": len(curve), "final acc": curve[-1], "acc at t=1": curve[0], "decides at t": step,
+            "share of T": step / len(curve), "curve": curve}
+
+
+def latency_rows(records: Sequence[RunRecord], histories: dict[str, list[dict]], names: dict[str, str],
+                 fraction: float = 0.9) -> list[dict[str, Any]]:
+    """`latency_row` of every run that has a curve, with its id and name (`names`: run id -> label)."""
+    rows = []
+    for r in records:
+        row = latency_row(histories.get(r.id, []), fraction)
+        if row is not None:
+            rows.append({"id": r.id, "run": names[r.id], **row})
     return rows
 
 

@@ -24,11 +24,13 @@ import statistics
 from typing import Any, Iterable, Sequence
 
 from snn_core.flops import count
-from snn_core.lab import FLOPS_CLAIM, LAB_FLOPS, LAB_SETUP, STUDIES, SWEEP_BASE, Claim, Study
+from snn_core.lab import DEFAULT_SEEDS, FLOPS_CLAIM, LAB_FLOPS, LAB_SETUP, STUDIES, SWEEP_BASE, Claim, Study
 
+from .report_text import plural
 from .report_types import ClaimResult, Curve, FlopsReport, FlopsRow, LabReport, StudyReport, ValueRow
 
 HOLDS, FAILS, UNSHOWN = "holds", "does not hold", "not shown by this data"
+MIN_SEEDS = 2  # below it no claim has a spread to weigh its mean against
 VERDICTS = (HOLDS, FAILS, UNSHOWN)
 INTERVAL_SE = 2.0
 ENERGY_45NM = {"mac_pj": 4.6, "ac_pj": 0.9}  # 45 nm CMOS: a 32-bit float multiply-accumulate, an accumulate
@@ -117,11 +119,12 @@ def decide(claim: Claim, stats: dict[int, float]) -> ClaimResult:
     d = [claim.sign * s for s in stats.values()]
     n = len(d)
     result: dict[str, Any] = {"text": claim.text, "measure": claim.measure, "metric": claim.metric, "sign": claim.sign,
-                              "min_effect": claim.min_effect, "n": n, "per_seed": dict(stats)}
-    if n < 2:
+                              "min_effect": claim.min_effect, "offset": claim.offset, "n": n, "per_seed": dict(stats)}
+    if n < MIN_SEEDS:
         return ClaimResult(**result, verdict=UNSHOWN, mean=(claim.sign * d[0]) if d else None, se=None,
                            agree=sum(x > claim.min_effect for x in d),
-                           reason=f"needs finished runs of at least 2 seeds for every value it compares; has {n}")
+                           reason=f"needs finished runs of at least {MIN_SEEDS} seeds for every value it compares; "
+                                  f"has {n}")
     m = statistics.fmean(d)
     se = statistics.stdev(d) / math.sqrt(n)
     lo, hi = m - INTERVAL_SE * se, m + INTERVAL_SE * se
@@ -144,24 +147,20 @@ def combine(verdicts: Sequence[str]) -> str:
     return HOLDS if all(v == HOLDS for v in verdicts) else UNSHOWN
 
 
-_UNITS = {"test_acc": ("pts", 100.0), "train_acc": ("pts", 100.0), "test_loss": ("", 1.0), "train_loss": ("", 1.0),
-          "epoch_seconds": ("s", 1.0), "snn_over_ann": ("x ANN", 1.0)}
-
-
-def describe(result: ClaimResult) -> str:
-    """The numbers behind a verdict, e.g. "+3.10 +- 0.80 pts (mean +- se over 3 seeds; 3 of 3 seeds agree)"."""
-    unit, scale = _UNITS.get(result.metric, ("", 1.0))
-    if result.mean is None:
-        return "no seed has finished runs for every value it compares"
-    digits = 2 if scale > 1 else 4
-    text = f"{result.mean * scale:+.{digits}f}"
-    if result.se is not None:
-        text += f" +- {result.se * scale:.{digits}f}"
-    text += f" {unit}".rstrip()
-    seeds = result.n
-    text += (f" (mean +- se over {seeds} seeds; {result.agree} of {seeds} seeds agree)" if result.se is not None
-             else f" ({seeds} seed{'s' if seeds != 1 else ''})")
-    return text
+def seeds_note(results: Sequence[ClaimResult], lab_seeds: int | None, study: str, runs: int, done: int) -> str:
+    """Why claims lack a verdict for want of seeds, and what to do: launch again with more seeds (a lab
+    of fewer than MIN_SEEDS), or wait for runs; "" when every claim had its seeds. `study`: the
+    CLI's --study that relaunches it."""
+    have = min((r.n for r in results), default=MIN_SEEDS)
+    if have >= MIN_SEEDS:
+        return ""
+    rule = f"Verdicts need finished runs of at least {MIN_SEEDS} seeds for every value a claim compares"
+    if lab_seeds is not None and lab_seeds < MIN_SEEDS:
+        return (f"{rule}; this lab ran {plural(lab_seeds, 'seed')} per setting. Launch it again with {DEFAULT_SEEDS} "
+                f"seeds ('python -m workers lab --study {study} --seeds {DEFAULT_SEEDS}', or Seeds per setting "
+                "under Lab studies on the Launch page): the runs already stored are reused.")
+    return (f"{rule}; so far {plural(have, 'seed')} {'has' if have == 1 else 'have'} them "
+            f"({done} of {plural(runs, 'run')} finished).")
 
 
 # -- what in the setup differs from the lab's ------------------------------------------------
@@ -303,24 +302,30 @@ def base_runs(data: dict[str, Any]) -> list[dict]:
     return out
 
 
+# The studies whose runs include the sweep base itself (the FLOPs claim's runs).
+BASE_STUDIES = [k for k, s in STUDIES.items() if s.base == SWEEP_BASE
+                and value_key(getattr(SWEEP_BASE, s.field)) in {value_key(v) for v in s.values}]
+
+
 # -- the whole report ------------------------------------------------------------------------
 
-def study_report(study: Study, runs: Sequence[dict]) -> StudyReport:
+def study_report(study: Study, runs: Sequence[dict], lab_seeds: int | None = None) -> StudyReport:
     results = [decide(c, claim_stats(c, runs)) for c in study.claims]
     verdict = combine([r.verdict for r in results]) if results else UNSHOWN
+    total, done = len({r["run_id"] for r in runs}), len({r["run_id"] for r in finished(runs)})
     return StudyReport(
         key=study.key, title=study.title, field=study.field, values=list(study.values),
         conclusion=study.conclusion, verdict=verdict, claims=results,
         explanations=setup_differences(runs, results) if verdict != HOLDS else [],
         table=study_table(study, runs), curves=study_curves(study, runs),
-        runs=len({r["run_id"] for r in runs}), finished=len({r["run_id"] for r in finished(runs)}),
+        runs=total, finished=done, why=seeds_note(results, lab_seeds, study.key, total, done),
     )
 
 
 def build_report(data: dict[str, Any], energies: dict[str, float] = ENERGY_45NM) -> LabReport:
     """The report of a lab launch (`workers.labs.lab_data`), typed, for the page and the export to draw."""
     check_energies(energies)
-    studies = [study_report(STUDIES[k], runs) for k, runs in data["studies"].items() if k in STUDIES]
+    studies = [study_report(STUDIES[k], runs, data.get("seeds")) for k, runs in data["studies"].items() if k in STUDIES]
     everything = {r["run_id"]: {**r, "study": k} for k, runs in data["studies"].items() for r in runs}
     base = base_runs(data)
     flops_result = decide(FLOPS_CLAIM, claim_stats(FLOPS_CLAIM, base))
@@ -337,11 +342,18 @@ def build_report(data: dict[str, Any], energies: dict[str, float] = ENERGY_45NM)
                 f"the T={SWEEP_BASE.T} runs measured {', '.join(f'{m:.3f}' for m in means)}. A Bernoulli-coded digit "
                 "fires about as often as its mean pixel intensity, far below 1, so its first layer skips most "
                 "multiply-accumulates.")
+    if base:
+        relaunch = next(iter(data["studies"])) if len(data["studies"]) == 1 else "all"
+        why = seeds_note([flops_result], data.get("seeds"), relaunch, len(base), len(finished(base)))
+    else:
+        why = (f"The FLOPs claim reads the runs at the sweep base (T={SWEEP_BASE.T}), which the "
+               f"{', '.join(k for k in STUDIES if k in BASE_STUDIES)} studies train and this lab's "
+               f"({', '.join(data['studies'])}) do not.")
     return LabReport(
         lab={k: data.get(k) for k in ("id", "created_at", "seeds", "settings", "plan")},
         studies=studies,
         flops=FlopsReport(claim=flops_result, verdict=flops_verdict, lab=dict(LAB_FLOPS), energies=dict(energies),
-                          rows=rows, explanations=explanations),
+                          rows=rows, explanations=explanations, why=why),
         runs=len(everything), finished=len(finished(everything.values())),
     )
 

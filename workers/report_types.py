@@ -13,15 +13,16 @@ from typing import Any
 class ClaimResult:
     """The verdict on one of the lab's claims (`snn_core.lab.Claim`) and the numbers behind it.
 
-    `per_seed`: the claim's stat for every seed whose runs cover all it compares; `mean` and `se` over
-    them (in the claim's own sign; None without seeds, `se` None below 2 seeds); `agree`: seeds beyond
-    the minimum effect."""
+    `per_seed`: the claim's stat (its `offset` included) for every seed whose runs cover all it compares;
+    `mean` and `se` over them (in the claim's own sign; None without seeds, `se` None below 2 seeds);
+    `agree`: seeds beyond the minimum effect."""
 
     text: str
     measure: str
     metric: str
     sign: int
     min_effect: float
+    offset: float
     n: int
     per_seed: dict[int, float]
     verdict: str
@@ -74,6 +75,7 @@ class StudyReport:
     curves: dict[str, list[Curve]]  # metric -> one curve per value
     runs: int
     finished: int
+    why: str = ""  # why its verdicts could not be drawn, and what to do ("" when they could)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class FlopsReport:
     energies: dict[str, float]  # mac_pj, ac_pj
     rows: list[FlopsRow]
     explanations: list[str]
+    why: str = ""  # as StudyReport.why
 
 
 @dataclass(frozen=True)
