@@ -9,6 +9,8 @@
     python -m workers lab --study {beta,T,z,vth,vth-wide,encoder,loss,all} [--seeds N] [--dataset D] [--dry-run]
     python -m workers report LAB_ID --html FILE [--csv FILE] [--mac-pj 4.6] [--ac-pj 0.9]
     python -m workers refused                                                jobs workers refused, as JSON lines
+    python -m workers search ... | search-status | search-stop | search-extend | search-resume | search-driver
+                                                                             (see workers/search_cli.py)
 
 Redis is $REDIS_URL (default redis://localhost:6379/0), or --redis-url. Bad input exits 2 with
 a one-line message naming the field and the value.
@@ -23,7 +25,9 @@ import os
 import socket
 import sys
 
-COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "report", "refused")
+from .search_cli import COMMANDS as SEARCH_COMMANDS, add_parsers as add_search_parsers
+
+COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "report", "refused", *SEARCH_COMMANDS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,6 +105,7 @@ def _add_lab_parsers(sub) -> None:
     rep.add_argument("--mac-pj", type=float, default=4.6, help="energy of a 32-bit multiply-accumulate, pJ (45 nm: 4.6)")
     rep.add_argument("--ac-pj", type=float, default=0.9, help="energy of an accumulate, pJ (45 nm: 0.9)")
     _add_redis(rep)
+    add_search_parsers(sub, _add_redis)
 
 
 def run_lab_command(args: argparse.Namespace) -> int:
@@ -232,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("lab", "report"):
             return run_lab_command(args)
+        if args.command in SEARCH_COMMANDS:
+            from .search_cli import run as run_search_command
+
+            return run_search_command(args)
         return run_worker(args) if args.command == "worker" else run_command(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
