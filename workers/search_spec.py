@@ -107,6 +107,8 @@ def parse_param(text: str) -> Param:
     if name not in FIELDS:
         raise ValueError(f"space field must be one of {', '.join(FIELDS)}, got {name[:80]!r}")
     kind, typ = FIELDS[name]
+    if ":" in rest and kind == "choice":
+        raise ValueError(f"space {name}: {name} takes choices (a,b,...), got a range {rest[:80]!r}")
     if ":" in rest:
         parts = rest.split(":")
         log = len(parts) == 3 and parts[2].strip() == "log"

@@ -1,0 +1,69 @@
+"""Searches through the real job system: a real redis-server, real `python -m workers` processes and a
+real `python -m workers search-driver` process, on small synthetic data."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers import search
+from workers.store import RunStatus, RunStore
+
+from tests.jobkit import epochs_of, wait_for
+from tests.searchkit import start_driver, tiny_spec
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _check_rule(store: RunStore, sid: str, spec) -> None:
+    """Every trial's run trained each epoch once, to a rung; each decision is the ASHA rule's at that moment."""
+    trials = store.trials(sid)
+    for number, t in trials.items():
+        if t["state"] in ("reused", "duplicate"):
+            continue
+        epochs = epochs_of(store, t["run_id"])
+        assert epochs == list(range(1, len(epochs) + 1)), (number, epochs)  # no epoch trained twice
+        assert len(epochs) in spec.rungs, (number, epochs)
+        record = store.get_run(t["run_id"])
+        if t["state"] == "stopped":
+            assert record.status is RunStatus.HELD and len(epochs) < spec.rungs[-1]
+        if t["state"] == "finished":
+            assert record.status is RunStatus.FINISHED and len(epochs) == spec.rungs[-1]
+
+
+def test_a_search_finishes_within_its_budget_promoting_by_the_rule(store, redis_server, workers, tmp_path):
+    spec = tiny_spec()
+    workers(2)
+    driver = start_driver(redis_server.url, tmp_path / "driver.log")
+    try:
+        sid = search.start_search(store.conn, spec)
+        wait_for(lambda: store.get_search(sid)["status"] == "done", 240, "the search to finish", interval=0.5)
+    finally:
+        driver.kill()
+        driver.wait(10)
+    view = search.search_view(store, sid)
+    trained = sum(len(epochs_of(store, t["run_id"])) for t in view.trials if t["state"] not in ("reused", "duplicate"))
+    assert view.budget["epochs_used"] == trained <= spec.budget_epochs
+    assert trained + spec.rungs[0] > spec.budget_epochs - spec.rungs[-1]  # it stopped because the budget was spent
+    assert view.counts["stopped"] >= 1 and view.counts["running"] == 0
+    _check_rule(store, sid, spec)
+    trials = store.trials(sid)
+    promoted = [t for t in trials.values() if t.get("reached", 0) > spec.rungs[0]]
+    assert promoted, "no trial was promoted"
+    assert view.best is not None and view.best_curve and view.best_curve[-1][1] == max(
+        r["acc"] for r in view.trials if r["acc"] is not None)
+    print({n: (t["state"], t["reached"], t["rungs"].get("last")) for n, t in trials.items()})
+
+
+def test_bad_input_is_refused_with_nothing_stored(store):
+    with pytest.raises(ValueError, match="budget must be > 0"):
+        search.start_search(store.conn, {**tiny_spec().to_dict(), "budget_epochs": 0})
+    with pytest.raises(ValueError, match=r"space beta: range must have low < high, got 0.9:0.5 \(reversed\)"):
+        search.start_search(store.conn, {**tiny_spec().to_dict(), "space": [
+            {"name": "beta", "kind": "float", "low": 0.9, "high": 0.5}]})
+    with pytest.raises(ValueError, match="objective must be one of"):
+        search.start_search(store.conn, {**tiny_spec().to_dict(), "objective": "speed"})
+    with pytest.raises(ValueError, match="start_from: no run or sweep"):
+        search.start_search(store.conn, {**tiny_spec().to_dict(), "start_from": ["0123456789ab"]})
+    assert store.list_searches() == [] and store.count_runs() == 0
+    assert not store.conn.exists("spikeboard:search:control")
+
