@@ -46,12 +46,16 @@ __all__ = ["Driver", "main"]
 ENDED = {RunStatus.FINISHED: "finished", RunStatus.FAILED: "failed", RunStatus.CANCELLED: "failed",
          RunStatus.STOPPED: "failed"}
 LIVE_JOB = {"queued", "started", "deferred", "scheduled"}
+CONSUMER = "driver"
 
 
 class Driver:
     def __init__(self, conn: redis.Redis, url: str, name: str | None = None, block_ms: int = 1000):
         self.conn, self.url, self.store = conn, url, RunStore(conn)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        # One consumer name for every driver: a restarted one is handed what its predecessor had not
+        # acknowledged (one driver per Redis; the live one's name is in `Keys.search_driver`).
+        self.consumer = CONSUMER
         self.block_ms = block_ms
         self.studies: dict[str, Any] = {}
         self.to_queue: list[RunRecord] = []
@@ -65,10 +69,10 @@ class Driver:
         for search in self.store.list_searches():
             if search["status"] in ("running", "stopping"):
                 self.reconcile(search["id"])
-        self.handle(self.store.read_driver_entries(self.name, 0, pending=True))
+        self.handle(self.store.read_driver_entries(self.consumer, 0, pending=True))
         log.info("search driver %s: listening for run events", self.name)
         while not stop.is_set():
-            entries = self.store.read_driver_entries(self.name, self.block_ms)
+            entries = self.store.read_driver_entries(self.consumer, self.block_ms)
             self.store.set_driver_alive(self.name, 3 * self.block_ms / 1000 + 5)
             self.handle(entries)
             if not entries:  # a quiet moment: wall-time budgets still run out
@@ -256,7 +260,9 @@ class Driver:
 
     def flush(self) -> None:
         if self.to_queue:
-            records, self.to_queue = self.to_queue, []
+            # One record per run: a run decided twice in one round (a redelivered event) is queued once.
+            records = list({r.id: r for r in self.to_queue}.values())
+            self.to_queue = []
             _enqueue_new(self.conn, records, packed=True)
 
     def close(self, sid: str, spec: SearchSpec, search: dict[str, Any], trials: dict[int, dict[str, Any]]) -> None:

@@ -35,10 +35,15 @@ def storage(url: str, prefix: str) -> JournalStorage:
 def open_study(url: str, prefix: str, search_id: str, spec: SearchSpec) -> optuna.Study:
     """The search's study (made on first use): TPE (constant liar, as trials run in parallel) for one
     objective or two (accuracy maximised, cost minimised)."""
-    sampler = optuna.samplers.TPESampler(seed=spec.seed, constant_liar=True, n_startup_trials=min(10, 4 * spec.max_running))
     directions = ["maximize", "minimize"] if spec.multi else ["maximize"]
-    return optuna.create_study(storage=storage(url, prefix), study_name=search_id, sampler=sampler,
-                               directions=directions, load_if_exists=True)
+    store = storage(url, prefix)
+    study = optuna.create_study(storage=store, study_name=search_id, directions=directions, load_if_exists=True)
+    # The seed moves on with the trials asked so far: a driver restarted mid-search must not replay
+    # its predecessor's random start (the same configs again).
+    seed = spec.seed + len(study.get_trials(deepcopy=False))
+    study.sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True,
+                                               n_startup_trials=min(10, 4 * spec.max_running))
+    return study
 
 
 def distributions(spec: SearchSpec) -> dict[str, BaseDistribution]:
