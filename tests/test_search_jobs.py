@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from workers import search
+from workers.search_spec import Param
 from workers.store import RunStatus, RunStore
 
 from tests.jobkit import epochs_of, wait_for
@@ -67,3 +68,39 @@ def test_bad_input_is_refused_with_nothing_stored(store):
     assert store.list_searches() == [] and store.count_runs() == 0
     assert not store.conn.exists("spikeboard:search:control")
 
+
+
+def test_a_two_objective_search_keeps_a_pareto_front(store, redis_server, workers, tmp_path):
+    spec = tiny_spec(objective="accuracy+sops", budget_epochs=8, space=(
+        Param("v_th", "float", 0.5, 2.0), Param("lr", "float", 1e-3, 3e-2, log=True)))
+    workers(2)
+    driver = start_driver(redis_server.url, tmp_path / "driver.log")
+    try:
+        sid = search.start_search(store.conn, spec)
+        wait_for(lambda: store.get_search(sid)["status"] == "done", 240, "the search to finish", interval=0.5)
+    finally:
+        driver.kill()
+        driver.wait(10)
+    view = search.search_view(store, sid)
+    assert view.budget["epochs_used"] <= 8 and view.front and view.hypervolume > 0
+    ended = [r for r in view.trials if r["acc"] is not None]
+    assert all(r["cost"] > 0 for r in ended)
+    for p in view.front:  # nothing ended dominates a front point
+        assert not any(r["acc"] >= p["acc"] and r["cost"] <= p["cost"] and (r["acc"], r["cost"]) != (p["acc"], p["cost"])
+                       for r in ended)
+    record = store.get_run(view.front[0]["run_id"])
+    last = store.epoch_history(record.id)[-1]
+    from workers.analysis import run_cost
+
+    assert view.front[0]["cost"] == pytest.approx(run_cost(record.config, last["firing_rates"])["synops"])
+
+
+def test_the_search_api_imports_neither_torch_nor_optuna():
+    import subprocess
+    import sys
+
+    code = ("import sys; import workers.search, workers.search_spec; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'optuna')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]
