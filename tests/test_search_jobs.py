@@ -104,3 +104,33 @@ def test_the_search_api_imports_neither_torch_nor_optuna():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]
+
+
+def test_the_cli_refuses_bad_input_in_one_line_and_queues_nothing(store, redis_server):
+    import subprocess
+    import sys
+
+    from tests.searchkit import ROOT
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "workers", *args, "--redis-url", redis_server.url], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    for args, message in [
+        (("search", "--space", "beta=0.9:0.5", "--budget-epochs", "9"),
+         "error: space beta: range must have low < high, got 0.9:0.5 (reversed)"),
+        (("search", "--space", "beta=0.5:0.9", "--budget-epochs", "0"), "error: budget must be > 0"),
+        (("search", "--space", "beta=0.5:0.9", "--budget-epochs", "9", "--objective", "loss"),
+         "error: objective must be one of"),
+        (("search", "--space", "width=1:9", "--budget-epochs", "9"), "error: space field must be one of"),
+        (("search-extend", "x0123456789ab", "--epochs", "5"), "error: search id not found"),
+    ]:
+        out = cli(*args)
+        assert out.returncode == 2 and out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
+    assert store.conn.keys("spikeboard:*") == []
+    out = cli("search", "--space", "beta=0.5:0.9", "--space", "lr=1e-4:1e-2:log", "--budget-epochs", "9")
+    sid = out.stdout.strip()
+    assert out.returncode == 0 and store.get_search(sid)["status"] == "running"
+    assert "no search driver is running" in out.stderr
+    status = cli("search-status", sid)
+    assert status.returncode == 0 and '"status": "running"' in status.stdout

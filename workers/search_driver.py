@@ -313,7 +313,15 @@ class Driver:
 
 
 def main(url: str, name: str | None = None) -> None:
+    """Run the driver for good. Optuna's journal has its own (impatient) connection: when Redis goes
+    away mid-handling, start over (reconciling), rather than exit and have honcho stop the stack."""
     from .service import connect
 
-    Driver(connect(url, patient=True), url, name).run()
+    while True:
+        try:
+            Driver(connect(url, patient=True), url, name).run()
+            return
+        except redis.ConnectionError as exc:
+            log.warning("search driver: Redis went away (%s); starting over in 2 s", exc)
+            time.sleep(2.0)
 
