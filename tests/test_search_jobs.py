@@ -48,6 +48,14 @@ def test_a_search_finishes_within_its_budget_promoting_by_the_rule(store, redis_
     assert view.counts["stopped"] >= 1 and view.counts["running"] == 0
     _check_rule(store, sid, spec)
     trials = store.trials(sid)
+    decisions = [d for t in trials.values() for d in t.get("decisions", [])]
+    assert decisions and all(d["promoted"] <= (d["rank"] < d["k"]) for d in decisions)  # promoted only if top k
+    for t in trials.values():
+        for d in t.get("decisions", []):
+            assert d["k"] == max(1, d["of"] // spec.eta)
+            assert d["promoted"] == (t["reached"] > d["rung"])  # a promoted run went on; a stopped one did not
+            if d["rank"] < d["k"] and not d["promoted"]:
+                assert t["note"] == "budget"
     promoted = [t for t in trials.values() if t.get("reached", 0) > spec.rungs[0]]
     assert promoted, "no trial was promoted"
     assert view.best is not None and view.best_curve and view.best_curve[-1][1] == max(

@@ -33,7 +33,7 @@ import redis
 
 from .keys import Keys
 from .search import budget_state, fits as _fits
-from .search_asha import promotes
+from .search_asha import promotes, rank_order, top_k
 from .search_spec import SearchSpec
 from .search_study import add_known, distributions, open_study, rung_values, tell
 from .service import _enqueue_new, queue  # the integrator's submission module may take these
@@ -205,7 +205,12 @@ class Driver:
         later = [r for r in spec.rungs if r > reached]
         go_on = bool(later) and promotes(number, results, spec.eta)
         budget = budget_state(spec, search, trials)
-        if go_on and _fits(budget, later[0] - reached):
+        fits_budget = _fits(budget, later[0] - reached) if later else False
+        # What the rule saw, kept with the trial: the page shows it, and tests check each decision by it.
+        row.setdefault("decisions", []).append({
+            "rung": reached, "rank": rank_order(results).index(number), "of": len(results),
+            "k": top_k(len(results), spec.eta), "promoted": go_on and fits_budget})
+        if go_on and fits_budget:
             hold = later[0] if later[0] < spec.rungs[-1] else 0
             row.update(state="running", hold=later[0])
             self.store.put_trial(sid, number, row)
