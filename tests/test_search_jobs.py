@@ -56,6 +56,8 @@ def test_a_search_finishes_within_its_budget_promoting_by_the_rule(store, redis_
             assert d["promoted"] == (t["reached"] > d["rung"])  # a promoted run went on; a stopped one did not
             if d["rank"] < d["k"] and not d["promoted"]:
                 assert t["note"] == "budget"
+    # Trials asked in one round differ only in beta and lr: they trained as one packed job.
+    assert any(store.get_run(t["run_id"]).pack_job.startswith("pack-") for t in trials.values())
     promoted = [t for t in trials.values() if t.get("reached", 0) > spec.rungs[0]]
     assert promoted, "no trial was promoted"
     assert view.best is not None and view.best_curve and view.best_curve[-1][1] == max(
