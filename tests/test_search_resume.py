@@ -45,19 +45,21 @@ def test_a_search_goes_on_after_kill_9_of_its_driver_and_of_a_worker(store, redi
         driver.kill()
         driver.wait(10)
     trials = store.trials(sid)
+    seen = {n: (t["state"], t["reached"], t["note"]) for n, t in trials.items()}
     numbers = sorted(trials)
     assert numbers == list(range(len(numbers)))  # every trial Optuna asked for has its row: none lost
     run_ids = [t["run_id"] for t in trials.values() if t["state"] not in ("reused", "duplicate")]
-    assert len(set(run_ids)) == len(run_ids)  # no config trained by two trials
+    assert len(set(run_ids)) == len(run_ids), seen  # no config trained by two trials
     _no_epoch_twice(store, sid)
     view = search.search_view(store, sid)
     assert view.counts["running"] == 0 and view.budget["epochs_used"] <= spec.budget_epochs
-    assert all(store.get_run(r).status in (RunStatus.HELD, RunStatus.FINISHED) for r in run_ids)
+    assert all(store.get_run(r).status in (RunStatus.HELD, RunStatus.FINISHED) for r in run_ids), seen
     # The study in Redis (Optuna's journal) holds every trial, told.
     from workers.search_study import open_study
 
     study = open_study(redis_server.url, store.optuna_prefix(sid), sid, spec)
-    assert len(study.trials) == len(numbers) and all(t.state.is_finished() for t in study.trials)
+    assert len(study.trials) == len(numbers) and all(t.state.is_finished() for t in study.trials), (
+        [(t.number, t.state.name) for t in study.trials], seen)
 
 
 def test_a_stored_config_is_told_not_trained_and_stop_extend_resume(store, redis_server, workers, tmp_path):

@@ -296,9 +296,17 @@ class Driver:
             self.seed(sid, spec)
         study = self.study(sid, spec)
         trials = self.store.trials(sid)
-        for frozen in study.get_trials(deepcopy=False):  # asked, then the driver died before recording it
-            if frozen.number not in trials and not frozen.state.is_finished():
+        for frozen in study.get_trials(deepcopy=False):
+            if frozen.state.is_finished():
+                continue
+            row = trials.get(frozen.number)
+            if row is None:  # asked, then the driver died before recording it
                 self.submit(sid, spec, frozen.number, frozen.params)
+            elif row["state"] not in ("running", "held"):  # recorded as ended, then it died before telling
+                record = self.store.get_run(row["run_id"])
+                ended = "failed" if row["state"] in ("failed", "duplicate") or record is None else row["state"]
+                tell(study, frozen.number, spec, self.store.epoch_history(record.id) if record else [],
+                     record.config if record else {}, "stopped" if ended == "stopped" else ended)
         for number, row in self.store.trials(sid).items():
             if row["state"] != "running":
                 continue
