@@ -66,11 +66,12 @@ class SearchStore:
         return out
 
     def ensure_driver_group(self) -> None:
-        """The driver's consumer group on the events and control streams, made once, at the streams' ends
+        """The driver's consumer group on the events and control streams, made once: on the control stream
+        from its start (requests made before any driver ran still count, once), on the events at their end
         (what came before is reconciled from the records when the driver starts)."""
-        for stream in (Keys.events, Keys.search_control):
+        for stream, start in ((Keys.events, "$"), (Keys.search_control, "0")):
             try:
-                self.conn.xgroup_create(stream, DRIVER_GROUP, id="$", mkstream=True)
+                self.conn.xgroup_create(stream, DRIVER_GROUP, id=start, mkstream=True)
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
