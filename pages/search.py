@@ -1,9 +1,11 @@
 """Search: one search's budget, trials, best so far, Pareto front and trial curves, live; stop,
 extend the budget, resume. The numbers come from `workers.search_report`; this page lays them out."""
 
+import pandas as pd
 import streamlit as st
 
 from webui import connection, search_charts
+from webui.tables import MISSING
 from webui.search_form import number
 from workers import search
 from workers import search_report as report
@@ -48,6 +50,20 @@ if extend_col.button("Extend budget", key="search_extend", icon=":material/add_c
         st.toast(f"Budget extension requested for {sid}.")
     except ValueError as exc:
         st.error(str(exc), icon=":material/error:")
+
+
+def trials_style(rows: list[dict]):
+    """The trial table with a dash where a trial has no result yet (st.dataframe would print "None")."""
+    frame = pd.DataFrame(rows)
+    formats = {"test acc": "{:.1%}", **{unit: "{:,.0f}" for unit in report.COST_UNITS.values()}}
+    shown = [c for c in formats if c in frame.columns]
+    for c in shown:
+        frame[c] = frame[c].astype(float).fillna(MISSING)
+    return frame.style.format({c: dash(formats[c]) for c in shown})
+
+
+def dash(fmt: str):
+    return lambda v: "–" if v == MISSING else fmt.format(v)
 
 
 def draw_charts(view: search.SearchView) -> dict:
@@ -100,16 +116,16 @@ def live_view() -> None:
     if "front" in drawn:
         right.plotly_chart(drawn["front"], key="search_front")
         if now.hypervolume is not None:
-            right.caption(f"Front: {len(now.front)} trial{'s' if len(now.front) != 1 else ''}; "
-                          f"hypervolume {now.hypervolume:.4g} (accuracy x cost units).")
+            right.caption(f"Front: {len(now.front)} trial{'s' if len(now.front) != 1 else ''}; hypervolume "
+                          f"{now.hypervolume:,.0f} (the area the front dominates, accuracy as a fraction x "
+                          f"{report.COST_UNITS[now.objective]}, up to 1.1 x the largest cost).")
         st.plotly_chart(drawn["curves"], key="search_curves")
     else:
         right.plotly_chart(drawn["curves"], key="search_curves")
     st.caption("Grey dotted: trials stopped early at a rung. Each row's run opens on the Run page.")
-    st.dataframe(drawn["rows"], hide_index=True, key="search_trials", column_config={
-        "test acc": st.column_config.NumberColumn(format="percent"),
-        "run": st.column_config.LinkColumn("run", display_text=r"run=(\w+)"),
-    })
+    rows = drawn["rows"]
+    st.dataframe(trials_style(rows), hide_index=True, key="search_trials", height=min(36 * (len(rows) + 1) + 3, 900),
+                 column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(\w+)")})
 
 
 live_view()

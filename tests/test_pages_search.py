@@ -42,12 +42,15 @@ def test_the_page_shows_counts_best_front_and_greyed_stopped_trials(store):
     assert best["y"] == [40.0, 60.0, 80.0, 85.0] and best["x"][-1] == 1.0  # trial 3 ended a minute in
     curves = figure(at, "Test accuracy per epoch")["data"]
     grey = {t["name"] for t in curves if t["line"]["color"] == GREY}
-    assert grey == {"trial 1 (stopped)", "trial 2 (stopped)"}
+    assert grey == {"stopped early", "trial 1 (stopped)", "trial 2 (stopped)"}
+    assert [t["name"] for t in curves if t.get("legendgroup") == "stopped" and t.get("showlegend", True)] == [
+        "stopped early"]  # one legend entry for the greyed group
     assert {t["name"] for t in curves} - grey == {"trial 0 (finished)", "trial 3 (finished)", "trial 4 (running)"}
     table = at.dataframe[0].value
     assert list(table["trial"]) == [0, 1, 2, 3, 4, 5] and list(table["on front"]) == [True, False, True, True,
                                                                                       False, False]
     assert table["run"][3].startswith("/run?run=")
+    assert table["test acc"][5] < 0  # the duplicate has no result: the stand-in value the table shows as a dash
 
 
 def test_the_buttons_call_the_driver_and_stop_sets_the_status(store):

@@ -21,6 +21,9 @@ def best_so_far_fig(curve: Sequence[tuple[float, float]]) -> go.Figure:
     fig.add_scatter(x=[s / 60 for s, _ in curve], y=[100 * a for _, a in curve], mode="lines+markers",
                     line=dict(color=color(0), width=2, shape="hv"), name="best so far")
     fig.update_layout(hovermode="closest", showlegend=False)
+    if curve:  # a flat line (every trial equal) keeps a readable scale
+        low = min(100 * a for _, a in curve)
+        fig.update_yaxes(range=[min(low - 2, 95), 101])
     return fig
 
 
@@ -46,10 +49,14 @@ def curves_fig(curves: Sequence[dict[str, Any]], last_rung: int) -> go.Figure:
     fig = base_fig("Test accuracy per epoch, every trial", "epoch", "test accuracy (%)", height=360)
     fig.update_xaxes(range=[0.5, last_rung + 0.5], dtick=1 if last_rung <= 12 else None)
     shown = [c for c in curves if c["epochs"]]
+    if any(c["greyed"] for c in shown):  # one legend entry toggles every stopped trial
+        fig.add_scatter(x=[None], y=[None], mode="lines", line=dict(color=GREY, dash="dot"), name="stopped early",
+                        legendgroup="stopped")
     for c in sorted(shown, key=lambda c: not c["greyed"]):
         style = dict(color=GREY, width=1.5, dash="dot") if c["greyed"] else dict(color=color(c["number"]), width=2)
         fig.add_scatter(x=c["epochs"], y=[100 * a for a in c["acc"]], mode="lines+markers", line=style,
                         marker=dict(size=5), name=f"trial {c['number']} ({c['state']})",
-                        legendgroup="stopped" if c["greyed"] else None)
-    fig.update_layout(hovermode="closest")
+                        legendgroup="stopped" if c["greyed"] else None, showlegend=not c["greyed"])
+    # The legend as a column beside the plot, not rows over its title.
+    fig.update_layout(hovermode="closest", legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
     return fig

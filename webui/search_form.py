@@ -83,7 +83,8 @@ def _spec(base: RunConfig) -> SearchSpec | None:
              "budget minutes": b.text_input("Budget: wall minutes (0 = no time limit)", "0", key="sf_budget_minutes"),
              "max running": c.text_input("Most runs at once", "2", key="sf_max_running")}
     objective = a.selectbox("Objective", OBJECTIVES, format_func=OBJECTIVE_TEXT.get, key="sf_objective")
-    rungs_text = b.text_input("Rungs (epochs where trials are promoted or stopped)", "1,3,9", key="sf_rungs")
+    rungs_text = b.text_input("Rungs (epochs)", "1,3,9", key="sf_rungs",
+                              help="the epochs at which a trial is promoted to the next rung or stopped early")
     eta_text = c.text_input("Keep the top 1/eta at each rung: eta", "3", key="sf_eta")
     if errors:
         raise ValueError(errors[0])
