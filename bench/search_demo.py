@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=60_000)
                 # Streamlit scrolls inside its own box: a window as tall as its content shows the whole page.
                 height = page.evaluate(HEIGHT_JS)
-                page.set_viewport_size({"width": 1400, "height": max(1000, height + 120)})
+                page.set_viewport_size({"width": 1400, "height": max(1000, height + 60)})
                 page.wait_for_timeout(2500)
                 page.screenshot(path=str(args.shots / file), full_page=True)
                 page.set_viewport_size({"width": 1400, "height": 1000})
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             page.get_by_text("Search: let Optuna pick").click()
             for label in ("search beta (membrane leak)", "search learning rate"):
                 page.get_by_text(label, exact=True).click()
-                page.wait_for_timeout(800)
+                page.wait_for_timeout(1500)
             page.get_by_text("Searches beta, lr").wait_for()
             page.get_by_text("Search: let Optuna pick").scroll_into_view_if_needed()
             shot("search-launch.png")

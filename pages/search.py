@@ -124,7 +124,7 @@ def live_view() -> None:
         right.plotly_chart(drawn["curves"], key="search_curves")
     st.caption("Grey dotted: trials stopped early at a rung. Each row's run opens on the Run page.")
     rows = drawn["rows"]
-    st.dataframe(trials_style(rows), hide_index=True, key="search_trials", height=min(36 * (len(rows) + 1) + 3, 900),
+    st.dataframe(trials_style(rows), hide_index=True, key="search_trials", height=min(35 * (len(rows) + 1) + 3, 900),
                  column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(\w+)")})
 
 

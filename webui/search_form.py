@@ -101,8 +101,10 @@ def _spec(base: RunConfig) -> SearchSpec | None:
 
 def section(conn: redis.Redis, base: RunConfig | None) -> None:
     """The Search expander of the Launch page; `base`: the form's config (None while it is invalid)."""
+    # Open once a field is ticked, so a rerun never folds away a search being set up.
+    ticked = any(st.session_state.get(f"sf_on_{name}") for name in (*RANGES, *CHOICES))
     with st.expander("Search: let Optuna pick the hyperparameters, stopping weak runs early",
-                     icon=":material/travel_explore:"):
+                     icon=":material/travel_explore:", expanded=ticked):
         if base is None:
             st.info("Fix the form above first: a search keeps its values for every field it does not search.")
             return
