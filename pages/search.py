@@ -23,8 +23,10 @@ if not choices:
     st.stop()
 ids = list(choices)
 wanted = st.query_params.get("search")
+# No key: the labels carry live numbers, and a keyed widget keeps showing the labels it was first
+# drawn with; unkeyed, new labels make a new widget, whose pick the query parameter keeps.
 sid = st.selectbox("Search (newest first)", ids, index=ids.index(wanted) if wanted in ids else 0,
-                   format_func=choices.get, key="search_pick")
+                   format_func=choices.get)
 st.query_params["search"] = sid
 view = search.search_view(store, sid)
 
@@ -122,7 +124,8 @@ def live_view() -> None:
         st.plotly_chart(drawn["curves"], key="search_curves")
     else:
         right.plotly_chart(drawn["curves"], key="search_curves")
-    st.caption("Grey dotted: trials stopped early at a rung. Each row's run opens on the Run page.")
+    greyed = "Grey dotted: trials stopped early at a rung. " if now.counts["stopped"] else ""
+    st.caption(f"{greyed}Each row's run opens on the Run page.")
     rows = drawn["rows"]
     st.dataframe(trials_style(rows), hide_index=True, key="search_trials", height=min(35 * (len(rows) + 1) + 3, 900),
                  column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(\w+)")})

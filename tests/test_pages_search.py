@@ -139,3 +139,13 @@ def test_launch_search_choices_and_objective(store):
     widget(at, "button", "sf_start").click().run()
     spec = SearchSpec.from_json(store.list_searches()[0]["spec"])
     assert spec.space[0].choices == ("image", "bernoulli") and spec.objective == "accuracy+flops"
+
+
+def test_a_bad_row_keeps_the_other_rows_state(store):
+    at = search_section(page("pages/launch.py"), sf_low_beta="abc", sf_high_lr="5e-2")
+    assert [e.value for e in at.error] == ["beta low must be a number, got 'abc'"]
+    widget(at, "text_input", "sf_low_beta").input("0.6")
+    at.run()
+    widget(at, "button", "sf_start").click().run()
+    spec = SearchSpec.from_json(store.list_searches()[0]["spec"])
+    assert [(p.name, p.low, p.high) for p in spec.space] == [("beta", 0.6, 0.95), ("lr", 1e-4, 5e-2)]

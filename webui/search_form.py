@@ -46,7 +46,9 @@ def number(name: str, text: str, integer: bool = False) -> int | float:
             from None
 
 
-def _space_widgets() -> list[Param]:
+def _space_widgets(errors: list[str]) -> list[Param]:
+    """Every row is drawn whatever the others hold: a widget left undrawn in a run loses its state
+    (a tick, a typed range). A bad row's error goes to `errors` and the row is left out."""
     space: list[Param] = []
     for name, (label, low, high, log_ok, log_on) in RANGES.items():
         on, lo, hi, lg = st.columns([3, 2, 2, 1], vertical_alignment="bottom")
@@ -56,15 +58,23 @@ def _space_widgets() -> list[Param]:
         log = lg.checkbox("log", log_on, key=f"sf_log_{name}", disabled=not (picked and log_ok)) and log_ok
         if picked:
             integer = name in INTS
-            space.append(Param(name, "int" if integer else "float", number(f"{name} low", low_text, integer),
-                               number(f"{name} high", high_text, integer), log))
+            _add(space, errors, lambda: Param(name, "int" if integer else "float",
+                                              number(f"{name} low", low_text, integer),
+                                              number(f"{name} high", high_text, integer), log))
     for name, (label, options) in CHOICES.items():
         on, pick = st.columns([3, 5], vertical_alignment="bottom")
         picked = on.checkbox(f"search {label}", key=f"sf_on_{name}")
         chosen = pick.multiselect(f"{name} choices", options, options, key=f"sf_choices_{name}", disabled=not picked)
         if picked:
-            space.append(Param(name, "choice", choices=tuple(chosen)))
+            _add(space, errors, lambda: Param(name, "choice", choices=tuple(chosen)))
     return space
+
+
+def _add(space: list[Param], errors: list[str], make) -> None:
+    try:
+        space.append(make())
+    except ValueError as exc:
+        errors.append(str(exc))
 
 
 def _spec(base: RunConfig) -> SearchSpec | None:
@@ -72,11 +82,7 @@ def _spec(base: RunConfig) -> SearchSpec | None:
     None while no field is ticked."""
     st.markdown("**What to search** (tick a field; the rest keep the form's values above)")
     errors: list[str] = []
-    try:
-        space = _space_widgets()
-    except ValueError as exc:  # the widgets below must still be drawn: remember the first error
-        errors.append(str(exc))
-        space = []
+    space = _space_widgets(errors)
     st.markdown("**Budget and objective**")
     a, b, c = st.columns(3)
     texts = {"budget epochs": a.text_input("Budget: total epochs (0 = no epoch limit)", "30", key="sf_budget_epochs"),
