@@ -85,12 +85,14 @@ def draw_charts(view: search.SearchView) -> dict:
     return drawn
 
 
-@st.fragment(run_every=3.0 if view.status in LIVE else None)
+# A search that is not running still polls, more slowly: Resume and Extend take effect when the
+# driver reads them, after the click's own rerun.
+@st.fragment(run_every=3.0 if view.status in LIVE else 10.0)
 @connection.guarded
 def live_view() -> None:
     now = search.search_view(store, sid)
-    if view.status in LIVE and now.status not in LIVE:
-        st.rerun()  # a full rerun redraws the buttons for the new status and drops the timer
+    if (view.status in LIVE) != (now.status in LIVE):
+        st.rerun()  # a full rerun redraws the buttons for the new status and sets the timer
     a, b, c, d = st.columns(4)
     a.metric("Status", now.status)
     b.metric("Objective", now.objective)
