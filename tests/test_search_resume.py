@@ -11,8 +11,7 @@ import pytest
 from workers import search, submission
 from workers.store import RunStatus, RunStore
 
-from bench.procs import wait_for
-from tests.jobkit import epochs_of
+from tests.jobkit import epochs_of, wait_for
 from tests.searchkit import start_driver, tiny_spec
 
 pytestmark = pytest.mark.timeout(400)
