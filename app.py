@@ -19,6 +19,7 @@ page = st.navigation({
         st.Page("pages/launch.py", title="Launch", icon=":material/rocket_launch:", default=True),
         st.Page("pages/run.py", title="Run (live)", icon=":material/monitoring:", url_path="run"),
         st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs"),
+        st.Page("pages/search.py", title="Search", icon=":material/travel_explore:", url_path="search"),
     ],
     "Analyse": [
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),

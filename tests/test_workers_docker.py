@@ -217,7 +217,11 @@ def test_compose_services_match_the_design():
     spec = compose()
     assert "name" not in spec, "docker-compose 1.29 rejects a top-level name: give it with -p"
     services = spec["services"]
-    assert set(services) == {"redis", "worker", "web"}
+    assert set(services) == {"redis", "worker", "search", "web"}
+    search = services["search"]  # the search driver: the worker image, its own command, one of it
+    assert search["command"] == ["python", "-m", "workers", "search-driver"]
+    assert search["build"] == services["worker"]["build"] and "REDIS_PASSWORD" in search["environment"]["REDIS_URL"]
+    assert search["depends_on"]["redis"]["condition"] == "service_healthy"
     r = services["redis"]
     assert r["image"].startswith("redis:") and "ports" not in r
     assert "--appendonly" in r["command"] and r["command"][r["command"].index("--appendonly") + 1] == "yes"

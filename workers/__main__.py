@@ -9,6 +9,8 @@
     python -m workers lab --study {beta,T,z,vth,vth-wide,encoder,loss,all} [--seeds N] [--dataset D] [--dry-run]
     python -m workers refused                                                jobs workers refused, as JSON lines
     python -m workers list | delete | tag | resume | cancel-sweep | cancel-lab   (workers.cli_runs)
+    python -m workers search ... | search-status | search-stop | search-extend | search-resume | search-driver
+                                                                             (see workers/search_cli.py)
 
 Redis is --redis-url, else $REDIS_URL, else the local stack's (var/redis.password, with
 $SPIKEBOARD_VAR and $SPIKEBOARD_REDIS_PORT as the stack reads them), else redis://localhost:6379/0.
@@ -26,8 +28,10 @@ import socket
 import sys
 
 from .cli_runs import COMMANDS as RUN_COMMANDS  # list, delete, tag, resume, cancel-sweep, cancel-lab
+from .search_cli import COMMANDS as SEARCH_COMMANDS, add_parsers as add_search_parsers
 
-COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "refused", *RUN_COMMANDS)
+COMMANDS = ("worker", "submit", "status", "cancel", "export", "import", "lab", "refused", *RUN_COMMANDS,
+            *SEARCH_COMMANDS)
 
 
 class CliParser(argparse.ArgumentParser):
@@ -100,6 +104,7 @@ def _add_lab_parsers(sub) -> None:
     lab.add_argument("--dataset", default=None, help="mnist (the lab's, default) or fashion-mnist")
     lab.add_argument("--dry-run", action="store_true", help="print one JSON config per distinct run; launch nothing")
     add_redis_option(lab)
+    add_search_parsers(sub, add_redis_option)
 
 
 def run_lab_command(args: argparse.Namespace) -> int:
@@ -229,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         args.redis_url = stack_url()  # the local stack's Redis and password, when REDIS_URL is unset
     if args.command == "lab":
         return guarded(run_lab_command, args)
+    if args.command in SEARCH_COMMANDS:
+        from .search_cli import run as run_search_command
+
+        return guarded(run_search_command, args)
     return guarded(run_worker if args.command == "worker" else run_command, args)
 
 

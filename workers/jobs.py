@@ -88,7 +88,7 @@ def train_run(run_id: str) -> dict[str, Any]:
                 return {"run_id": run_id, "skipped": record.status.value if record else "deleted"}
             try:
                 return _train(store, run_id, record.run_config(), record.started_at, record.best_metrics, worker,
-                              job, lease)
+                              job, lease, record.hold_at)
             except LeaseLost as exc:
                 log.warning("%s; this horse stops without writing", exc)
                 return {"run_id": run_id, "status": "lease lost"}
@@ -109,18 +109,29 @@ def _fail(store: RunStore, fence: Fence | None, run_id: str, exc: Exception) -> 
         log.warning("run %s: %s, but its lease has moved on; leaving it to its holder", run_id, exc)
 
 
+def _held_already(publisher: Publisher, resume: dict[str, Any] | None) -> bool:
+    """A run resumed at the epoch boundary of its hold (its horse died between the checkpoint and the
+    held status): `fit` would go on past it, so it is held here without training."""
+    if resume is None or not publisher.hold_at or resume["batch"] != 0 or resume["epoch"] < publisher.hold_at:
+        return False
+    publisher.held = True
+    return True
+
+
 def _train(store: RunStore, run_id: str, config: RunConfig, started_at: float | None, best: dict | None,
-           worker: str, job: rq.job.Job | None, lease: Lease) -> dict[str, Any]:
+           worker: str, job: rq.job.Job | None, lease: Lease, hold_at: int = 0) -> dict[str, Any]:
     device = resolve_device(config.device)
     store.set_status(run_id, RunStatus.RUNNING, fence=lease.fence, started_at=started_at or time.time(),
                      worker=worker, device=device_name(device), error=None)
     check_fits(config, device)  # H2: a clear failure reason, not an allocation crash
     data = load_data(config.dataset, worker_data_dir(config.data_dir), device, config.train_limit, config.test_limit)
-    publisher = Publisher(store, run_id, config, data, device, job, best, lease)
+    publisher = Publisher(store, run_id, config, data, device, job, best, lease, hold_at=hold_at)
 
     resume = _load_resume(store, run_id)
     if resume is not None:
         publisher.announce_resume(resume)
+    if _held_already(publisher, resume):
+        return {"run_id": run_id, "status": _finish(store, run_id, publisher, True), "epochs": resume["epoch"]}
     result = fit(config, publisher.callbacks(), data=data, resume=resume)
     status = _finish(store, run_id, publisher, result.stopped)
     _settle([publisher], [result.history])
@@ -140,6 +151,8 @@ def _finish(store: RunStore, run_id: str, publisher: "Publisher", stopped: bool)
         status = RunStatus.CANCELLED
     elif stopped and publisher.health.stop_reason is not None:
         status = RunStatus.STOPPED  # its stop rule ended it early: done, not requeued
+    elif stopped and publisher.held and not STOP.is_set():
+        status = RunStatus.HELD  # at its search rung: checkpointed; the search driver promotes it or not
     elif stopped:
         status = RunStatus.INTERRUPTED  # the worker requeues it once this horse has exited
     else:
@@ -189,8 +202,10 @@ def train_pack(run_ids: list[str]) -> dict[str, Any]:
     if len(live) <= 1:
         return train_run(live[0].id) if live else {"run_ids": run_ids, "skipped": "all done or cancelled"}
     resumes = [_load_resume(store, r.id) for r in live]
-    if len({(c["epoch"], c["batch"]) if c else (0, 0) for c in resumes}) > 1 or (None in resumes and any(resumes)):
-        for record in live:  # members went separate ways (some resumed alone): finish them one by one
+    at_hold = any(r.hold_at and c and c["batch"] == 0 and c["epoch"] >= r.hold_at for r, c in zip(live, resumes))
+    if len({(c["epoch"], c["batch"]) if c else (0, 0) for c in resumes}) > 1 or (None in resumes and any(resumes)) \
+            or at_hold:
+        for record in live:  # members went separate ways (some resumed alone, or one is at its hold): one by one
             requeue_run(conn, record.id)
         return {"run_ids": run_ids, "requeued": [r.id for r in live]}
     _set_threads()
@@ -212,7 +227,7 @@ def train_pack(run_ids: list[str]) -> dict[str, Any]:
             record, lease = members[0]
             try:
                 return _train(store, record.id, configs[0], record.started_at, record.best_metrics, worker, job,
-                              lease)
+                              lease, record.hold_at)
             except LeaseLost:
                 return {"run_ids": run_ids, "status": "lease lost"}
             except Exception as exc:
@@ -231,7 +246,7 @@ def train_pack(run_ids: list[str]) -> dict[str, Any]:
             data = load_data(lead.dataset, worker_data_dir(lead.data_dir), device, lead.train_limit, lead.test_limit)
             cancels = CancelWatch(store, [r.id for r, _ in members])
             publishers = [Publisher(store, r.id, c, data, device, job if i == 0 else None, r.best_metrics, lease,
-                                    cancels) for i, ((r, lease), c) in enumerate(zip(members, configs))]
+                                    cancels, hold_at=r.hold_at) for i, ((r, lease), c) in enumerate(zip(members, configs))]
             if resumes[0] is not None:
                 for publisher, resume in zip(publishers, resumes):
                     publisher.announce_resume(resume)

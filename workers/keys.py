@@ -74,6 +74,26 @@ class Keys:
     def lab(lab_id: str) -> str:
         return f"{PREFIX}lab:{lab_id}"
 
+    # -- run events and searches (issue 18)
+    events = PREFIX + "events"  # stream: {run_id, kind, epoch, status}, written with the write it reports
+    searches = PREFIX + "searches"  # zset: search id -> created time
+    search_control = PREFIX + "search:control"  # stream: {search_id, action, epochs, seconds} for the driver
+    search_runs = PREFIX + "search:runs"  # hash: run id -> "search id:trial number"
+    search_driver = PREFIX + "search:driver"  # string (TTL): the live driver's name
+
+    @staticmethod
+    def search(search_id: str) -> str:
+        return f"{PREFIX}search:{search_id}"
+
+    @staticmethod
+    def search_trials(search_id: str) -> str:
+        return f"{PREFIX}search:{search_id}:trials"
+
+    @staticmethod
+    def search_optuna(search_id: str) -> str:
+        """The prefix of the Optuna study's journal keys (`JournalRedisBackend(url, prefix=...)`)."""
+        return f"{PREFIX}search:{search_id}:optuna"
+
 
 def text(value: bytes | str) -> str:
     """A Redis reply as str (the connection returns bytes)."""

@@ -79,8 +79,10 @@ class Publisher:
 
     def __init__(self, store: RunStore, run_id: str, config: RunConfig, data: DataBundle,
                  device: torch.device, job: rq.job.Job | None, best: dict | None, lease: Lease,
-                 cancels: "CancelWatch | None" = None):
+                 cancels: "CancelWatch | None" = None, hold_at: int = 0):
         self.run_id, self.config, self.job = run_id, config, job
+        self.hold_at = hold_at if 0 < hold_at < config.epochs else 0  # a search's rung (RunRecord.hold_at)
+        self.held = False
         self.lease, self.fence = lease, lease.fence
         self.journal = Journal(store, run_id, lease.fence)  # what a Redis crash loses is written again
         self.store = self.journal.store
@@ -197,6 +199,8 @@ class Publisher:
             self.store.set_fields(self.run_id, fence=self.fence, last_metrics=brief, best_metrics=self.best,
                                   health=health)
         self._write(write)
+        if self.hold_at and metrics.epoch >= self.hold_at:
+            self.held = True  # `fit` asks should_stop next, and checkpoints at this epoch's end
 
     def on_checkpoint(self, state: dict[str, Any]) -> None:
         def write():
@@ -244,4 +248,5 @@ class Publisher:
             self.cancelled = self.cancels.requested(self.run_id)
         if self.lease.lost.is_set():
             self.lost = True
-        return self.cancelled or self.lost or self.health.stop_reason is not None or STOP.is_set()
+        return (self.cancelled or self.lost or self.held or self.health.stop_reason is not None
+                or STOP.is_set())

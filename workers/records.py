@@ -23,6 +23,7 @@ class RunStatus(str, Enum):
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"  # stopped by its worker (shutdown); will be requeued and resumed
     STOPPED = "stopped"  # ended early by its stop rule (spike health, `snn_core.health`); see stop_reason
+    HELD = "held"  # trained to its hold_at epoch and checkpointed (a search's rung); waits to be promoted or left
 
 
 DONE_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.STOPPED})
@@ -48,8 +49,12 @@ def _text(value: bytes | str) -> str:
 # Record fields stored as JSON, and as floats; everything else is a plain string.
 JSON_FIELDS = ("config", "last_metrics", "best_metrics", "progress", "tags", "stop_rule", "health")
 FLOAT_FIELDS = ("created_at", "started_at", "finished_at")
+INT_FIELDS = ("schema", "hold_at")
 SETTABLE_FIELDS = ("started_at", "finished_at", "worker", "device", "error", "last_metrics", "best_metrics",
-                   "progress", "note", "tags", "pack_job", "health", "stop_reason")
+                   "progress", "note", "tags", "pack_job", "health", "stop_reason", "hold_at")
+# A status write to one of these also appends a run event (`workers.store`, `Keys.events`).
+EVENT_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.STOPPED,
+                            RunStatus.HELD})
 
 
 @dataclass
@@ -75,6 +80,9 @@ class RunRecord:
     stop_rule: dict[str, Any] | None = None
     health: dict[str, Any] | None = None  # the latest epoch's spike health on the test set (`health.epoch_health`)
     stop_reason: str = ""  # why the stop rule ended the run (status stopped)
+    # A search's rung (issue 18), outside the config and its hash like stop_rule: train to this epoch,
+    # checkpoint and mark the run held; 0 trains to config.epochs.
+    hold_at: int = 0
     schema: int = SCHEMA_VERSION
 
     @property
@@ -145,7 +153,7 @@ def decode_record(raw: dict) -> RunRecord | None:
                 out[name] = json.loads(value)
             elif name in FLOAT_FIELDS:
                 out[name] = float(value)
-            elif name == "schema":
+            elif name in INT_FIELDS:
                 out[name] = int(value)
             else:
                 out[name] = value
@@ -193,6 +201,8 @@ def check_record_types(record: RunRecord) -> None:
         raise bad("tags", "a list of strings")
     if record.sweep_id is not None and not isinstance(record.sweep_id, str):
         raise bad("sweep_id", "a string or absent")
+    if isinstance(record.hold_at, bool) or not isinstance(record.hold_at, int) or record.hold_at < 0:
+        raise bad("hold_at", "an integer >= 0")
     if isinstance(record.schema, bool) or not isinstance(record.schema, int) or not 1 <= record.schema <= SCHEMA_VERSION:
         raise bad("schema", f"an integer in 1..{SCHEMA_VERSION}")
 

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     honcho = subprocess.Popen(
         [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT),
-         "-c", f"worker={workers},web=1"],
+         "-c", f"worker={workers},search=1,web=1"],
         cwd=ROOT, env=env,
     )
 

@@ -29,6 +29,9 @@ Layout (all under `spikeboard:`; see ARCHITECTURE.md):
     refused                     list    jobs workers refused to run (JSON, newest first, capped)
     workers                     zset    worker name -> when its device offer lapses (renewed while it lives)
     worker_devices              hash    worker name -> JSON list of the devices it trains on
+    events                      stream  run events {run_id, kind epoch|finished|failed|cancelled|stopped|held, epoch,
+                                        status}, capped (MAXLEN ~); written with the write it reports
+    search:{id}, search:{id}:trials, searches, search:control, search:runs   searches (`workers.store_search`)
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ from snn_core.config import RunConfig
 
 from .fencing import Fence, LeaseLost, LeaseStore
 from .keys import PREFIX, Keys, new_id as _new_id, text as _text
-from .records import (ACTIVE_STATUSES, DONE_STATUSES, REUSABLE_STATUSES, RUN_ID_PATTERN, SCHEMA_VERSION,
-                      SETTABLE_FIELDS, CorruptRecord, RunRecord, RunStatus, check_tags, decode_record, encode_field,
-                      status_of)
+from .records import (ACTIVE_STATUSES, DONE_STATUSES, EVENT_STATUSES, REUSABLE_STATUSES, RUN_ID_PATTERN,
+                      SCHEMA_VERSION, SETTABLE_FIELDS, CorruptRecord, RunRecord, RunStatus, check_tags, decode_record,
+                      encode_field, status_of)
+from .store_search import SearchStore, event_command
 from .store_tables import LAB_ID, REFUSED_KEEP, TablesStore
 
 __all__ = ["SCHEMA_VERSION", "RunStatus", "RunRecord", "RunStore", "Keys", "DONE_STATUSES", "ACTIVE_STATUSES",
@@ -77,11 +81,12 @@ return ARGV[1]
 """ % " or ".join(f"status == '{s.value}'" for s in sorted(REUSABLE_STATUSES))
 
 
-class RunStore(LeaseStore, TablesStore):
+class RunStore(LeaseStore, TablesStore, SearchStore):
     """Reads and writes runs, metrics, probes, checkpoints and sweeps on one Redis connection.
 
     Leases and fenced writes are `workers.fencing.LeaseStore`'s; sweeps, labs, device offers and
-    refused jobs are `workers.store_tables.TablesStore`'s. Every key comes from `workers.keys`."""
+    refused jobs are `workers.store_tables.TablesStore`'s; run events and searches are
+    `workers.store_search.SearchStore`'s. Every key comes from `workers.keys`."""
 
     def __init__(self, conn: redis.Redis):
         self.conn = conn
@@ -259,6 +264,8 @@ class RunStore(LeaseStore, TablesStore):
             commands.append(("HDEL", key, *gone))
         if "status" in fields_:
             commands.append(("SADD" if fields_["status"] in ACTIVE_STATUSES else "SREM", Keys.active, run_id))
+            if fields_["status"] in EVENT_STATUSES:  # in the same script or transaction: an event iff the write
+                commands.append(event_command(run_id, fields_["status"].value, 0, fields_["status"].value))
         self._write(fence, run_id, commands)
 
     def active_run_ids(self) -> list[str]:
@@ -305,8 +312,10 @@ class RunStore(LeaseStore, TablesStore):
     def append_metric(self, run_id: str, kind: str, data: dict[str, Any], fence: Fence | None = None) -> str:
         if kind not in METRIC_KINDS:
             raise ValueError(f"kind must be one of {', '.join(METRIC_KINDS)}; got {kind!r}")
-        entry_id, = self._write(fence, run_id, [("XADD", Keys.metrics(run_id), "*", "kind", kind,
-                                                 "data", json.dumps(data))])
+        commands = [("XADD", Keys.metrics(run_id), "*", "kind", kind, "data", json.dumps(data))]
+        if kind == "epoch":
+            commands.append(event_command(run_id, "epoch", int(data.get("epoch", 0)), RunStatus.RUNNING.value))
+        entry_id = self._write(fence, run_id, commands)[0]
         return _text(entry_id)
 
     def append_metrics(self, run_id: str, kind: str, entries: list[dict[str, Any]], fence: Fence | None = None,
@@ -321,6 +330,9 @@ class RunStore(LeaseStore, TablesStore):
             commands = [("XADD", Keys.metrics(run_id), "*", "kind", BATCHES_KIND, "data", json.dumps(entries))]
         else:
             commands = [("XADD", Keys.metrics(run_id), "*", "kind", kind, "data", json.dumps(d)) for d in entries]
+            if kind == "epoch":
+                commands += [event_command(run_id, "epoch", int(d.get("epoch", 0)), RunStatus.RUNNING.value)
+                             for d in entries]
         if progress is not None:
             commands.append(("HSET", Keys.run(run_id), "progress", encode_field("progress", progress)))
         if commands:

@@ -211,11 +211,11 @@ def submit_sweeps(conn: redis.Redis, sweeps: list[tuple], *, force: bool = False
         store.set_sweep_runs(sweep_id, [r.record.id for r in results])
         new += [r.record for r in results if r.created]
         out.append(SweepResult(sweep_id, results))
-    _enqueue_new(conn, new, packed)
+    enqueue_new(conn, new, packed)
     return out
 
 
-def _enqueue_new(conn: redis.Redis, new: list[RunRecord], packed: bool) -> None:
+def enqueue_new(conn: redis.Redis, new: list[RunRecord], packed: bool) -> None:
     """Queue just-registered runs as `plan_jobs` plans them (packed jobs where they pack)."""
     for group in plan_jobs([r.run_config() for r in new], packed):
         if len(group) == 1:

@@ -1,0 +1,290 @@
+"""`python -m bench.search_check`: issue 18's benchmark. Does Spikeboard's search find what a large random
+search finds, sooner, and sooner than Optuna used the usual way?
+
+Over beta, T, z, V_th, lr, encoder and loss (hidden width fixed) on Fashion-MNIST:
+
+(a) random search: --configs configs x --epochs epochs, sampled uniformly (lr on a log scale), trained
+    through the job system (fresh redis-server, --workers `python -m workers`, one torch thread each,
+    packable configs packed): the reference best test accuracy and its wall time;
+(b) Spikeboard's search (`workers.search`: Optuna TPE + asynchronous successive halving, rungs up to
+    --epochs, same workers, fresh Redis so nothing of (a) is reused), stopped once it is within
+    --within points of (a)'s best or its budget (the random search's epochs) is spent: its wall time;
+(c) Optuna the usual way: one process, `study.optimize` with TPE and SuccessiveHalvingPruner, the
+    objective training with `snn_core.training.fit` on the same engine, torch threads = --workers
+    (the same cores), until within --within of (a)'s best or --configs trials: its wall time.
+
+With --objective accuracy+sops, (b) is a two-objective search, and the figure is the hypervolume of
+(accuracy, synaptic ops per inference) fronts at (b)'s wall time against (a)'s runs finished by then.
+--quick is a small proof that it all runs (2k train samples, few configs); the real figures need the
+full run on a quiet machine:
+
+    python -m bench.search_check --configs 150 --epochs 10 --workers 2          (about a day on 2 cores)
+
+Writes --out (default bench/results/search.md) and JSON beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "bench" / "results" / "search.md"
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def space(t_values: list[int]):
+    from workers.search_spec import Param
+
+    return (Param("beta", "float", 0.5, 0.95), Param("T", "choice", choices=tuple(t_values)),
+            Param("z", "float", 0.5, 4.0), Param("v_th", "float", 0.5, 2.5), Param("lr", "float", 1e-4, 1e-2, log=True),
+            Param("encoder", "choice", choices=("bernoulli", "image")), Param("loss", "choice", choices=("mse", "ce")))
+
+
+def random_params(params, rng: random.Random) -> dict:
+    import math
+
+    out = {}
+    for p in params:
+        if p.kind == "choice":
+            out[p.name] = rng.choice(p.choices)
+        elif p.log:
+            out[p.name] = math.exp(rng.uniform(math.log(p.low), math.log(p.high)))
+        else:
+            out[p.name] = rng.uniform(p.low, p.high)
+    return out
+
+
+class Stack:
+    """A fresh redis-server and N workers (and a search driver), stopped on exit."""
+
+    def __init__(self, workers: int, data_dir: str, log_dir: Path, name: str):
+        from workers.redis_server import start_redis
+
+        self.redis, self.url = start_redis(log_dir / f"{name}-redis", appendonly=False)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": self.url, "SPIKEBOARD_DATA_DIR": data_dir,
+               "SPIKEBOARD_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1", "SPIKEBOARD_NO_DOWNLOAD": "1"}
+        self.procs = [subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env,
+                                       stdout=open(log_dir / f"{name}-worker{i}.log", "wb"), stderr=subprocess.STDOUT)
+                      for i in range(workers)]
+        self.procs.append(subprocess.Popen([sys.executable, "-m", "workers", "search-driver"], cwd=ROOT, env=env,
+                                           stdout=open(log_dir / f"{name}-driver.log", "wb"),
+                                           stderr=subprocess.STDOUT))
+
+    def __enter__(self):
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait(10)
+        self.redis.terminate()
+        self.redis.wait(10)
+
+
+def run_random(args, base, params, log_dir: Path) -> dict:
+    from workers import submission
+    from workers.analysis import run_cost
+    from workers.store import DONE_STATUSES, RunStatus, RunStore
+
+    rng = random.Random(args.seed)
+    configs = [base.replace(**{k: v for k, v in random_params(params, rng).items()}) for _ in range(args.configs)]
+    with Stack(args.workers, args.data_dir, log_dir, "random") as conn:
+        store = RunStore(conn)
+        start = time.time()
+        records = [store.create_or_reuse(c)[0] for c in configs]
+        submission.enqueue_new(conn, records, packed=True)
+        while True:
+            now = [store.get_run(r.id) for r in records]
+            if all(r.status in DONE_STATUSES for r in now):
+                break
+            if time.time() - start > args.timeout:
+                raise SystemExit(f"random search: not done after {args.timeout} s")
+            time.sleep(1.0)
+        wall = max(r.finished_at for r in now) - start
+        rows = []
+        for r in now:
+            if r.status is not RunStatus.FINISHED:
+                continue
+            last = store.epoch_history(r.id)[-1]
+            rows.append({"acc": last["test_acc"], "sops": run_cost(r.config, last["firing_rates"])["synops"],
+                         "at": r.finished_at - start})
+    return {"wall_s": wall, "best": max(r["acc"] for r in rows), "runs": len(rows), "rows": rows,
+            "epochs": args.configs * args.epochs}
+
+
+def run_search(args, base, params, target: float | None, log_dir: Path) -> dict:
+    from workers import search
+    from workers.search_spec import SearchSpec
+    from workers.store import RunStore
+
+    rungs = tuple(r for r in (1, 3, 9, 27) if r < args.epochs) + (args.epochs,)
+    spec = SearchSpec(space=params, base=base, budget_epochs=args.configs * args.epochs, max_running=2 * args.workers,
+                      objective=args.objective, rungs=rungs, eta=3, seed=args.seed)
+    with Stack(args.workers, args.data_dir, log_dir, "search") as conn:
+        store = RunStore(conn)
+        sid = search.start_search(conn, spec)
+        reached = None
+        while True:
+            view = search.search_view(store, sid)
+            if target is not None and view.best_curve and view.best_curve[-1][1] >= target and reached is None:
+                reached = next(t for t, b in view.best_curve if b >= target)
+                if not spec.multi:
+                    search.stop_search(conn, sid)
+                    break
+            if view.status == "done":
+                break
+            time.sleep(1.0)
+        view = search.search_view(store, sid)
+    return {"reached_s": reached, "wall_s": view.budget["wall_used"], "best": view.best["acc"] if view.best else None,
+            "epochs_used": view.budget["epochs_used"], "counts": view.counts, "rungs": list(rungs),
+            "front": view.front, "hypervolume": view.hypervolume, "search_id": sid}
+
+
+def run_optuna_usual(args, base, params, target: float, data) -> dict:
+    """One process: TPE + SuccessiveHalvingPruner, `fit` with pruning callbacks, torch threads = workers."""
+    import optuna
+    import torch
+
+    from snn_core.training import Callbacks, fit
+    from workers.search_spec import SearchSpec
+
+    torch.set_num_threads(args.workers)
+    spec = SearchSpec(space=params, base=base, budget_epochs=args.epochs, rungs=(args.epochs,))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=args.seed),
+                                pruner=optuna.pruners.SuccessiveHalvingPruner())
+    start, reached = time.time(), None
+
+    def objective(trial):
+        values = {}
+        for q in params:
+            if q.kind == "choice":
+                values[q.name] = trial.suggest_categorical(q.name, list(q.choices))
+            else:
+                values[q.name] = trial.suggest_float(q.name, q.low, q.high, log=q.log)
+        config = spec.to_config(values)
+        state = {"pruned": False}
+
+        def on_epoch_end(m):
+            trial.report(m.test_acc, m.epoch)
+            state["pruned"] = trial.should_prune()
+
+        result = fit(config, Callbacks(on_epoch_end=on_epoch_end, should_stop=lambda: state["pruned"]), data=data)
+        if state["pruned"]:
+            raise optuna.TrialPruned()
+        return result.history[-1].test_acc
+
+    def stop_at_target(study, trial):
+        nonlocal reached
+        if study.best_trials and study.best_value >= target and reached is None:
+            reached = time.time() - start
+            study.stop()
+
+    study.optimize(objective, n_trials=args.configs, callbacks=[stop_at_target])
+    return {"reached_s": reached, "wall_s": time.time() - start, "best": study.best_value, "trials": len(study.trials),
+            "torch_threads": args.workers}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.search_check", description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", type=int, default=150)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--train-limit", type=int, default=0, help="0: all 60,000")
+    p.add_argument("--test-limit", type=int, default=0)
+    p.add_argument("--T", default="10,25,50", help="T choices")
+    p.add_argument("--hidden", type=int, default=100)
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--data-dir", default=FASHION_DIR)
+    p.add_argument("--objective", default="accuracy")
+    p.add_argument("--within", type=float, default=0.005, help="how close to the random best counts (0.005 = 0.5 pt)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=7 * 24 * 3600)
+    p.add_argument("--skip-optuna", action="store_true")
+    p.add_argument("--quick", action="store_true", help="2k train / 500 test, 6 configs x 3 epochs, T 4,8")
+    p.add_argument("--out", default=str(DEFAULT_OUT))
+    args = p.parse_args(argv)
+    if args.quick:
+        args.configs, args.epochs, args.train_limit, args.test_limit, args.T, args.hidden = 6, 3, 2000, 500, "4,8", 32
+    from snn_core.config import RunConfig
+
+    base = RunConfig(dataset=args.dataset, hidden=(args.hidden,), epochs=args.epochs, train_limit=args.train_limit,
+                     test_limit=args.test_limit)
+    params = space([int(t) for t in args.T.split(",")])
+    log_dir = Path(tempfile.mkdtemp(prefix="search_check-"))
+    print(f"logs in {log_dir}", flush=True)
+    ref = run_random(args, base, params, log_dir)
+    print(f"(a) random: best {ref['best']:.4f} in {ref['wall_s']:.0f} s", flush=True)
+    target = ref["best"] - args.within
+    ours = run_search(args, base, params, target, log_dir)
+    print(f"(b) search: reached {target:.4f} at {ours['reached_s']} s; best {ours['best']}", flush=True)
+    usual = None
+    if not args.skip_optuna and args.objective == "accuracy":
+        from snn_core.data import load_data
+
+        data = load_data(base.dataset, args.data_dir, __import__("torch").device("cpu"), base.train_limit,
+                         base.test_limit)
+        usual = run_optuna_usual(args, base, params, target, data)
+        print(f"(c) optuna usual: reached at {usual['reached_s']} s; best {usual['best']:.4f}", flush=True)
+    hv = None
+    if args.objective != "accuracy":
+        from workers.search_asha import hypervolume_2d
+
+        at = ours["wall_s"]
+        theirs = [(r["acc"], r["sops"]) for r in ref["rows"] if r["at"] <= at]
+        mine = [(f["acc"], f["cost"]) for f in ours["front"]]
+        ref_cost = 1.1 * max([c for _, c in theirs + mine] or [1.0])
+        hv = {"at_s": at, "random": hypervolume_2d(theirs, (0.0, ref_cost)), "search": hypervolume_2d(mine, (0.0, ref_cost))}
+    result = {"args": vars(args), "random": {k: v for k, v in ref.items() if k != "rows"}, "search": ours,
+              "optuna_usual": usual, "hypervolume": hv, "target": target, "load": os.getloadavg()}
+    write(Path(args.out), result, " ".join(["python -m bench.search_check", *(argv if argv is not None else sys.argv[1:])]))
+    return 0
+
+
+def write(out: Path, r: dict, command: str) -> None:
+    def s(v):
+        return "not reached" if v is None else f"{v:.1f} s"
+
+    ref, ours, usual = r["random"], r["search"], r["optuna_usual"]
+    lines = [f"# Search check (issue 18)", "", f"Command: `{command}`", "",
+             f"Machine load at the end: {'/'.join(f'{x:.2f}' for x in r['load'])}; {r['args']['workers']} workers, "
+             "one torch thread each; Optuna-usual with torch threads = workers.", "",
+             "| | wall to the target | best test acc | work |", "|---|---|---|---|",
+             f"| (a) random, {r['args']['configs']} x {r['args']['epochs']} epochs | {s(ref['wall_s'])} (all) | "
+             f"{ref['best']:.4f} | {ref['epochs']} epochs |",
+             f"| (b) Spikeboard search (rungs {ours['rungs']}) | {s(ours['reached_s'])} (ran {s(ours['wall_s'])}) | "
+             f"{ours['best']} | "
+             f"{ours['epochs_used']} epochs; {ours['counts']} |"]
+    if usual:
+        lines.append(f"| (c) Optuna usual (TPE + SuccessiveHalving, 1 process) | {s(usual['reached_s'])} "
+                     f"(ran {s(usual['wall_s'])}) | "
+                     f"{usual['best']:.4f} | {usual['trials']} trials |")
+    lines += ["", f"Target: the random best - {r['args']['within']} = {r['target']:.4f}."]
+    if ours["reached_s"] is not None:
+        lines.append(f"Search / random wall: {ours['reached_s'] / ref['wall_s']:.2f} (goal <= 0.20).")
+        if usual and usual["reached_s"]:
+            lines.append(f"Optuna usual / search: {usual['reached_s'] / ours['reached_s']:.2f}x (goal >= 3).")
+    if r["hypervolume"]:
+        hv = r["hypervolume"]
+        lines.append(f"Hypervolume at {hv['at_s']:.0f} s: search {hv['search']:.4g}, random {hv['random']:.4g}.")
+    if r["args"]["quick"]:
+        lines += ["", "This is the --quick proof that the benchmark runs (tiny data, few configs): its figures "
+                  "say nothing about the goals; the full run is the command in bench/search_check.py's docstring."]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(r, indent=2, sort_keys=True, default=str))
+    print(out.read_text())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

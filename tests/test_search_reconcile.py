@@ -1,0 +1,46 @@
+"""The driver's crash windows, made on purpose in-process (real redis-server, no workers): a trial Optuna
+asked that was never recorded, and one recorded as ended that was never told. A new driver settles both."""
+
+from __future__ import annotations
+
+from workers import search
+from workers.search_driver import Driver
+from workers.search_study import distributions, open_study
+from workers.store import RunStatus
+
+from tests.searchkit import tiny_spec
+
+
+def test_a_new_driver_records_what_was_asked_and_tells_what_was_recorded(store, redis_server):
+    spec = tiny_spec(max_running=2)
+    sid = search.start_search(store.conn, spec)
+    first = Driver(store.conn, redis_server.url)
+    store.ensure_driver_group()
+    first.handle(store.read_driver_entries("driver", 100))  # the start: two trials asked, their runs queued
+    trials = store.trials(sid)
+    assert sorted(trials) == [0, 1] and all(t["state"] == "running" for t in trials.values())
+    assert all(store.get_run(t["run_id"]).status is RunStatus.QUEUED and store.get_run(t["run_id"]).hold_at == 1
+               for t in trials.values())
+
+    study = open_study(redis_server.url, store.optuna_prefix(sid), sid, spec)
+    orphan = study.ask(distributions(spec))  # the driver died right after asking
+    row = trials[1]
+    row.update(state="failed", note="planted")  # ... or after recording a trial's end, before telling it
+    store.put_trial(sid, 1, row)
+
+    Driver(store.conn, redis_server.url).reconcile(sid)
+    trials = store.trials(sid)
+    assert trials[orphan.number]["state"] == "running" and trials[orphan.number]["params"] == orphan.params
+    assert store.get_run(trials[orphan.number]["run_id"]).status is RunStatus.QUEUED
+    states = {t.number: t.state.name for t in open_study(redis_server.url, store.optuna_prefix(sid), sid, spec).trials}
+    assert states[1] == "FAIL" and states[0] == "RUNNING" and states[orphan.number] == "RUNNING"
+    # The queued runs' jobs exist (the first driver queued them; the orphan's was queued now): none twice.
+    from workers.connection import queue
+
+    q = queue(store.conn)
+    job_ids = q.get_job_ids()
+    for t in trials.values():
+        if t["state"] == "running":
+            record = store.get_run(t["run_id"])
+            assert (record.pack_job or record.id) in job_ids
+    assert len(job_ids) == len(set(job_ids))
