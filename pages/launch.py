@@ -3,7 +3,7 @@
 import streamlit as st
 
 from webui import connection, lab_presets
-from webui import insights
+from webui import insights, search_form
 from webui.launch_form import build_config, config_widgets, confirm_long, estimate_text, parse_values, show_error, \
     sweep_widgets
 from workers import capacity, submission
@@ -72,3 +72,5 @@ elif config is not None:
     if st.session_state.get("launch_result") is not None:
         show_run_result(st.session_state.launch_result)
         insights.again_after_reuse(conn, st.session_state.launch_result)
+
+search_form.section(conn, config)

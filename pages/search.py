@@ -1,60 +1,136 @@
-"""Search: one search's budget, trials by state, best so far against wall time, its Pareto front, and
-each trial linked to its run; stop, extend and resume. The driver does the work (`workers.search`)."""
+"""Search: one search's budget, trials, best so far, Pareto front and trial curves, live; stop,
+extend the budget, resume. The numbers come from `workers.search_report`; this page lays them out."""
 
 import pandas as pd
 import streamlit as st
 
-from webui import connection
-from webui import search_charts as sc
+from webui import connection, search_charts
+from webui.tables import MISSING
+from webui.search_form import number
 from workers import search
+from workers import search_report as report
+
+LIVE = ("running", "stopping")
+STATES = {"running": "running", "held": "held at a rung", "finished": "finished", "stopped": "stopped early",
+          "failed": "failed", "reused": "reused", "duplicate": "duplicate"}
 
 st.title("Search")
-st.caption("Optuna's TPE with asynchronous successive halving: runs stop early at a rung unless they are "
-           "among its best. Start one with `python -m workers search ...`.")
 store = connection.store_or_stop()
-searches = store.list_searches()
-if not searches:
-    st.info("No search yet. Start one with `python -m workers search --space 'beta=0.5:0.95' ... "
-            "--budget-epochs 100` (the driver, `python -m workers search-driver`, runs it).")
+choices = dict(report.search_choices(store))
+if not choices:
+    st.info("No search yet. Start one from the Launch page's **Search** section, or from a shell: "
+            "`python -m workers search --space 'beta=0.5:0.95' --space 'lr=1e-4:1e-2:log' --budget-epochs 60`.")
     st.stop()
-ids = [s["id"] for s in searches]
+ids = list(choices)
 wanted = st.query_params.get("search")
-sid = st.selectbox("Search", ids, index=ids.index(wanted) if wanted in ids else 0, key="search_id")
+# No key: the labels carry live numbers, and a keyed widget keeps showing the labels it was first
+# drawn with; unkeyed, new labels make a new widget, whose pick the query parameter keeps.
+sid = st.selectbox("Search (newest first)", ids, index=ids.index(wanted) if wanted in ids else 0,
+                   format_func=choices.get)
+st.query_params["search"] = sid
 view = search.search_view(store, sid)
-if view.driver is None and view.status in ("running", "stopping"):
-    st.warning("No search driver is running: start `python -m workers search-driver` for this search to go on.")
 
-b = view.budget
-cols = st.columns(5)
-cols[0].metric("Status", view.status)
-cols[1].metric("Epochs used", f"{b['epochs_used']}" + (f" / {b['epochs_limit']}" if b["epochs_limit"] else ""))
-cols[2].metric("Wall time", f"{b['wall_used']:.0f} s" + (f" / {b['seconds_limit']:.0f} s" if b["seconds_limit"] else ""))
-cols[3].metric("Running / done", f"{view.counts['running']} / {view.counts['finished'] + view.counts['reused']}")
-cols[4].metric("Stopped early", view.counts["stopped"])
-if view.best is not None:
-    st.markdown(f"Best so far: **{view.best['acc']:.4f}** test accuracy, trial {view.best['number']} "
-                f"([run {view.best['run_id']}](/run?run={view.best['run_id']}), {view.best['reached']} epochs)")
-
-left, right, extend = st.columns([1, 1, 2])
-if left.button("Stop", disabled=view.status != "running", key="search_stop"):
+if view.driver is None:
+    st.warning("**No search driver is running**: no trial starts, is promoted or stopped until one does. "
+               "Start one with `python -m workers search-driver` (`python -m workers.stack` starts one too).",
+               icon=":material/pause_circle:")
+stop_col, resume_col, epochs_col, seconds_col, extend_col = st.columns([1, 1, 2, 2, 1.4], vertical_alignment="bottom")
+if stop_col.button("Stop", key="search_stop", icon=":material/stop_circle:", disabled=view.status != "running",
+                   help="running trials finish their rung; nothing new starts or is promoted until Resume"):
     search.stop_search(store.conn, sid)
-    st.rerun()
-if right.button("Resume", disabled=view.status not in ("stopping", "stopped", "done"), key="search_resume"):
+    st.toast(f"Stop requested for {sid}.")
+if resume_col.button("Resume", key="search_resume", icon=":material/play_circle:",
+                     disabled=view.status not in ("stopping", "stopped", "done")):
     search.resume_search(store.conn, sid)
-    st.rerun()
-more = extend.number_input("Extend by epochs", min_value=0, value=0, step=10, key="search_more")
-if extend.button("Extend", disabled=more == 0, key="search_extend"):
-    search.extend_search(store.conn, sid, epochs=int(more))
-    st.rerun()
+    st.toast(f"Resume requested for {sid}.")
+more_epochs = epochs_col.text_input("Extend by epochs", "0", key="search_more_epochs")
+more_seconds = seconds_col.text_input("Extend by seconds", "0", key="search_more_seconds")
+if extend_col.button("Extend budget", key="search_extend", icon=":material/add_circle:"):
+    try:
+        search.extend_search(store.conn, sid, epochs=number("extend epochs", more_epochs, integer=True),
+                             seconds=number("extend seconds", more_seconds))
+        st.toast(f"Budget extension requested for {sid}.")
+    except ValueError as exc:
+        st.error(str(exc), icon=":material/error:")
 
-if view.best_curve:
-    st.plotly_chart(sc.best_curve(view), key="search_best")
-if view.objective != "accuracy" and view.front:
-    st.plotly_chart(sc.front(view), key="search_front")
-    st.caption(f"Hypervolume of the front: {view.hypervolume:.4g}")
-rows = [{"trial": r["number"], "state": r["state"], "epochs": r["reached"], "test acc": r["acc"],
-         **({"cost": r["cost"]} if view.objective != "accuracy" else {}), **r["params"],
-         "run": f"/run?run={r['run_id']}", "note": r["note"]} for r in view.trials]
-if rows:
-    st.dataframe(pd.DataFrame(rows), key="search_trials", hide_index=True,
-                 column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(.*)")})
+
+def trials_style(rows: list[dict]):
+    """The trial table with a dash where a trial has no result yet (st.dataframe would print "None")."""
+    frame = pd.DataFrame(rows)
+    formats = {"test acc": "{:.1%}", **{unit: "{:,.0f}" for unit in report.COST_UNITS.values()}}
+    shown = [c for c in formats if c in frame.columns]
+    for c in shown:
+        frame[c] = frame[c].astype(float).fillna(MISSING)
+    return frame.style.format({c: dash(formats[c]) for c in shown})
+
+
+def dash(fmt: str):
+    return lambda v: "–" if v == MISSING else fmt.format(v)
+
+
+def draw_charts(view: search.SearchView) -> dict:
+    """The figures and the table, rebuilt only when the view changed (the curves read every trial's run)."""
+    sig = (view.id, report.view_signature(view))
+    cached = st.session_state.get("search_drawn")
+    if cached is not None and cached["sig"] == sig:
+        return cached
+    last_rung = view.spec["rungs"][-1]
+    drawn = {"sig": sig, "best": search_charts.best_so_far_fig(view.best_curve),
+             "curves": search_charts.curves_fig(report.trial_curves(store, view), last_rung),
+             "rows": report.trial_rows(view)}
+    unit = report.COST_UNITS.get(view.objective)
+    if unit:
+        drawn["front"] = search_charts.pareto_fig(report.pareto_points(view), unit)
+    st.session_state.search_drawn = drawn
+    return drawn
+
+
+# A search that is not running still polls, more slowly: Resume and Extend take effect when the
+# driver reads them, after the click's own rerun.
+@st.fragment(run_every=3.0 if view.status in LIVE else 10.0)
+@connection.guarded
+def live_view() -> None:
+    now = search.search_view(store, sid)
+    if (view.status in LIVE) != (now.status in LIVE):
+        st.rerun()  # a full rerun redraws the buttons for the new status and sets the timer
+    a, b, c, d = st.columns(4)
+    a.metric("Status", now.status)
+    b.metric("Objective", now.objective)
+    c.metric("Best test accuracy", f"{100 * now.best['acc']:.1f} %" if now.best else "-")
+    d.metric("Trials", len(now.trials))
+    if now.status == "failed" or store.get_search(sid)["error"]:
+        st.error(f"**This search failed:** {store.get_search(sid)['error']}", icon=":material/error:")
+    for line in report.budget_lines(now):
+        if line["fraction"] is None:
+            st.caption(line["text"])
+        else:
+            st.progress(line["fraction"], text=line["text"])
+    cols = st.columns(len(STATES))
+    for col, (state, text) in zip(cols, STATES.items()):
+        col.metric(text, now.counts[state])
+    if now.best:
+        best = now.best
+        st.markdown(f"**Best so far:** trial {best['number']}, {100 * best['acc']:.1f} % after {best['reached']} "
+                    f"epochs ({report.fmt_params(best['params'])})")
+        st.page_link("pages/run.py", label=f"Open its run {best['run_id']}", icon=":material/monitoring:",
+                     query_params={"run": best["run_id"]})
+    drawn = draw_charts(now)
+    left, right = st.columns(2)
+    left.plotly_chart(drawn["best"], key="search_best")
+    if "front" in drawn:
+        right.plotly_chart(drawn["front"], key="search_front")
+        if now.hypervolume is not None:
+            right.caption(f"Front: {len(now.front)} trial{'s' if len(now.front) != 1 else ''}; hypervolume "
+                          f"{now.hypervolume:,.0f} (the area the front dominates, accuracy as a fraction x "
+                          f"{report.COST_UNITS[now.objective]}, up to 1.1 x the largest cost).")
+        st.plotly_chart(drawn["curves"], key="search_curves")
+    else:
+        right.plotly_chart(drawn["curves"], key="search_curves")
+    greyed = "Grey dotted: trials stopped early at a rung. " if now.counts["stopped"] else ""
+    st.caption(f"{greyed}Each row's run opens on the Run page.")
+    rows = drawn["rows"]
+    st.dataframe(trials_style(rows), hide_index=True, key="search_trials", height=min(35 * (len(rows) + 1) + 3, 900),
+                 column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(\w+)")})
+
+
+live_view()

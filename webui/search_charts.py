@@ -1,32 +1,62 @@
-"""Figures of the Search page (plotly only): best accuracy so far against wall time, and the Pareto
-front of accuracy against cost. Each takes a `workers.search.SearchView`."""
+"""Plotly figures of a search (issue 18): best accuracy so far against wall time, the Pareto front
+of accuracy against cost, and every trial's test accuracy per epoch with stopped trials greyed.
+
+The data come from `workers.search_report`; these only draw. No Streamlit here.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import plotly.graph_objects as go
 
-from workers.search import SearchView
+from .charts import NEUTRAL, base_fig, color
+
+GREY = "rgba(138,138,138,0.45)"  # stopped trials: present, but behind the ones that went on
 
 
-def best_curve(view: SearchView) -> go.Figure:
-    fig = go.Figure(go.Scatter(x=[t for t, _ in view.best_curve], y=[b for _, b in view.best_curve],
-                               mode="lines+markers", line_shape="hv", name="best so far"))
-    fig.update_layout(title="Best test accuracy so far", xaxis_title="wall time since the start (s)",
-                      yaxis_title="test accuracy", height=320, margin=dict(t=40, b=40))
+def best_so_far_fig(curve: Sequence[tuple[float, float]]) -> go.Figure:
+    """Best test accuracy so far (%) at each trial's end, x = minutes since the search started."""
+    fig = base_fig("Best test accuracy so far", "minutes since the search started", "test accuracy (%)")
+    fig.add_scatter(x=[s / 60 for s, _ in curve], y=[100 * a for _, a in curve], mode="lines+markers",
+                    line=dict(color=color(0), width=2, shape="hv"), name="best so far")
+    fig.update_layout(hovermode="closest", showlegend=False)
+    if curve:  # a flat line (every trial equal) keeps a readable scale
+        low = min(100 * a for _, a in curve)
+        fig.update_yaxes(range=[min(low - 2, 95), 101])
     return fig
 
 
-def front(view: SearchView) -> go.Figure:
-    """Every ended trial (stopped ones grey), and the front through the non-dominated ones."""
-    cost = "synaptic ops / inference" if view.objective.endswith("sops") else "FLOPs / inference"
-    ended = [r for r in view.trials if r["acc"] is not None and r["cost"] is not None]
-    fig = go.Figure()
-    for name, rows, color in (("stopped early", [r for r in ended if r["greyed"]], "lightgrey"),
-                              ("trained further", [r for r in ended if not r["greyed"]], "#1f77b4")):
-        fig.add_trace(go.Scatter(x=[r["cost"] for r in rows], y=[r["acc"] for r in rows], mode="markers", name=name,
-                                 marker=dict(color=color), text=[f"trial {r['number']}: run {r['run_id']}" for r in rows]))
-    fig.add_trace(go.Scatter(x=[p["cost"] for p in view.front], y=[p["acc"] for p in view.front], mode="lines+markers",
-                             line_shape="hv", name="Pareto front"))
-    fig.update_layout(title="Pareto front: accuracy against cost", xaxis_title=cost, yaxis_title="test accuracy",
-                      xaxis_type="log", height=360, margin=dict(t=40, b=40))
+def pareto_fig(points: Sequence[dict[str, Any]], unit: str) -> go.Figure:
+    """Every ended trial as a point (accuracy up, cost down), the front joined and highlighted."""
+    fig = base_fig("Pareto front: accuracy against cost", unit, "test accuracy (%)", height=360)
+    rest = [p for p in points if not p["front"]]
+    front = sorted((p for p in points if p["front"]), key=lambda p: p["cost"])
+    fig.add_scatter(x=[p["cost"] for p in rest], y=[100 * p["acc"] for p in rest], mode="markers",
+                    marker=dict(color=NEUTRAL, size=8, opacity=0.6), name="dominated",
+                    text=[f"trial {p['number']} ({p['state']}): {p['params']}" for p in rest])
+    fig.add_scatter(x=[p["cost"] for p in front], y=[100 * p["acc"] for p in front], mode="lines+markers",
+                    marker=dict(color=color(3), size=11, symbol="star"), line=dict(color=color(3), shape="hv"),
+                    name="Pareto front", text=[f"trial {p['number']} ({p['state']}): {p['params']}" for p in front])
+    fig.update_traces(hovertemplate="%{text}<br>%{x:.3s}, %{y:.1f} %<extra></extra>")
+    fig.update_layout(hovermode="closest")
+    fig.update_xaxes(tickformat="~s")
+    return fig
+
+
+def curves_fig(curves: Sequence[dict[str, Any]], last_rung: int) -> go.Figure:
+    """One line per trial, test accuracy (%) per epoch; trials stopped early in grey, drawn first."""
+    fig = base_fig("Test accuracy per epoch, every trial", "epoch", "test accuracy (%)", height=360)
+    fig.update_xaxes(range=[0.5, last_rung + 0.5], dtick=1 if last_rung <= 12 else None)
+    shown = [c for c in curves if c["epochs"]]
+    if any(c["greyed"] for c in shown):  # one legend entry toggles every stopped trial
+        fig.add_scatter(x=[None], y=[None], mode="lines", line=dict(color=GREY, dash="dot"), name="stopped early",
+                        legendgroup="stopped")
+    for c in sorted(shown, key=lambda c: not c["greyed"]):
+        style = dict(color=GREY, width=1.5, dash="dot") if c["greyed"] else dict(color=color(c["number"]), width=2)
+        fig.add_scatter(x=c["epochs"], y=[100 * a for a in c["acc"]], mode="lines+markers", line=style,
+                        marker=dict(size=5), name=f"trial {c['number']} ({c['state']})",
+                        legendgroup="stopped" if c["greyed"] else None, showlegend=not c["greyed"])
+    # The legend as a column beside the plot, not rows over its title.
+    fig.update_layout(hovermode="closest", legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
     return fig
