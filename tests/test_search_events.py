@@ -9,7 +9,8 @@ from snn_core.config import RunConfig
 from workers import submission
 from workers.store import RunStatus, RunStore
 
-from tests.jobkit import epochs_of, wait_for
+from bench.procs import wait_for
+from tests.jobkit import epochs_of
 from tests.searchkit import TINY
 
 pytestmark = pytest.mark.timeout(180)

@@ -9,7 +9,8 @@ from workers import search
 from workers.search_spec import Param
 from workers.store import RunStatus, RunStore
 
-from tests.jobkit import epochs_of, wait_for
+from bench.procs import wait_for
+from tests.jobkit import epochs_of
 from tests.searchkit import start_driver, tiny_spec
 
 pytestmark = pytest.mark.timeout(300)

@@ -11,7 +11,8 @@ import pytest
 from workers import search, submission
 from workers.store import RunStatus, RunStore
 
-from tests.jobkit import epochs_of, wait_for
+from bench.procs import wait_for
+from tests.jobkit import epochs_of
 from tests.searchkit import start_driver, tiny_spec
 
 pytestmark = pytest.mark.timeout(400)
