@@ -44,6 +44,22 @@ def test_a_held_run_stops_at_its_hold_and_resumes_from_its_checkpoint(redis_conn
                                         ("finished", 0, "finished")]
 
 
+def test_a_run_promoted_while_its_horse_still_settles_is_trained_not_dropped(redis_conn, workers):
+    """A search promotes a held run the moment its event arrives, while the horse that held it still
+    keeps the lease to settle (2 s here): the next job waits for the lease instead of dropping the run."""
+    store = RunStore(redis_conn)
+    record = store.create_run(RunConfig(**{**TINY, "epochs": 2}))
+    store.set_fields(record.id, hold_at=1)
+    submission.enqueue_new(redis_conn, [store.get_run(record.id)], packed=True)
+    workers(2, SPIKEBOARD_DURABLE_S="2")
+    wait_for(lambda: store.get_run(record.id).status is RunStatus.HELD, 90, "the run to be held", interval=0.01)
+    assert store.lease_holder(record.id) is not None  # its horse is settling: the case under test
+    store.set_status(record.id, RunStatus.QUEUED, hold_at=0)
+    submission.enqueue_new(redis_conn, [store.get_run(record.id)], packed=True)
+    wait_for(lambda: store.get_run(record.id).status is RunStatus.FINISHED, 60, "the promoted run to finish")
+    assert epochs_of(store, record.id) == [1, 2]
+
+
 def test_status_writes_without_a_worker_emit_events_too(redis_conn):
     store = RunStore(redis_conn)
     queued = submission.submit_run(redis_conn, RunConfig(**TINY)).record

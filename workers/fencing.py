@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -195,15 +197,23 @@ class Lease:
     lease taken by someone else; the horse then stops at its next batch without writing.
     """
 
-    def __init__(self, store: LeaseStore, run_id: str, holder: str, ttl: float):
+    def __init__(self, store: LeaseStore, run_id: str, holder: str, ttl: float,
+                 settling: Callable[[], bool] | None = None, patience: float = 0.0):
         self.store, self.run_id, self.holder, self.ttl = store, run_id, holder, ttl
+        self.settling, self.patience = settling, patience
         self.fence: Fence | None = None
         self.lost = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
 
     def __enter__(self) -> "Lease":
+        """Take the lease. While `settling()` says its holder has written the run's end and is only
+        settling it, wait up to `patience` s for it to let go instead of refusing at once."""
+        deadline = time.monotonic() + self.patience
         self.fence = self.store.take_lease(self.run_id, self.holder, self.ttl)
+        while self.fence is None and self.settling is not None and time.monotonic() < deadline and self.settling():
+            time.sleep(0.05)
+            self.fence = self.store.take_lease(self.run_id, self.holder, self.ttl)
         if self.fence is None:
             raise LeaseHeld(f"run {self.run_id} is being trained by {self.store.lease_holder(self.run_id)}")
         self._thread.start()

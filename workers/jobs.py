@@ -40,7 +40,7 @@ from .admission import check_run_id
 from .publisher import STOP, CancelWatch, Publisher, metric_interval
 from .connection import connect, lease_ttl
 from .fencing import Lease, LeaseHeld
-from .replay import settle_all
+from .replay import durable_window, settle_all
 from .store import DONE_STATUSES, Fence, LeaseLost, RunStatus, RunStore
 from .submission import requeue_run
 
@@ -58,12 +58,27 @@ def torch_threads() -> int:
     return int(raw)
 
 
+_SETTLE_ROUNDS = 3  # durable windows one settle waits at most (`workers.replay.settle_all`)
+
+
 def _set_threads() -> None:
     torch.set_num_threads(torch_threads())
 
 
 def _horse_name() -> str:
     return os.environ.get("RQ_WORKER_ID") or f"pid-{os.getpid()}"
+
+
+def _lease(store: RunStore, run_id: str, worker: str) -> Lease:
+    """The run's lease, for this horse. A horse that wrote the run's end (held at its rung, finished)
+    keeps the lease while it settles (`_settle`, up to a few durable windows); a job for the run
+    queued meanwhile (a search promoting a held run at once) waits for it to let go rather than
+    being dropped with the run left queued and no job. A holder still training (RUNNING) is refused."""
+    def settling() -> bool:
+        record = store.get_run(run_id)
+        return record is not None and record.status is not RunStatus.RUNNING
+    return Lease(store, run_id, worker, lease_ttl(), settling=settling,
+                 patience=2 * _SETTLE_ROUNDS * durable_window() + lease_ttl())  # two settles at most
 
 
 def train_run(run_id: str) -> dict[str, Any]:
@@ -82,7 +97,7 @@ def train_run(run_id: str) -> dict[str, Any]:
 
     worker = _horse_name()
     try:
-        with Lease(store, run_id, worker, lease_ttl()) as lease:
+        with _lease(store, run_id, worker) as lease:
             record = store.get_run(run_id)  # as it is now that we hold the lease
             if record is None or record.status in DONE_STATUSES:
                 return {"run_id": run_id, "skipped": record.status.value if record else "deleted"}
@@ -171,9 +186,9 @@ def _settle(publishers: list[Publisher], histories: list[list]) -> None:
     stream against the run's history and publish what it still lacks (see `workers.replay`)."""
     live = [(p, h) for p, h in zip(publishers, histories) if not p.lost]
     try:
-        settle_all([p.journal for p, _ in live])
+        settle_all([p.journal for p, _ in live], _SETTLE_ROUNDS)
         if sum(p.restore_epochs(h) for p, h in live):
-            settle_all([p.journal for p, _ in live])
+            settle_all([p.journal for p, _ in live], _SETTLE_ROUNDS)
     except LeaseLost as exc:
         log.warning("%s; what it wrote is its successor's to restore", exc)
 
@@ -215,7 +230,7 @@ def train_pack(run_ids: list[str]) -> dict[str, Any]:
         leases = []
         for record in live:
             try:
-                leases.append(stack.enter_context(Lease(store, record.id, worker, lease_ttl())))
+                leases.append(stack.enter_context(_lease(store, record.id, worker)))
             except LeaseHeld as exc:
                 log.warning("%s; the pack trains without it", exc)
                 leases.append(None)
