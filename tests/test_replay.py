@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 import torch
@@ -184,3 +185,26 @@ def test_a_packed_sweep_crashed_after_epoch_1_has_every_members_epochs_once_in_o
         assert epochs_of(store, run_id) == [1, 2, 3]
         assert sorted(steps) == steps and len(set(steps)) == len(steps) == RUN["epochs"] * 30
         assert store.probe_epochs(run_id) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("appendonly, appendfsync, helps", [
+    ("yes", "everysec", True), ("yes", "no", True), ("yes", "always", False), ("no", "everysec", False)])
+def test_a_settle_waits_only_where_waiting_makes_writes_durable(redis_server, appendonly, appendfsync, helps):
+    import redis as redis_py
+
+    from workers.replay import waiting_helps
+
+    conn = redis_py.Redis.from_url(redis_server.url)
+    conn.config_set("appendfsync", appendfsync)
+    conn.config_set("appendonly", appendonly)
+    assert waiting_helps(conn) is helps
+    if helps:
+        return  # the wait itself: test_settle_waits_out_the_window_then_finds_nothing_lost
+    store = RunStore(conn)
+    run_id = store.create_run(RunConfig(T=5)).id
+    fence = store.take_lease(run_id, "horse-a", ttl=60)
+    journal = Journal(store, run_id, fence, window=60)
+    _xadd(journal.store, run_id, fence, 1)
+    began = time.monotonic()
+    assert settle_all([journal], rounds=1) == 0
+    assert time.monotonic() - began < 30, "a settle waited out a 60 s window that cannot make anything durable"

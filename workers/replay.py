@@ -16,7 +16,10 @@ write that landed (`run:{id}:seq`), set in the same script as the write.
 - A write is durable once Redis, seen holding it (the number check passed), has had it for longer
   than `SPIKEBOARD_DURABLE_S` (3 s, safely over everysec's ~2 s window); older entries are dropped.
 - `settle` waits out that window after a run's last write (its final status) and checks again, so a
-  run that finished just before a crash does not come back as running and get trained again.
+  run that finished just before a crash does not come back as running and get trained again. It
+  does not wait where waiting cannot help (`waiting_helps`: `appendfsync always`, or no AOF at all).
+  The horse keeps the run's lease while it settles; a job for the run queued meanwhile (a search
+  promoting a held run) waits for the lease rather than being dropped (`workers.jobs._lease`).
 
 A horse that lost its lease replays nothing: every replayed write is fenced. What no journal can
 restore: writes of a horse that died with Redis (or before settling); a requeued run then resumes
@@ -172,15 +175,29 @@ class JournaledStore(RunStore):
         return self.journal.write(commands)
 
 
+def waiting_helps(conn: redis.Redis) -> bool:
+    """Whether waiting out the durable window makes a run's last writes any safer: only with an AOF
+    that fsyncs after the acknowledgement (`appendfsync everysec` or `no`). With `always` an
+    acknowledged write is on disk already; with no AOF a crash loses everything since the last
+    snapshot, which no wait of seconds prevents. A Redis that refuses CONFIG (a managed one): yes."""
+    try:
+        config = {_text(k): _text(v) for k, v in conn.config_get("append*").items()}
+    except redis.RedisError:
+        return True
+    return config.get("appendonly", "yes") == "yes" and config.get("appendfsync", "everysec") != "always"
+
+
 def settle_all(journals: list[Journal], rounds: int = 3) -> int:
     """Wait until every journal's writes are durable, writing again what a crash meanwhile lost.
 
-    One wait for all (a pack's members finish together). Returns the number of writes written again.
+    One wait for all (a pack's members finish together); none where waiting cannot help
+    (`waiting_helps`). Returns the number of writes written again.
     """
     replayed, journals = 0, list(journals)
+    wait_out = bool(journals) and waiting_helps(journals[0].conn)
     for _ in range(rounds):
         wait = max((j.durable_at() for j in journals), default=0.0) - time.monotonic()
-        if wait > 0:
+        if wait > 0 and wait_out:
             time.sleep(wait)
         again = 0
         for journal in list(journals):
