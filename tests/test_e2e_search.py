@@ -25,13 +25,13 @@ def fill(page, label: str, value: str) -> None:
 def test_a_search_from_the_launch_page_runs_to_its_budget_on_the_search_page(stack, browser_page, tmp_path):
     from playwright.sync_api import expect
 
-    from workers import service
+    from workers import connection
     from workers.search_spec import SearchSpec
     from workers.store import RunStore
 
     url, redis_url, start_worker = stack
     page = browser_page
-    store = RunStore(service.connect(redis_url))
+    store = RunStore(connection.connect(redis_url))
     page.goto(url + "/flops")  # a first deep link holds app.py's navigation (see tests/test_e2e.py)
     page.get_by_text("78,750").wait_for()
     page.goto(url + "/")

@@ -79,6 +79,29 @@ def test_bad_input_is_refused_with_nothing_stored(store):
     assert store.list_searches() == [] and store.count_runs() == 0
     assert not store.conn.exists("spikeboard:search:control")
 
+def test_a_wall_time_budget_ends_the_search_no_trial_begun_after_it(store, redis_server, workers, tmp_path):
+    """budget_seconds alone (no epoch limit): trials and promotions go on until the wall budget is spent,
+    none starts after it, the ones running finish their rung, and the search is done soon after."""
+    spec = tiny_spec(budget_epochs=0, budget_seconds=8.0, rungs=(1, 2, 4))
+    workers(2)
+    driver = start_driver(redis_server.url, tmp_path / "driver.log")
+    try:
+        sid = search.start_search(store.conn, spec)
+        began = store.get_search(sid)["created_at"]
+        wait_for(lambda: store.get_search(sid)["status"] == "done", 120, "the search to finish", interval=0.5)
+    finally:
+        driver.kill()
+        driver.wait(10)
+    record = store.get_search(sid)
+    trials = store.trials(sid)
+    assert record["wall_used"] >= spec.budget_seconds
+    assert record["finished_at"] - began < spec.budget_seconds + 60  # the last rung's jobs, not more
+    assert len(trials) > spec.max_running, "it stopped after one round, not at the wall budget"
+    assert all(t["created_at"] <= began + spec.budget_seconds + 2 for t in trials.values())
+    assert all(t["state"] in ("finished", "stopped") for t in trials.values())
+    _check_rule(store, sid, spec)
+    view = search.search_view(store, sid)
+    assert view.counts["running"] == 0 and view.budget["epochs_limit"] is None
 
 
 def test_a_two_objective_search_keeps_a_pareto_front(store, redis_server, workers, tmp_path):
