@@ -122,7 +122,8 @@ def run_random(args, base, params, log_dir: Path) -> dict:
             "epochs": args.configs * args.epochs}
 
 
-def run_search(args, base, params, target: float | None, log_dir: Path) -> dict:
+def run_search(args, base, params, target: float | None, log_dir: Path, limit_s: float | None = None) -> dict:
+    """(b); stopped at the target, at its budget, or (with `limit_s`) after `limit_s` s: not reached."""
     from workers import search
     from workers.search_spec import SearchSpec
     from workers.store import RunStore
@@ -142,6 +143,12 @@ def run_search(args, base, params, target: float | None, log_dir: Path) -> dict:
                     search.stop_search(conn, sid)
                     break
             if view.status == "done":
+                break
+            if limit_s is not None and reached is None and time.time() - store.get_search(sid)["created_at"] > limit_s:
+                search.stop_search(conn, sid)
+                wait_stopped = time.time() + 600
+                while search.search_view(store, sid).status not in ("stopped", "done") and time.time() < wait_stopped:
+                    time.sleep(1.0)
                 break
             time.sleep(1.0)
         view = search.search_view(store, sid)
@@ -215,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=7 * 24 * 3600)
     p.add_argument("--skip-optuna", action="store_true")
+    p.add_argument("--search-limit", type=float, default=0.0,
+                   help="stop (b) once it has run this fraction of (a)'s wall time without reaching the target "
+                        "(0: only its budget stops it)")
     p.add_argument("--optuna-limit", type=float, default=0.0,
                    help="stop (c) once it has run this many times (b)'s time to the target without reaching it "
                         "(0: no limit); the table then shows a lower bound")
@@ -233,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     ref = run_random(args, base, params, log_dir)
     print(f"(a) random: best {ref['best']:.4f} in {ref['wall_s']:.0f} s", flush=True)
     target = ref["best"] - args.within
-    ours = run_search(args, base, params, target, log_dir)
+    ours = run_search(args, base, params, target, log_dir,
+                      args.search_limit * ref["wall_s"] if args.search_limit else None)
     print(f"(b) search: reached {target:.4f} at {ours['reached_s']} s; best {ours['best']}", flush=True)
     usual = None
     if not args.skip_optuna and args.objective == "accuracy":
@@ -241,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
 
         data = load_data(base.dataset, args.data_dir, __import__("torch").device("cpu"), base.train_limit,
                          base.test_limit)
-        limit = args.optuna_limit * ours["reached_s"] if args.optuna_limit and ours["reached_s"] else None
+        limit = None
+        if args.optuna_limit:  # a multiple of (b)'s time to the target, or (a)'s wall if (b) never got there
+            limit = args.optuna_limit * ours["reached_s"] if ours["reached_s"] else ref["wall_s"]
         usual = run_optuna_usual(args, base, params, target, data, limit)
         print(f"(c) optuna usual: reached at {usual['reached_s']} s; best {usual['best']:.4f}", flush=True)
     hv = None
