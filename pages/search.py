@@ -28,7 +28,11 @@ wanted = st.query_params.get("search")
 sid = st.selectbox("Search (newest first)", ids, index=ids.index(wanted) if wanted in ids else 0,
                    format_func=choices.get)
 st.query_params["search"] = sid
-view = search.search_view(store, sid)
+try:
+    view = search.search_view(store, sid)
+except ValueError as exc:
+    st.error(f"Search {sid} cannot be shown: {exc}", icon=":material/error:")
+    st.stop()
 
 if view.driver is None:
     st.warning("**No search driver is running**: no trial starts, is promoted or stopped until one does. "

@@ -23,7 +23,7 @@ def tiny_spec(**changes) -> SearchSpec:
 
 
 def start_driver(url: str, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": url, "SPIKEBOARD_DRIVER_TTL": "3"}
     log = open(log_path, "ab")
     return subprocess.Popen([sys.executable, "-m", "workers", "search-driver"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)

@@ -55,7 +55,7 @@ def test_the_page_shows_counts_best_front_and_greyed_stopped_trials(store):
 
 def test_the_buttons_call_the_driver_and_stop_sets_the_status(store):
     sid = planted_search(store)
-    store.set_driver_alive("test-driver", 60)
+    store.claim_driver("test-driver", 60)
     at = page("pages/search.py", search=sid)
     assert "No search driver is running" not in texts(at)
     widget(at, "button", "search_stop").click().run()

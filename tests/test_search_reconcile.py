@@ -44,3 +44,39 @@ def test_a_new_driver_records_what_was_asked_and_tells_what_was_recorded(store, 
             record = store.get_run(t["run_id"])
             assert (record.pack_job or record.id) in job_ids
     assert len(job_ids) == len(set(job_ids))
+
+
+def test_a_foreign_writers_garbage_fails_only_what_it_broke_and_the_driver_goes_on(store, redis_server):
+    """Something else writing the Redis: a malformed run event, a malformed control entry, a search
+    whose spec is not JSON, a search record with an unparsable field. The driver skips what it cannot
+    read, fails the search it cannot run (the reason on its record), and drives the others."""
+    from workers.keys import Keys
+    from workers import search_report
+
+    spec = tiny_spec(max_running=1)
+    good = search.start_search(store.conn, spec)
+    bad = search.start_search(store.conn, spec)
+    store.conn.hset(Keys.search(bad), "spec", "{not json")
+    driver = Driver(store.conn, redis_server.url)
+    store.ensure_driver_group()
+    driver.handle(store.read_driver_entries("driver", 100))
+    assert store.get_search(bad)["status"] == "failed"
+    assert "search spec is not valid JSON" in store.get_search(bad)["error"]
+    trials = store.trials(good)
+    assert store.get_search(good)["status"] == "running" and [t["state"] for t in trials.values()] == ["running"]
+
+    run_id = trials[0]["run_id"]
+    store.conn.xadd(Keys.events, {"run_id": run_id, "kind": "epoch", "epoch": "many", "status": "running"})
+    store.conn.xadd(Keys.events, {"junk": "1"})
+    store.conn.xadd(Keys.search_control, {"search_id": good, "action": "extend", "epochs": "lots"})
+    driver.handle(store.read_driver_entries("driver", 100))  # skipped, logged: nothing raised
+    assert store.get_search(good)["status"] == "running" and store.get_search(good)["extra_epochs"] == 0
+    assert store.conn.xpending(Keys.events, "search-driver")["pending"] == 0  # acknowledged, not redelivered
+
+    third = search.start_search(store.conn, spec)
+    store.conn.hset(Keys.search(third), "created_at", "yesterday")
+    record = store.get_search(third)
+    assert record["status"] == "failed" and "search record unreadable" in record["error"]
+    labels = dict(search_report.search_choices(store))
+    assert labels[bad].startswith(f"{bad} · cannot be shown: search spec is not valid JSON")
+    assert good in labels and third in labels

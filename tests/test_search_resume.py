@@ -63,6 +63,38 @@ def test_a_search_goes_on_after_kill_9_of_its_driver_and_of_a_worker(store, redi
         [(t.number, t.state.name) for t in study.trials], seen)
 
 
+def test_a_second_driver_stands_by_and_takes_over_after_kill_9_of_the_first(store, redis_server, workers, tmp_path):
+    """Two drivers on one Redis (two stacks, a scaled service) would both advance every search: the second
+    stands by, and takes over once the first is killed -9 and its claim lapses; no trial lost or run twice."""
+    spec = tiny_spec(budget_epochs=14)
+    workers(2)
+    first = start_driver(redis_server.url, tmp_path / "first.log")
+    wait_for(lambda: store.driver_alive() is not None, 60, "the first driver to claim")
+    holder = store.driver_alive()
+    second = start_driver(redis_server.url, tmp_path / "second.log")
+    try:
+        wait_for(lambda: "standing by" in (tmp_path / "second.log").read_text(), 60, "the second to stand by")
+        sid = search.start_search(store.conn, spec)
+        wait_for(lambda: sum(t["state"] != "running" for t in store.trials(sid).values()) >= 2, 120,
+                 "two trials to settle")
+        assert store.driver_alive() == holder
+        assert "listening for run events" not in (tmp_path / "second.log").read_text()
+        first.kill()
+        first.wait(10)
+        wait_for(lambda: store.driver_alive() not in (None, holder), 60, "the second driver to take over")
+        wait_for(lambda: store.get_search(sid)["status"] == "done", 240, "the search to finish", interval=0.5)
+    finally:
+        for proc in (first, second):
+            proc.kill()
+            proc.wait(10)
+    trials = store.trials(sid)
+    assert sorted(trials) == list(range(len(trials)))
+    run_ids = [t["run_id"] for t in trials.values() if t["state"] not in ("reused", "duplicate")]
+    assert len(set(run_ids)) == len(run_ids)
+    _no_epoch_twice(store, sid)
+    assert search.search_view(store, sid).budget["epochs_used"] <= spec.budget_epochs
+
+
 def test_a_stored_config_is_told_not_trained_and_stop_extend_resume(store, redis_server, workers, tmp_path):
     # A one-value space: every trial asks the same config, already trained (finished) once.
     from workers.search_spec import Param

@@ -45,6 +45,8 @@ def test_bad_space_names_the_field_and_value(text, message):
     (dict(space=(Param("beta", "float", 0.5, 1.5),)), "space beta: value 1.5 is invalid: beta must be in"),
     (dict(space=(Param("T", "int", 0, 4),)), "space T: value 0 is invalid"),
     (dict(space=(Param("beta", "float", 0.5, 0.9), Param("beta", "float", 0.6, 0.7))), "space names a field twice"),
+    (dict(rungs=tuple(range(1, 18))), "rungs: at most 16, got 17"),
+    (dict(start_from=("r",) * 1001), "start_from: at most 1000 ids, got 1001"),
 ])
 def test_bad_spec_names_the_field_and_value(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -66,3 +68,10 @@ def test_json_round_trip_and_the_configs_it_makes():
         SearchSpec.from_dict({**spec.to_dict(), "budget": 3})
     with pytest.raises(ValueError, match="data_dir"):
         tiny_spec(base=RunConfig(data_dir="/etc"))
+
+
+def test_oversized_specs_are_refused_before_they_are_parsed():
+    with pytest.raises(ValueError, match="space T: at most 64 choices, got 65"):
+        parse_param("T=" + ",".join(str(t) for t in range(1, 66)))
+    with pytest.raises(ValueError, match=r"search spec is 70,0\d\d bytes; at most 65,536"):
+        SearchSpec.from_json('{"space": [], "pad": "' + "x" * 70_000 + '"}')

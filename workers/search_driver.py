@@ -35,8 +35,9 @@ from .keys import Keys
 from .search import budget_state, fits as _fits
 from .search_asha import promotes, rank_order, top_k
 from .search_spec import SearchSpec
+from .store_search import SEARCH_ID
 from .search_study import add_known, distributions, open_study, rung_values, tell
-from .connection import queue
+from .connection import env_seconds, queue
 from .submission import enqueue_new
 from .store import RunRecord, RunStatus, RunStore
 
@@ -50,6 +51,12 @@ LIVE_JOB = {"queued", "started", "deferred", "scheduled"}
 CONSUMER = "driver"
 
 
+def driver_ttl() -> float:
+    """$SPIKEBOARD_DRIVER_TTL: seconds the one driver's claim outlives its last renewal (10): after a
+    kill -9, a standing-by driver takes over within that."""
+    return env_seconds("SPIKEBOARD_DRIVER_TTL", 10.0)
+
+
 class Driver:
     def __init__(self, conn: redis.Redis, url: str, name: str | None = None, block_ms: int = 1000):
         self.conn, self.url, self.store = conn, url, RunStore(conn)
@@ -58,42 +65,111 @@ class Driver:
         # acknowledged (one driver per Redis; the live one's name is in `Keys.search_driver`).
         self.consumer = CONSUMER
         self.block_ms = block_ms
+        self.ttl = driver_ttl()
         self.studies: dict[str, Any] = {}
         self.to_queue: list[RunRecord] = []
 
     # -- the loop ------------------------------------------------------------------------
 
     def run(self, stop: threading.Event | None = None) -> None:
+        """Drive every active search until `stop`: standing by while another driver holds the claim
+        (`RunStore.claim_driver`), and back to standing by if the claim is ever lost."""
         stop = stop or threading.Event()
         self.store.ensure_driver_group()
-        self.store.set_driver_alive(self.name, 3 * self.block_ms / 1000 + 5)
-        for search in self.store.list_searches():
-            if search["status"] in ("running", "stopping"):
-                self.reconcile(search["id"])
-        self.handle(self.store.read_driver_entries(self.consumer, 0, pending=True))
-        log.info("search driver %s: listening for run events", self.name)
         while not stop.is_set():
-            entries = self.store.read_driver_entries(self.consumer, self.block_ms)
-            self.store.set_driver_alive(self.name, 3 * self.block_ms / 1000 + 5)
-            self.handle(entries)
-            if not entries:  # a quiet moment: wall-time budgets still run out
-                for search in self.store.list_searches():
-                    if search["status"] in ("running", "stopping"):
-                        self.advance(search["id"])
+            if self._wait_for_turn(stop):
+                self._drive(stop)
+
+    def _wait_for_turn(self, stop: threading.Event) -> bool:
+        said = False
+        while not stop.is_set():
+            if self.store.claim_driver(self.name, self.ttl):
+                return True
+            if not said:
+                log.warning("search driver %s: %s is driving the searches; standing by until it stops",
+                            self.name, self.store.driver_alive())
+                said = True
+            stop.wait(1.0)
+        return False
+
+    def _drive(self, stop: threading.Event) -> None:
+        lost = threading.Event()
+        keeper = threading.Thread(target=self._keep_claim, args=(stop, lost), name="driver-claim", daemon=True)
+        keeper.start()
+        try:
+            self.studies, self.to_queue = {}, []  # what another driver did meanwhile is read afresh
+            for search in self.store.list_searches():
+                if search["status"] in ("running", "stopping"):
+                    self._guarded(search["id"], self.reconcile)
+            self.handle(self.store.read_driver_entries(self.consumer, 0, pending=True))
+            log.info("search driver %s: listening for run events", self.name)
+            while not stop.is_set() and not lost.is_set():
+                entries = self.store.read_driver_entries(self.consumer, self.block_ms)
+                if lost.is_set():
+                    break  # left unacknowledged: the driver that holds the claim now handles them
+                self.handle(entries)
+                if not entries:  # a quiet moment: wall-time budgets still run out
+                    for search in self.store.list_searches():
+                        if search["status"] in ("running", "stopping"):
+                            self._guarded(search["id"], self.advance)
+        finally:
+            done = lost.is_set()
+            lost.set()
+            keeper.join()
+            if not done:
+                self.store.release_driver(self.name)
+        if done and not stop.is_set():
+            log.error("search driver %s: lost its claim (stalled past %.0f s?); standing by", self.name, self.ttl)
+
+    def _keep_claim(self, stop: threading.Event, lost: threading.Event) -> None:
+        """Renew the claim every third of its TTL, from a thread, so a long round never lets it lapse."""
+        while not lost.wait(self.ttl / 3):
+            try:
+                held = self.store.claim_driver(self.name, self.ttl)
+            except redis.RedisError as exc:
+                log.warning("search driver %s: could not renew its claim (%s); retrying", self.name, exc)
+                continue
+            if not held:
+                lost.set()
+                return
 
     def handle(self, entries: list[tuple[str, str, dict[str, str]]]) -> None:
         touched: list[str] = []
         for stream, _, body in entries:
-            if stream == Keys.search_control:
-                sid = self.control(body)
-            else:
-                sid = self.on_event(body)
+            try:
+                sid = self.control(body) if stream == Keys.search_control else self.on_event(body)
+            except redis.ConnectionError:
+                raise  # `main` starts over; the entry stays unacknowledged and comes again
+            except Exception as exc:  # a malformed entry (a foreign writer): skipped, never a crash loop
+                log.exception("search driver: skipping an entry it cannot handle: %s", str(body)[:300])
+                if stream == Keys.search_control and SEARCH_ID.fullmatch(str(body.get("search_id", ""))):
+                    self._guarded(body["search_id"], self._load)  # fails the search only if it is unreadable
+                continue
             if sid and sid not in touched:
                 touched.append(sid)
         for sid in touched:
-            self.advance(sid)
+            self._guarded(sid, self.advance)
         if entries:
             self.store.ack_driver_entries(entries)
+
+    def _guarded(self, sid: str, step) -> None:
+        """`step(sid)`; an error other than Redis going away fails that search (its error shown on its
+        page) instead of killing the driver, which would stop every other search and the stack."""
+        try:
+            step(sid)
+        except redis.ConnectionError:
+            raise
+        except Exception as exc:
+            log.exception("search %s: failed in the driver", sid)
+            self._fail(sid, exc)
+
+    def _fail(self, sid: str, exc: Exception) -> None:
+        self.studies.pop(sid, None)
+        try:
+            self.store.set_search_fields(sid, status="failed", running_since=None, finished_at=time.time(),
+                                         error=f"driver: {type(exc).__name__}: {exc}"[:500])
+        except Exception:  # a record too broken to write to: logged above, left as it is
+            log.exception("search %s: could not record the failure", sid)
 
     # -- per search ----------------------------------------------------------------------
 
@@ -225,7 +301,10 @@ class Driver:
 
     def advance(self, sid: str) -> None:
         """Start trials while the budget and max_running allow; close the search when nothing is left."""
-        search, spec = self._load(sid)
+        loaded = self._load(sid)
+        if loaded is None:
+            return  # deleted meanwhile
+        search, spec = loaded
         if search["status"] == "running":
             study = self.study(sid, spec)
             for _ in range(spec.max_running + 20):  # reused configs cost nothing: a few more asks at most

@@ -40,7 +40,13 @@ def search_label(view: SearchView) -> str:
 
 def search_choices(store: RunStore) -> list[tuple[str, str]]:
     """(search id, label) for every stored search, newest first."""
-    return [(s["id"], search_label(search_view(store, s["id"]))) for s in store.list_searches()]
+    out = []
+    for s in store.list_searches():
+        try:
+            out.append((s["id"], search_label(search_view(store, s["id"]))))
+        except ValueError as exc:  # a record another writer broke: listed, with why it cannot be shown
+            out.append((s["id"], f"{s['id']} · cannot be shown: {str(exc)[:120]}"))
+    return out
 
 
 def budget_lines(view: SearchView) -> list[dict[str, Any]]:

@@ -29,6 +29,10 @@ FIELDS: dict[str, tuple[str, type]] = {
 _CHOICES = {"encoder": [e.value for e in Encoder], "loss": [loss.value for loss in Loss]}
 OBJECTIVES = ("accuracy", "accuracy+sops", "accuracy+flops")
 MAX_RUNNING = 64
+MAX_CHOICES = 64  # values one choice field may list
+MAX_RUNGS = 16  # rungs of one search (1, 3, 9, ... 3^15 is far past any run)
+MAX_START_FROM = 1000  # run and sweep ids one search may start from
+MAX_SPEC_BYTES = 64 * 1024  # a spec's JSON as it enters (a file, the page)
 
 
 def _num(value: Any) -> bool:
@@ -55,6 +59,8 @@ class Param:
         if self.kind == "choice":
             if not isinstance(self.choices, tuple) or not self.choices:
                 raise ValueError(f"{where}: choices must be a non-empty list, got {list(self.choices)!r}")
+            if len(self.choices) > MAX_CHOICES:
+                raise ValueError(f"{where}: at most {MAX_CHOICES} choices, got {len(self.choices)}")
             if len(set(map(repr, self.choices))) != len(self.choices):
                 raise ValueError(f"{where}: choices repeat a value: {list(self.choices)!r}")
             allowed = _CHOICES.get(self.name)
@@ -158,6 +164,8 @@ class SearchSpec:
                 isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in self.rungs) \
                 or list(self.rungs) != sorted(set(self.rungs)):
             raise ValueError(f"rungs must be increasing epochs >= 1, got {list(self.rungs)!r}"[:200])
+        if len(self.rungs) > MAX_RUNGS:
+            raise ValueError(f"rungs: at most {MAX_RUNGS}, got {len(self.rungs)}")
         if isinstance(self.eta, bool) or not isinstance(self.eta, int) or self.eta < 2:
             raise ValueError(f"eta must be an integer >= 2, got {self.eta!r}")
         for name in ("budget_epochs", "max_running", "seed"):
@@ -176,6 +184,8 @@ class SearchSpec:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {str(self.objective)[:80]!r}")
         if not isinstance(self.start_from, tuple) or not all(isinstance(s, str) for s in self.start_from):
             raise ValueError(f"start_from must be a list of run or sweep ids, got {self.start_from!r}"[:200])
+        if len(self.start_from) > MAX_START_FROM:
+            raise ValueError(f"start_from: at most {MAX_START_FROM} ids, got {len(self.start_from)}")
         if self.base.epochs != self.rungs[-1]:
             object.__setattr__(self, "base", self.base.replace(epochs=self.rungs[-1]))
         check_data_dir(self.base.data_dir)
@@ -254,6 +264,8 @@ class SearchSpec:
 
     @classmethod
     def from_json(cls, text: str) -> "SearchSpec":
+        if len(text) > MAX_SPEC_BYTES:
+            raise ValueError(f"search spec is {len(text):,} bytes; at most {MAX_SPEC_BYTES:,}")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -26,6 +26,17 @@ from .keys import Keys, new_id as _new_id, text as _text
 __all__ = ["SearchStore", "event_command", "EVENTS_MAXLEN", "SEARCH_ID", "SEARCH_STATUSES", "CONTROL_ACTIONS",
            "DRIVER_GROUP"]
 
+_CLAIM_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
 EVENTS_MAXLEN = 100_000  # run events kept (MAXLEN ~): days of epochs; a driver that was away longer reconciles
 SEARCH_ID = re.compile(r"x[0-9a-f]{12}")  # what `create_search` makes; an id from outside must match it
 SEARCH_STATUSES = ("running", "stopping", "stopped", "done", "failed")
@@ -97,8 +108,15 @@ class SearchStore:
             pipe.xack(stream, DRIVER_GROUP, eid)
         pipe.execute()
 
-    def set_driver_alive(self, name: str, ttl: float) -> None:
-        self.conn.set(Keys.search_driver, name, px=max(1, int(ttl * 1000)))
+    def claim_driver(self, name: str, ttl: float) -> bool:
+        """Take or renew the one driver's claim for `ttl` s; False while another driver holds it.
+        Two drivers on one Redis would both advance every search (trials asked twice, more running
+        than `max_running`): the second stands by until the first's claim lapses."""
+        return bool(self.conn.eval(_CLAIM_LUA, 1, Keys.search_driver, name, max(1, int(ttl * 1000))))
+
+    def release_driver(self, name: str) -> None:
+        """Drop the claim if `name` still holds it (a driver that stops on its own)."""
+        self.conn.eval(_RELEASE_LUA, 1, Keys.search_driver, name)
 
     def driver_alive(self) -> str | None:
         name = self.conn.get(Keys.search_driver)
@@ -129,12 +147,21 @@ class SearchStore:
             return None
         data = _decode(raw)
         since = data.get("running_since", "")
-        return {"id": data["id"], "spec": data["spec"], "status": data["status"],
-                "created_at": float(data["created_at"]), "wall_used": float(data.get("wall_used", 0.0)),
-                "running_since": float(since) if since else None, "extra_epochs": int(data.get("extra_epochs", 0)),
-                "extra_seconds": float(data.get("extra_seconds", 0.0)), "error": data.get("error", ""),
-                "finished_at": float(data["finished_at"]) if data.get("finished_at") else None,
-                "seeded": data.get("seeded", "") == "1"}
+        try:
+            if data["status"] not in SEARCH_STATUSES:
+                raise ValueError(f"status {data['status'][:40]!r}")
+            return {"id": search_id, "spec": data["spec"], "status": data["status"],
+                    "created_at": float(data["created_at"]), "wall_used": float(data.get("wall_used", 0.0)),
+                    "running_since": float(since) if since else None,
+                    "extra_epochs": int(data.get("extra_epochs", 0)),
+                    "extra_seconds": float(data.get("extra_seconds", 0.0)), "error": data.get("error", ""),
+                    "finished_at": float(data["finished_at"]) if data.get("finished_at") else None,
+                    "seeded": data.get("seeded", "") == "1"}
+        except (KeyError, ValueError) as exc:  # written by something else than Spikeboard: shown, not run
+            return {"id": search_id, "spec": data.get("spec", ""), "status": "failed", "created_at": 0.0,
+                    "wall_used": 0.0, "running_since": None, "extra_epochs": 0, "extra_seconds": 0.0,
+                    "error": f"search record unreadable ({type(exc).__name__}: {str(exc)[:200]})",
+                    "finished_at": None, "seeded": False}
 
     def list_searches(self) -> list[dict[str, Any]]:
         """All searches, newest first."""
