@@ -129,9 +129,10 @@ def parse_param(text: str) -> Param:
     if typ is str:
         return Param(name, "choice", choices=tuple(items))
     try:
-        return Param(name, "choice", choices=tuple(typ(p) for p in items))
+        values = tuple(typ(p) for p in items)
     except ValueError:
         raise ValueError(f"space {name}: choices must be {typ.__name__}s, got {rest[:80]!r}") from None
+    return Param(name, "choice", choices=values)
 
 
 @dataclass(frozen=True)
