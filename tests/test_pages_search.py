@@ -53,6 +53,14 @@ def test_the_page_shows_counts_best_front_and_greyed_stopped_trials(store):
     assert table["test acc"][5] < 0  # the duplicate has no result: the stand-in value the table shows as a dash
 
 
+def test_a_search_whose_record_another_writer_broke_is_listed_with_why_not_a_crash(store):
+    sid = planted_search(store)
+    store.conn.hset(Keys.search(sid), "spec", "{not json")
+    at = page("pages/search.py", search=sid)
+    assert not at.exception
+    assert any(f"Search {sid} cannot be shown: search spec is not valid JSON" in e.value for e in at.error)
+
+
 def test_the_buttons_call_the_driver_and_stop_sets_the_status(store):
     sid = planted_search(store)
     store.claim_driver("test-driver", 60)
