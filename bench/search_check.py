@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         mine = [(f["acc"], f["cost"]) for f in ours["front"]]
         ref_cost = 1.1 * max([c for _, c in theirs + mine] or [1.0])
         hv = {"at_s": at, "random": hypervolume_2d(theirs, (0.0, ref_cost)), "search": hypervolume_2d(mine, (0.0, ref_cost))}
-    result = {"log_dir": str(log_dir), "args": vars(args), "random": {k: v for k, v in ref.items() if k != "rows"}, "search": ours,
+    result = {"log_dir": str(log_dir), "args": vars(args), "random": ref, "search": ours,
               "optuna_usual": usual, "hypervolume": hv, "target": target, "load": os.getloadavg()}
     write(Path(args.out), result, " ".join(["python -m bench.search_check", *(argv if argv is not None else sys.argv[1:])]))
     return 0
