@@ -252,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rewrite", default="", help="a results JSON: rewrite its table, adding the random search's "
                    "balanced wall from --logs (the run's log folder), without running anything")
     p.add_argument("--logs", default="")
+    p.add_argument("--reference", default="", help="a results JSON of the same random search: reuse its (a) "
+                   "(its seed drew the random configs; --seed then seeds only (b) and (c))")
     args = p.parse_args(argv)
     if args.quick:
         args.configs, args.epochs, args.train_limit, args.test_limit, args.T, args.hidden = 6, 3, 2000, 500, "4,8", 32
@@ -264,8 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"logs in {log_dir}", flush=True)
     if args.rewrite:
         return rewrite(Path(args.rewrite), Path(args.logs), Path(args.out))
-    ref = run_random(args, base, params, log_dir)
-    balance(ref, log_dir, args.workers)
+    if args.reference:
+        ref = reference(Path(args.reference), args)
+    else:
+        ref = run_random(args, base, params, log_dir)
+        balance(ref, log_dir, args.workers)
     print(f"(a) random: best {ref['best']:.4f} in {ref['wall_s']:.0f} s", flush=True)
     target = ref["best"] - args.within
     ours = run_search(args, base, params, target, log_dir,
@@ -287,14 +292,33 @@ def main(argv: list[str] | None = None) -> int:
         from workers.search_asha import hypervolume_2d
 
         at = ours["wall_s"]
+        every = [(r["acc"], r["sops"]) for r in ref["rows"]]
         theirs = [(r["acc"], r["sops"]) for r in ref["rows"] if r["at"] <= at]
         mine = [(f["acc"], f["cost"]) for f in ours["front"]]
-        ref_cost = 1.1 * max([c for _, c in theirs + mine] or [1.0])
-        hv = {"at_s": at, "random": hypervolume_2d(theirs, (0.0, ref_cost)), "search": hypervolume_2d(mine, (0.0, ref_cost))}
+        ref_cost = 1.1 * max([c for _, c in every + mine] or [1.0])  # one reference point for all three
+        hv = {"at_s": at, "random": hypervolume_2d(theirs, (0.0, ref_cost)) if theirs else 0.0,
+              "random_runs_by_then": len(theirs), "random_final": hypervolume_2d(every, (0.0, ref_cost)),
+              "random_final_at_s": ref["wall_s"], "search": hypervolume_2d(mine, (0.0, ref_cost)) if mine else 0.0,
+              "ref_cost": ref_cost}
     result = {"log_dir": str(log_dir), "args": vars(args), "random": ref, "search": ours,
               "optuna_usual": usual, "hypervolume": hv, "target": target, "load": os.getloadavg()}
     write(Path(args.out), result, " ".join(["python -m bench.search_check", *(argv if argv is not None else sys.argv[1:])]))
     return 0
+
+
+SAME = ("configs", "epochs", "train_limit", "test_limit", "T", "hidden", "dataset", "data_dir", "workers")
+
+
+def reference(results: Path, args) -> dict:
+    """(a) from an earlier results JSON of the same random search (it does not depend on the objective):
+    its best, wall and rows, so (b) and (c) can be run again (another seed) without 20 minutes of (a)."""
+    r = json.loads(results.read_text())
+    differ = [k for k in SAME if r["args"].get(k) != getattr(args, k)]
+    if differ:
+        raise SystemExit(f"--reference {results}: its random search differs in {', '.join(differ)}")
+    if args.objective != "accuracy" and "rows" not in r["random"]:
+        raise SystemExit(f"--reference {results}: no per-run rows (a two-objective check needs them)")
+    return {**r["random"], "from": str(results), "seed": r["args"]["seed"]}
 
 
 def rewrite(results: Path, logs: Path, out: Path) -> int:
@@ -319,7 +343,9 @@ def write(out: Path, r: dict, command: str) -> None:
              f"Machine load at the end: {'/'.join(f'{x:.2f}' for x in r['load'])}; {r['args']['workers']} workers, "
              "one torch thread each; Optuna-usual with torch threads = workers.", "",
              "| | wall to the target | best test acc | work |", "|---|---|---|---|",
-             f"| (a) random, {r['args']['configs']} x {r['args']['epochs']} epochs | {s(ref['wall_s'])} (all) | "
+             f"| (a) random, {r['args']['configs']} x {r['args']['epochs']} epochs"
+             f"{' (reused from ' + ref['from'] + ', its seed ' + str(ref['seed']) + ')' if ref.get('from') else ''} | "
+             f"{s(ref['wall_s'])} (all) | "
              f"{ref['best']:.4f} | {ref['epochs']} epochs |",
              f"| (b) Spikeboard search (rungs {ours['rungs']}) | {s(ours['reached_s'])} (ran {s(ours['wall_s'])}) | "
              f"{ours['best']} | "
@@ -346,7 +372,10 @@ def write(out: Path, r: dict, command: str) -> None:
                          f"{usual['wall_s'] / ours['reached_s']:.2f}x (goal >= 3).")
     if r["hypervolume"]:
         hv = r["hypervolume"]
-        lines.append(f"Hypervolume at {hv['at_s']:.0f} s: search {hv['search']:.4g}, random {hv['random']:.4g}.")
+        lines.append(f"Hypervolume (accuracy x synaptic ops below {hv['ref_cost']:.4g}) at the search's "
+                     f"{hv['at_s']:.0f} s: search {hv['search']:.4g}, random {hv['random']:.4g} "
+                     f"({hv['random_runs_by_then']} of its runs done by then); the random search's at its end "
+                     f"({hv['random_final_at_s']:.0f} s, all runs): {hv['random_final']:.4g}.")
     if r["args"]["quick"]:
         lines += ["", "This is the --quick proof that the benchmark runs (tiny data, few configs): its figures "
                   "say nothing about the goals; the full run is the command in bench/search_check.py's docstring."]
