@@ -37,7 +37,8 @@ from .search_asha import promotes, rank_order, top_k
 from .search_spec import SearchSpec
 from .store_search import SEARCH_ID
 from .search_study import add_known, distributions, open_study, rung_values, tell
-from .connection import env_seconds, queue
+from .connection import queue
+from .search_claim import driver_ttl, keep_claim, wait_for_turn
 from .submission import enqueue_new
 from .store import RunRecord, RunStatus, RunStore
 
@@ -49,12 +50,6 @@ ENDED = {RunStatus.FINISHED: "finished", RunStatus.FAILED: "failed", RunStatus.C
          RunStatus.STOPPED: "failed"}
 LIVE_JOB = {"queued", "started", "deferred", "scheduled"}
 CONSUMER = "driver"
-
-
-def driver_ttl() -> float:
-    """$SPIKEBOARD_DRIVER_TTL: seconds the one driver's claim outlives its last renewal (10): after a
-    kill -9, a standing-by driver takes over within that."""
-    return env_seconds("SPIKEBOARD_DRIVER_TTL", 10.0)
 
 
 class Driver:
@@ -77,24 +72,13 @@ class Driver:
         stop = stop or threading.Event()
         self.store.ensure_driver_group()
         while not stop.is_set():
-            if self._wait_for_turn(stop):
+            if wait_for_turn(self.store, self.name, self.ttl, stop):
                 self._drive(stop)
-
-    def _wait_for_turn(self, stop: threading.Event) -> bool:
-        said = False
-        while not stop.is_set():
-            if self.store.claim_driver(self.name, self.ttl):
-                return True
-            if not said:
-                log.warning("search driver %s: %s is driving the searches; standing by until it stops",
-                            self.name, self.store.driver_alive())
-                said = True
-            stop.wait(1.0)
-        return False
 
     def _drive(self, stop: threading.Event) -> None:
         lost = threading.Event()
-        keeper = threading.Thread(target=self._keep_claim, args=(stop, lost), name="driver-claim", daemon=True)
+        keeper = threading.Thread(target=keep_claim, args=(self.store, self.name, self.ttl, lost),
+                                  name="driver-claim", daemon=True)
         keeper.start()
         try:
             self.studies, self.to_queue = {}, []  # what another driver did meanwhile is read afresh
@@ -120,18 +104,6 @@ class Driver:
                 self.store.release_driver(self.name)
         if done and not stop.is_set():
             log.error("search driver %s: lost its claim (stalled past %.0f s?); standing by", self.name, self.ttl)
-
-    def _keep_claim(self, stop: threading.Event, lost: threading.Event) -> None:
-        """Renew the claim every third of its TTL, from a thread, so a long round never lets it lapse."""
-        while not lost.wait(self.ttl / 3):
-            try:
-                held = self.store.claim_driver(self.name, self.ttl)
-            except redis.RedisError as exc:
-                log.warning("search driver %s: could not renew its claim (%s); retrying", self.name, exc)
-                continue
-            if not held:
-                lost.set()
-                return
 
     def handle(self, entries: list[tuple[str, str, dict[str, str]]]) -> None:
         touched: list[str] = []
