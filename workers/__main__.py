@@ -147,6 +147,9 @@ def run_worker(args: argparse.Namespace) -> int:
     conn = connect(args.redis_url, patient=True)
     name = args.name or f"{socket.gethostname()}.{os.getpid()}"
     worker = SpikeboardWorker(args.queues or [QUEUE], connection=conn, name=name)
+    from . import warm
+
+    print(f"spikeboard worker: training code loaded in {warm.prepare():.1f} s", flush=True)
     worker.work(burst=args.burst, logging_level="INFO")
     return 0
 

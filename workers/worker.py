@@ -39,6 +39,7 @@ from .admission import describe, refusal_reason
 from .devices import offered_devices
 from .connection import QUEUE, last_outage_end, lease_ttl
 from .submission import requeue_run
+from .warm import remember
 from .store import Fence, RunStatus, RunStore
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ class SpikeboardWorker(Worker):
         self._graceful_since: float | None = None
         self._horse_status: int | None = None
         self._horse_runs: frozenset[str] = frozenset()
+        self._datasets_kept: set[tuple[str, str]] = set()
         self.devices = offered_devices()  # published at every reap, with a TTL (RunStore.offer_devices)
 
     # -- shutdown ------------------------------------------------------------------
@@ -162,6 +164,21 @@ class SpikeboardWorker(Worker):
             self._horse_runs = frozenset()
         for run_id in run_ids:
             self._settle(run_id)
+        self._remember_data(run_ids)
+
+    def _remember_data(self, run_ids: list[str]) -> None:
+        """Keep the dataset the job trained on parsed in this process, for the next horses (`warm`)."""
+        try:
+            record = RunStore(self.connection).get_run(run_ids[0]) if run_ids else None
+        except (ValueError, redis.RedisError) as exc:  # a record another writer broke: the horse said so
+            self.log.info("Worker %s: no dataset kept after the job (%s)", self.name, exc)
+            return
+        if record is None:
+            return
+        key = (str(record.config.get("dataset", "")), str(record.config.get("data_dir", "")))
+        if key not in self._datasets_kept:
+            self._datasets_kept.add(key)
+            remember(*key)
 
     def perform_job(self, job, queue) -> bool:
         reason = refusal_reason(job)  # again in the horse, should anything reach it another way
