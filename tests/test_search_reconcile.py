@@ -80,3 +80,34 @@ def test_a_foreign_writers_garbage_fails_only_what_it_broke_and_the_driver_goes_
     labels = dict(search_report.search_choices(store))
     assert labels[bad].startswith(f"{bad} · cannot be shown: search spec is not valid JSON")
     assert good in labels and third in labels
+
+
+def test_a_trial_whose_config_is_a_run_training_now_follows_that_run_to_its_end(store, redis_server):
+    """A trial Optuna asks whose config is someone's run already training (same hash) is not a dead
+    duplicate: the trial follows that run, imposes no hold on it, queues nothing, and is told its result."""
+    from tests.pagekit import epoch_metrics, stored_run
+
+    spec = tiny_spec(max_running=1, rungs=(1, 2, 4), budget_epochs=40)
+    sid = search.start_search(store.conn, spec)
+    store.ensure_driver_group()
+    driver = Driver(store.conn, redis_server.url)
+    trial = driver.study(sid, spec).ask(distributions(spec))
+    users = stored_run(store, spec.to_config(trial.params), accs=(0.6,), status=RunStatus.RUNNING)
+    driver.submit(sid, spec, trial.number, trial.params)
+    driver.flush()
+    row = store.trials(sid)[trial.number]
+    assert (row["state"], row["run_id"], row["hold"], row["start_epochs"]) == ("running", users, 4, 1), row
+    assert "follows run" in row["note"]
+    assert store.get_run(users).hold_at == 0, "a hold was imposed on a run the search did not start"
+    from workers.connection import queue
+
+    assert queue(store.conn).get_job_ids() == [], "the followed run was queued to train a second time"
+
+    for epoch, acc in ((2, 0.7), (3, 0.75), (4, 0.8)):  # the user's run trains on to its end
+        store.append_metric(users, "epoch", epoch_metrics(epoch, acc))
+    store.set_status(users, RunStatus.FINISHED, finished_at=store.get_run(users).started_at + 60)
+    driver.handle(store.read_driver_entries("driver", 100))
+    row = store.trials(sid)[trial.number]
+    assert (row["state"], row["epochs"], row["rungs"]["last"]) == ("finished", 4, [0.8]), row
+    told = open_study(redis_server.url, store.optuna_prefix(sid), sid, spec).trials[trial.number]
+    assert told.state.name == "COMPLETE" and told.values == [0.8]

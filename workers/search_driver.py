@@ -310,6 +310,14 @@ class Driver:
             self.store.put_trial(sid, number, row)
             tell(self.study(sid, spec), number, spec, history, record.config, "finished")
             return
+        if owner is None and record.status in (RunStatus.RUNNING, RunStatus.INTERRUPTED):
+            # Someone's run of this very config is training now: the trial follows it to its end (no hold
+            # is imposed on a run the search did not start), and is told its values when it finishes.
+            done = len(self.store.epoch_history(record.id))
+            row.update(hold=spec.rungs[-1], epochs=done, start_epochs=done, note=f"follows run {record.id}, "
+                       "already training (same config)")
+            self.store.put_trial(sid, number, row, run_id=record.id)
+            return
         row.update(state="duplicate", hold=0, ended_at=time.time(),
                    note=f"same config as run {record.id} ({record.status.value})")
         self.store.put_trial(sid, number, row)
