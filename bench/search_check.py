@@ -66,10 +66,11 @@ def random_params(params, rng: random.Random) -> dict:
 class Stack:
     """A fresh redis-server and N workers (and a search driver), stopped on exit."""
 
-    def __init__(self, workers: int, data_dir: str, log_dir: Path, name: str):
+    def __init__(self, workers: int, data_dir: str, log_dir: Path, name: str, aof: bool = False):
         from workers.redis_server import start_redis
 
-        self.redis, self.url = start_redis(log_dir / f"{name}-redis", appendonly=False)
+        # aof: as the stack's Redis (append-only, everysec), where every job's last writes are settled
+        self.redis, self.url = start_redis(log_dir / f"{name}-redis", appendonly=aof)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": self.url, "SPIKEBOARD_DATA_DIR": data_dir,
                "SPIKEBOARD_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1", "SPIKEBOARD_NO_DOWNLOAD": "1"}
         self.procs = [subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env,
@@ -150,7 +151,7 @@ def run_search(args, base, params, target: float | None, log_dir: Path, limit_s:
     rungs = tuple(r for r in (1, 3, 9, 27) if r < args.epochs) + (args.epochs,)
     spec = SearchSpec(space=params, base=base, budget_epochs=args.configs * args.epochs, max_running=2 * args.workers,
                       objective=args.objective, rungs=rungs, eta=3, seed=args.seed)
-    with Stack(args.workers, args.data_dir, log_dir, "search") as conn:
+    with Stack(args.workers, args.data_dir, log_dir, "search", aof=args.aof) as conn:
         store = RunStore(conn)
         sid = search.start_search(conn, spec)
         reached = None
@@ -192,6 +193,7 @@ def run_optuna_usual(args, base, params, target: float, data, limit_s: float | N
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=args.seed),
                                 pruner=optuna.pruners.SuccessiveHalvingPruner())
     start, reached = time.time(), None
+    trained = {"epochs": 0, "at_target": None}  # epochs trained in all, and when the target was reached
 
     def objective(trial):
         values = {}
@@ -204,6 +206,7 @@ def run_optuna_usual(args, base, params, target: float, data, limit_s: float | N
         state = {"pruned": False}
 
         def on_epoch_end(m):
+            trained["epochs"] += 1
             trial.report(m.test_acc, m.epoch)
             state["pruned"] = trial.should_prune()
 
@@ -216,13 +219,15 @@ def run_optuna_usual(args, base, params, target: float, data, limit_s: float | N
         nonlocal reached
         if study.best_trials and study.best_value >= target and reached is None:
             reached = time.time() - start
+            trained["at_target"] = trained["epochs"]
             study.stop()
         elif limit_s is not None and time.time() - start > limit_s:
             study.stop()
 
     study.optimize(objective, n_trials=args.configs, callbacks=[stop_at_target])
     return {"reached_s": reached, "wall_s": time.time() - start, "best": study.best_value, "trials": len(study.trials),
-            "torch_threads": args.workers, "limit_s": limit_s}
+            "torch_threads": args.workers, "limit_s": limit_s, "epochs": trained["epochs"],
+            "epochs_to_target": trained["at_target"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=7 * 24 * 3600)
     p.add_argument("--skip-optuna", action="store_true")
+    p.add_argument("--aof", action="store_true", help="(b)'s Redis as the stack's: append-only, everysec (every "
+                   "job's last writes are then settled, `workers.settler`)")
     p.add_argument("--search-limit", type=float, default=0.0,
                    help="stop (b) once it has run this fraction of (a)'s wall time without reaching the target "
                         "(0: only its budget stops it)")
@@ -353,8 +360,12 @@ def write(out: Path, r: dict, command: str) -> None:
     if usual:
         lines.append(f"| (c) Optuna usual (TPE + SuccessiveHalving, 1 process) | {s(usual['reached_s'])} "
                      f"(ran {s(usual['wall_s'])}) | "
-                     f"{usual['best']:.4f} | {usual['trials']} trials |")
+                     f"{usual['best']:.4f} | {usual['trials']} trials"
+                     f"{'; ' + str(usual['epochs']) + ' epochs' if usual.get('epochs') else ''} |")
     lines += ["", f"Target: the random best - {r['args']['within']} = {r['target']:.4f}."]
+    if r["args"].get("aof"):
+        lines.append("(b)'s Redis as the stack's: append-only with appendfsync everysec (jobs settle their last "
+                     "writes, in a settler process off the worker's critical path).")
     if ref.get("busy_s"):
         lines.append(f"Random search: its workers were busy {ref['busy_s']:.0f} s in all; balanced over "
                      f"{r['args']['workers']} workers that is {ref['balanced_wall_s']:.0f} s of wall (its real wall, "

@@ -7,8 +7,10 @@ everysec allows, made certain: see tests/aofkit.py), then started again on its p
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,6 +104,23 @@ def test_settle_leaves_a_journal_that_lost_its_lease_and_settles_the_others(redi
     assert epochs_of(store, lost.run_id) == [] and epochs_of(store, kept.run_id) == [1, 2]
 
 
+def settler_of(log: Path, run_id: str, timeout: float = 30) -> int:
+    """The pid of the settler a horse forked for `run_id`, from the worker's log."""
+    pattern = re.compile(rf"run\(s\) [^:]*{run_id}[^:]*: settling in process (\d+)")
+    found: list[int] = []
+    wait_for(lambda: found.extend(int(m) for m in pattern.findall(log.read_text(errors="replace"))) or found,
+             timeout, f"a settler for run {run_id} in {log}")
+    return found[0]
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphaned settler is reaped by init, or lingers as one)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 def _reference(synthetic_data_dir, fields: dict):
     """History and batch losses of the same config trained in this process, uninterrupted."""
     torch.set_num_threads(1)
@@ -132,11 +151,13 @@ def test_after_a_crash_every_epoch_is_in_the_stream_once_with_an_uninterrupted_r
     epoch = 1 if lose == "epoch 1 mid-run" else RUN["epochs"]
     if epoch == 1:
         wait_for(lambda: 1 in epochs_of(store, run_id), 60, "the epoch-1 point to be readable")
-    else:
+        horse = horse_of(worker.pid)
+        assert horse is not None, "the horse exited before the crash"
+    else:  # the horse has handed the settle to a settler process and exited (workers.settler)
         wait_for(lambda: store.get_run(run_id).status is RunStatus.FINISHED, 60, "the run to finish")
-    horse = horse_of(worker.pid)
-    assert horse is not None, "the horse exited before the crash (it should settle for 3 s)"
-    os.kill(horse, signal.SIGSTOP)  # so the loss can be seen before the horse writes again
+        horse = settler_of(tmp_path / "worker0.log", run_id)
+        assert alive(horse), "the settler exited before the crash (it should settle for 3 s)"
+    os.kill(horse, signal.SIGSTOP)  # so the loss can be seen before the horse (or settler) writes again
     try:
         crash_losing(redis_server, epoch_entry(run_id, epoch), down_s=1.0)
         store = RunStore(connection.connect(redis_server.url))
@@ -147,7 +168,7 @@ def test_after_a_crash_every_epoch_is_in_the_stream_once_with_an_uninterrupted_r
     finally:
         os.kill(horse, signal.SIGCONT)
     wait_for(lambda: store.get_run(run_id).status is RunStatus.FINISHED, 60, "the run to finish")
-    wait_for(lambda: horse_of(worker.pid) is None, 30, "the horse to exit")
+    wait_for(lambda: horse_of(worker.pid) is None and not alive(horse), 30, "the horse and its settler to exit")
 
     record = store.get_run(run_id)
     epochs, steps, losses = _as_run(store, run_id)

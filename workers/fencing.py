@@ -117,6 +117,15 @@ class LeaseStore:
     def clear_cancel(self, run_id: str) -> None:
         self.conn.delete(Keys.cancel(run_id))
 
+    def expect_horse(self, run_id: str) -> None:
+        """A horse holds the run's job and waits for its lease (a settler still has it): should that horse
+        die, the reapers find the queued run among the active ones, nobody's lease on it, and queue it again."""
+        self.conn.sadd(Keys.active, run_id)
+
+    def forget_active(self, run_id: str) -> None:
+        """Drop a run that is no longer running, interrupted or awaited from the reapers' set."""
+        self.conn.srem(Keys.active, run_id)
+
     def take_lease(self, run_id: str, holder: str, ttl: float) -> Fence | None:
         """Lease `run_id` to a work horse: only if nobody holds it, or only a claim does (the reaper or
         worker that requeued it). Returns the fence its writes must carry, or None if another horse has it."""
@@ -233,6 +242,28 @@ class Lease:
                 return
 
     def __exit__(self, *exc) -> None:
+        self.pause()
+        if not self.handed_over:
+            self.store.release_lease(self.fence)
+
+    # A horse hands its leases to a settler process (`workers.settler`): it stops renewing before it
+    # forks (a fork copies no thread, and none may hold a lock across it), the settler renews them from
+    # its own thread and releases them, and the horse exits without releasing.
+    handed_over = False
+
+    def pause(self) -> None:
+        """Stop renewing (the lease holds for its TTL from the last renewal)."""
         self._done.set()
-        self._thread.join()
-        self.store.release_lease(self.fence)
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def hand_over(self) -> None:
+        """This process lets go without releasing: another one holds the lease on from here."""
+        self.pause()
+        self.handed_over = True
+
+    def renew_here(self) -> None:
+        """In a forked process: renew this lease from a thread of its own until `__exit__`."""
+        self._done, self.lost = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{self.run_id}", daemon=True)
+        self._thread.start()

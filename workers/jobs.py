@@ -40,7 +40,8 @@ from .admission import check_run_id
 from .publisher import STOP, CancelWatch, Publisher, metric_interval
 from .connection import connect, lease_ttl
 from .fencing import Lease, LeaseHeld
-from .replay import durable_window, settle_all
+from . import settler
+from .replay import durable_window
 from .store import DONE_STATUSES, Fence, LeaseLost, RunStatus, RunStore
 from .submission import requeue_run
 
@@ -76,7 +77,10 @@ def _lease(store: RunStore, run_id: str, worker: str) -> Lease:
     being dropped with the run left queued and no job. A holder still training (RUNNING) is refused."""
     def settling() -> bool:
         record = store.get_run(run_id)
-        return record is not None and record.status is not RunStatus.RUNNING
+        waiting = record is not None and record.status is not RunStatus.RUNNING
+        if waiting:  # should this horse die waiting, the reapers queue the run again
+            store.expect_horse(run_id)
+        return waiting
     return Lease(store, run_id, worker, lease_ttl(), settling=settling,
                  patience=2 * _SETTLE_ROUNDS * durable_window() + lease_ttl())  # two settles at most
 
@@ -149,7 +153,7 @@ def _train(store: RunStore, run_id: str, config: RunConfig, started_at: float | 
         return {"run_id": run_id, "status": _finish(store, run_id, publisher, True), "epochs": resume["epoch"]}
     result = fit(config, publisher.callbacks(), data=data, resume=resume)
     status = _finish(store, run_id, publisher, result.stopped)
-    _settle([publisher], [result.history])
+    _settle([publisher], [result.history], [status])
     return {"run_id": run_id, "status": status, "epochs": len(result.history)}
 
 
@@ -181,16 +185,12 @@ def _finish(store: RunStore, run_id: str, publisher: "Publisher", stopped: bool)
     return status.value
 
 
-def _settle(publishers: list[Publisher], histories: list[list]) -> None:
-    """Once the runs' last writes are durable (a Redis crash meanwhile: written again), check each
-    stream against the run's history and publish what it still lacks (see `workers.replay`)."""
+def _settle(publishers: list[Publisher], histories: list[list], statuses: list[str]) -> None:
+    """Make the runs' last writes durable (`workers.settler`): in a settler process of its own when every
+    run wrote its end, so the worker goes on to its next job; here when one was interrupted (its worker
+    requeues it once this horse has exited, and must find it settled)."""
     live = [(p, h) for p, h in zip(publishers, histories) if not p.lost]
-    try:
-        settle_all([p.journal for p, _ in live], _SETTLE_ROUNDS)
-        if sum(p.restore_epochs(h) for p, h in live):
-            settle_all([p.journal for p, _ in live], _SETTLE_ROUNDS)
-    except LeaseLost as exc:
-        log.warning("%s; what it wrote is its successor's to restore", exc)
+    settler.settle(live, _SETTLE_ROUNDS, detach=RunStatus.INTERRUPTED.value not in statuses)
 
 
 def train_pack(run_ids: list[str]) -> dict[str, Any]:
@@ -275,5 +275,5 @@ def train_pack(run_ids: list[str]) -> dict[str, Any]:
                 return {"run_ids": run_ids, "status": "lease lost"}
             raise
         statuses = {r.id: _finish(store, r.id, p, res.stopped) for (r, _), p, res in zip(members, publishers, results)}
-        _settle(publishers, [res.history for res in results])
+        _settle(publishers, [res.history for res in results], list(statuses.values()))
     return {"run_ids": run_ids, "statuses": statuses}

@@ -269,7 +269,8 @@ class RunStore(LeaseStore, TablesStore, SearchStore):
         self._write(fence, run_id, commands)
 
     def active_run_ids(self) -> list[str]:
-        """Runs marked running or interrupted: the ones a dead worker may have left behind."""
+        """Runs marked running or interrupted, and queued runs a horse waits to take (`expect_horse`): the
+        ones a dead worker may have left behind."""
         return sorted(_text(i) for i in self.conn.smembers(Keys.active))
 
     def update_progress(self, run_id: str, progress: dict[str, Any], fence: Fence | None = None) -> None:

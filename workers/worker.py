@@ -40,7 +40,7 @@ from .devices import offered_devices
 from .connection import QUEUE, last_outage_end, lease_ttl
 from .submission import requeue_run
 from .warm import remember
-from .store import Fence, RunStatus, RunStore
+from .store import Fence, LeaseLost, RunStatus, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +84,22 @@ def reap(conn: redis.Redis, claimer: str, skip: frozenset[str] = frozenset()) ->
         if claim is None:
             continue  # another reaper got there first
         record = store.get_run(run_id)
-        if record is None or record.status not in (RunStatus.RUNNING, RunStatus.INTERRUPTED):
-            store.release_lease(claim)  # it ended between our reads
+        if record is None or record.status not in (RunStatus.RUNNING, RunStatus.INTERRUPTED, RunStatus.QUEUED):
+            store.release_lease(claim)  # it ended between our reads (or its awaited horse found it ended)
+            store.forget_active(run_id)
             continue
-        if store.cancel_requested(run_id):
-            store.set_status(run_id, RunStatus.CANCELLED, fence=claim, finished_at=time.time())
-        else:
-            log.warning("run %s was %s with no live worker; requeueing it to resume", run_id, record.status.value)
-            requeue_run(conn, run_id, fence=claim)
+        try:
+            if store.cancel_requested(run_id):
+                store.set_status(run_id, RunStatus.CANCELLED, fence=claim, finished_at=time.time())
+            elif record.status is RunStatus.QUEUED:  # its job's horse died waiting for the lease (`expect_horse`)
+                log.warning("run %s was taken by a horse that died before training it; queueing it again", run_id)
+                requeue_run(conn, run_id, fence=claim)
+            else:
+                log.warning("run %s was %s with no live worker; requeueing it to resume", run_id, record.status.value)
+                requeue_run(conn, run_id, fence=claim)
+        except LeaseLost as exc:  # a horse took the run between our claim and the write: it trains it
+            log.info("reaper: %s; leaving the run to it", exc)
+            continue
         rescued.append(run_id)
     return rescued
 
@@ -103,6 +111,18 @@ def _die_with_parent() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+
+
+def _reap_orphans() -> None:
+    """As process 1 (a container started without an init), collect the exited settlers orphaned to us
+    (`workers.settler`); called between jobs, when no horse of ours is alive for this to collect."""
+    if os.getpid() != 1:
+        return
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass  # no children left
 
 
 def _horse_stop(signum, frame) -> None:
@@ -165,6 +185,7 @@ class SpikeboardWorker(Worker):
         for run_id in run_ids:
             self._settle(run_id)
         self._remember_data(run_ids)
+        _reap_orphans()
 
     def _remember_data(self, run_ids: list[str]) -> None:
         """Keep the dataset the job trained on parsed in this process, for the next horses (`warm`)."""
@@ -222,6 +243,8 @@ class SpikeboardWorker(Worker):
         worker took over (this horse lost its lease while Redis was away) is left to it.
         """
         store = RunStore(self.connection)
+        if self._settler_holds(store, run_id):
+            return
         claim = store.take_over_lease(run_id, self.name, CLAIM_TTL_S)
         if claim is None:
             return
@@ -242,6 +265,14 @@ class SpikeboardWorker(Worker):
             self.log.info("Worker %s: run %s checkpointed and requeued", self.name, run_id)
         else:
             store.release_lease(claim)
+
+    def _settler_holds(self, store: RunStore, run_id: str) -> bool:
+        """The horse exited cleanly and its lease on the run is still held: by the settler it forked
+        (`workers.settler`), which releases it once the run's last writes are durable. Taking it over
+        would fence the settler out of writing again what a Redis crash meanwhile lost."""
+        status = self._horse_status
+        clean = status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        return clean and store.lease_holder(run_id) == self.name
 
     def _resume_after_death(self, store: RunStore, run_id: str, claim: Fence) -> bool:
         """The horse died alone: requeue the run to resume from its checkpoint, or fail it past the limit."""
