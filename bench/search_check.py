@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import re
@@ -50,8 +51,6 @@ def space(t_values: list[int]):
 
 
 def random_params(params, rng: random.Random) -> dict:
-    import math
-
     out = {}
     for p in params:
         if p.kind == "choice":
@@ -149,7 +148,8 @@ def run_search(args, base, params, target: float | None, log_dir: Path, limit_s:
     from workers.store import RunStore
 
     rungs = tuple(r for r in (1, 3, 9, 27) if r < args.epochs) + (args.epochs,)
-    spec = SearchSpec(space=params, base=base, budget_epochs=args.configs * args.epochs, max_running=2 * args.workers,
+    spec = SearchSpec(space=params, base=base, budget_epochs=args.configs * args.epochs,
+                      max_running=args.max_running or 2 * args.workers,
                       objective=args.objective, rungs=rungs, eta=3, seed=args.seed)
     with Stack(args.workers, args.data_dir, log_dir, "search", aof=args.aof) as conn:
         store = RunStore(conn)
@@ -174,7 +174,7 @@ def run_search(args, base, params, target: float | None, log_dir: Path, limit_s:
         view = search.search_view(store, sid)
     return {"reached_s": reached, "wall_s": view.budget["wall_used"], "best": view.best["acc"] if view.best else None,
             "epochs_used": view.budget["epochs_used"], "counts": view.counts, "rungs": list(rungs),
-            "front": view.front, "hypervolume": view.hypervolume, "search_id": sid}
+            "front": view.front, "hypervolume": view.hypervolume, "search_id": sid, "max_running": spec.max_running}
 
 
 def run_optuna_usual(args, base, params, target: float, data, limit_s: float | None = None) -> dict:
@@ -246,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=7 * 24 * 3600)
     p.add_argument("--skip-optuna", action="store_true")
-    p.add_argument("--aof", action="store_true", help="(b)'s Redis as the stack's: append-only, everysec (every "
-                   "job's last writes are then settled, `workers.settler`)")
+    p.add_argument("--max-running", type=int, default=0, help="(b)'s most trials at once (0: 2 x --workers)")
+    p.add_argument("--aof", action="store_true", help="(b)'s Redis as the stack's: append-only, everysec")
     p.add_argument("--search-limit", type=float, default=0.0,
                    help="stop (b) once it has run this fraction of (a)'s wall time without reaching the target "
                         "(0: only its budget stops it)")
@@ -354,8 +354,8 @@ def write(out: Path, r: dict, command: str) -> None:
              f"{' (reused from ' + ref['from'] + ', its seed ' + str(ref['seed']) + ')' if ref.get('from') else ''} | "
              f"{s(ref['wall_s'])} (all) | "
              f"{ref['best']:.4f} | {ref['epochs']} epochs |",
-             f"| (b) Spikeboard search (rungs {ours['rungs']}) | {s(ours['reached_s'])} (ran {s(ours['wall_s'])}) | "
-             f"{ours['best']} | "
+             f"| (b) Spikeboard search (rungs {ours['rungs']}, {ours.get('max_running', '?')} at once) | "
+             f"{s(ours['reached_s'])} (ran {s(ours['wall_s'])}) | {ours['best']} | "
              f"{ours['epochs_used']} epochs; {ours['counts']} |"]
     if usual:
         lines.append(f"| (c) Optuna usual (TPE + SuccessiveHalving, 1 process) | {s(usual['reached_s'])} "
