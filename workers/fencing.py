@@ -214,6 +214,7 @@ class Lease:
         self.lost = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
+        self.handed_over = False  # `hand_over`: another process releases it
 
     def __enter__(self) -> "Lease":
         """Take the lease. While `settling()` says its holder has written the run's end and is only
@@ -249,7 +250,6 @@ class Lease:
     # A horse hands its leases to a settler process (`workers.settler`): it stops renewing before it
     # forks (a fork copies no thread, and none may hold a lock across it), the settler renews them from
     # its own thread and releases them, and the horse exits without releasing.
-    handed_over = False
 
     def pause(self) -> None:
         """Stop renewing (the lease holds for its TTL from the last renewal)."""

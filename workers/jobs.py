@@ -75,11 +75,14 @@ def _lease(store: RunStore, run_id: str, worker: str) -> Lease:
     keeps the lease while it settles (`_settle`, up to a few durable windows); a job for the run
     queued meanwhile (a search promoting a held run at once) waits for it to let go rather than
     being dropped with the run left queued and no job. A holder still training (RUNNING) is refused."""
+    expected = []
+
     def settling() -> bool:
         record = store.get_run(run_id)
         waiting = record is not None and record.status is not RunStatus.RUNNING
-        if waiting:  # should this horse die waiting, the reapers queue the run again
+        if waiting and not expected:  # should this horse die waiting, the reapers queue the run again
             store.expect_horse(run_id)
+            expected.append(run_id)
         return waiting
     return Lease(store, run_id, worker, lease_ttl(), settling=settling,
                  patience=2 * _SETTLE_ROUNDS * durable_window() + lease_ttl())  # two settles at most

@@ -11,7 +11,7 @@ horse stops renewing their leases, forks a settler and exits. The settler, in a 
 renews the leases from its own thread, settles, and releases them; the worker takes its next job
 meanwhile, and a job for a promoted run waits for the settler's lease as it waited for the horse's
 (`workers.jobs._lease`). The worker leaves a run alone while its horse's lease is still held after a
-clean exit (`SpikeboardWorker._settle`): that is its settler.
+clean exit (`SpikeboardWorker._settler_holds`): that is its settler.
 
 Settled in the horse as before: where waiting cannot help (`replay.waiting_helps`: no wait at all),
 an interrupted run (the worker requeues it once its horse has exited), or where there is no `fork`.

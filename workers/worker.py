@@ -91,11 +91,10 @@ def reap(conn: redis.Redis, claimer: str, skip: frozenset[str] = frozenset()) ->
         try:
             if store.cancel_requested(run_id):
                 store.set_status(run_id, RunStatus.CANCELLED, fence=claim, finished_at=time.time())
-            elif record.status is RunStatus.QUEUED:  # its job's horse died waiting for the lease (`expect_horse`)
-                log.warning("run %s was taken by a horse that died before training it; queueing it again", run_id)
-                requeue_run(conn, run_id, fence=claim)
-            else:
-                log.warning("run %s was %s with no live worker; requeueing it to resume", run_id, record.status.value)
+            else:  # queued: its job's horse died waiting for the lease (`LeaseStore.expect_horse`)
+                log.warning("run %s %s", run_id, "was taken by a horse that died before training it; queueing it again"
+                            if record.status is RunStatus.QUEUED else
+                            f"was {record.status.value} with no live worker; requeueing it to resume")
                 requeue_run(conn, run_id, fence=claim)
         except LeaseLost as exc:  # a horse took the run between our claim and the write: it trains it
             log.info("reaper: %s; leaving the run to it", exc)
